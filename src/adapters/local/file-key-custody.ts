@@ -1,0 +1,95 @@
+import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
+import { invalidInput, notFound, storageError } from '../../domain/errors.js';
+import { generateKeyPair, signatureAlgorithmOf, spkiDer } from '../../domain/keys.js';
+import { writeFileAtomic } from './files.js';
+
+/** Supplies the passphrase for CA keys; `confirm` asks twice when a new key is about to be encrypted. */
+export type PassphraseSource = (o: { confirm: boolean }) => Promise<string>;
+
+export const MIN_PASSPHRASE = 8;
+
+/** Signs with a key held in this process's memory. */
+export function keyObjectSigner(privateKey: KeyObject, keyType: KeyType): CaSigner {
+  const { hash } = signatureAlgorithmOf(keyType);
+  return {
+    keyType,
+    publicKeySpki: spkiDer(createPublicKey(privateKey)),
+    // node:crypto signs ECDSA as DER Ecdsa-Sig-Value and RSA as PKCS#1 v1.5 by default: what X.509 wants.
+    sign: async (data) => sign(hash, data, privateKey),
+  };
+}
+
+/**
+ * CA keys as PKCS#8 files in `<dir>/keys`, encrypted with a passphrase (PBES2, AES-256-CBC), mode 0600.
+ * Plaintext only when the caller explicitly allowed it.
+ */
+export class FileKeyCustody implements KeyCustody {
+  readonly kind = 'local-file';
+  private cachedPassphrase?: string;
+  private readonly opened = new Map<string, CaSigner>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly passphrase: PassphraseSource,
+    private readonly opts: { plaintext?: boolean } = {},
+  ) {}
+
+  private async getPassphrase(confirm: boolean): Promise<string> {
+    if (this.cachedPassphrase === undefined) {
+      const p = await this.passphrase({ confirm });
+      if (p.length < MIN_PASSPHRASE) throw invalidInput(`the CA passphrase must be at least ${MIN_PASSPHRASE} characters`);
+      this.cachedPassphrase = p;
+    }
+    return this.cachedPassphrase;
+  }
+
+  private pathOf(keyRef: string): string {
+    const p = resolve(this.dir, keyRef);
+    const rel = relative(resolve(this.dir), p);
+    if (rel.startsWith('..') || rel.includes(`..${sep}`) || !rel.startsWith(`keys${sep}`)) throw invalidInput(`invalid key reference ${keyRef}`);
+    return p;
+  }
+
+  async create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }> {
+    const { privateKey } = generateKeyPair(keyType);
+    const keyRef = join('keys', `${label}-${randomBytes(6).toString('hex')}.key.pem`);
+    const pem = this.opts.plaintext
+      ? privateKey.export({ type: 'pkcs8', format: 'pem' })
+      : privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: await this.getPassphrase(true) });
+    try {
+      writeFileAtomic(this.pathOf(keyRef), pem, 0o600);
+    } catch (e) {
+      throw storageError(`failed to write CA key ${keyRef}: ${(e as Error).message}`, undefined, e);
+    }
+    const signer = keyObjectSigner(privateKey, keyType);
+    this.opened.set(keyRef, signer);
+    return { keyRef, signer };
+  }
+
+  async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
+    const cached = this.opened.get(keyRef);
+    if (cached) return cached;
+    const path = this.pathOf(keyRef);
+    if (!existsSync(path)) throw notFound(`CA key ${keyRef} is missing from ${this.dir}`, 'restore it from backup; without it this CA cannot sign');
+    const pem = readFileSync(path, 'utf8');
+    let key: KeyObject;
+    if (pem.includes('ENCRYPTED PRIVATE KEY')) {
+      const passphrase = await this.getPassphrase(false);
+      try {
+        key = createPrivateKey({ key: pem, format: 'pem', passphrase });
+      } catch (e) {
+        this.cachedPassphrase = undefined;
+        throw invalidInput(`failed to decrypt CA key ${keyRef}: wrong passphrase`, 'set CA_PASSPHRASE to the passphrase given at bootstrap', e);
+      }
+    } else {
+      key = createPrivateKey({ key: pem, format: 'pem' });
+    }
+    const signer = keyObjectSigner(key, keyType);
+    this.opened.set(keyRef, signer);
+    return signer;
+  }
+}

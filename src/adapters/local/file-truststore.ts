@@ -1,0 +1,46 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TruststorePublisher, TruststoreState } from '../../ports.js';
+import { sameTruststore } from '../../domain/truststore.js';
+import { writeFileAtomic } from './files.js';
+
+/**
+ * `truststore.pem` plus every published version kept as `truststore-versions/<n>.pem`, like a versioned S3
+ * object: the newest version is the truth, `truststore.pem` a copy that `sync` repairs after a crash.
+ */
+export class FileTruststore implements TruststorePublisher {
+  readonly path: string;
+  private readonly versionsDir: string;
+
+  constructor(dir: string) {
+    this.path = join(dir, 'truststore.pem');
+    this.versionsDir = join(dir, 'truststore-versions');
+  }
+
+  private latest(): number {
+    if (!existsSync(this.versionsDir)) return 0;
+    return Math.max(0, ...readdirSync(this.versionsDir).map((f) => /^(\d+)\.pem$/.exec(f)?.[1]).filter(Boolean).map(Number));
+  }
+
+  async current(): Promise<TruststoreState | undefined> {
+    const n = this.latest();
+    if (!n) return undefined;
+    return { pem: readFileSync(join(this.versionsDir, `${n}.pem`), 'utf8'), version: String(n) };
+  }
+
+  async sync(pem: string) {
+    const cur = await this.current();
+    let state: TruststoreState;
+    let changed = false;
+    if (cur && sameTruststore(cur.pem, pem)) {
+      state = cur;
+    } else {
+      const n = this.latest() + 1;
+      writeFileAtomic(join(this.versionsDir, `${n}.pem`), pem);
+      state = { pem, version: String(n) };
+      changed = true;
+    }
+    if (!existsSync(this.path) || readFileSync(this.path, 'utf8') !== state.pem) writeFileAtomic(this.path, state.pem);
+    return { state, changed, warnings: [] };
+  }
+}

@@ -1,0 +1,29 @@
+import { resolve } from 'node:path';
+import type { Store } from '../../ports.js';
+import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
+import { FileTruststore } from './file-truststore.js';
+import { JsonFileRegistry } from './json-registry.js';
+import { LockFile } from './lock-file.js';
+
+export interface LocalStoreOptions {
+  dir: string;
+  passphrase: PassphraseSource;
+  /** write CA keys unencrypted (explicitly insecure) */
+  plaintextKeys?: boolean;
+}
+
+/** The embedded default: everything in one directory. */
+export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; truststorePath: string } {
+  const dir = resolve(o.dir);
+  const truststore = new FileTruststore(dir);
+  return {
+    name: 'local',
+    dir,
+    truststorePath: truststore.path,
+    custody: new FileKeyCustody(dir, o.passphrase, { plaintext: o.plaintextKeys }),
+    registry: new JsonFileRegistry(dir),
+    truststore,
+    lock: new LockFile(dir),
+    describe: () => `local directory ${o.dir}`,
+  };
+}

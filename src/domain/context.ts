@@ -1,0 +1,24 @@
+import type { BundleSink, Clock, Store } from '../ports.js';
+import type { CaPolicy } from './policy.js';
+
+/** Reports progress of long work; the CLI draws a bar on a terminal, nothing otherwise. */
+export type Progress = (done: number, total: number) => void;
+
+/** What every operation is given by the composition root. */
+export interface OperationContext {
+  store: Store;
+  clock: Clock;
+  policy: CaPolicy;
+  /** where client bundles go; required by operations that issue */
+  sink?: BundleSink;
+  progress?: Progress;
+  /** warnings for the user (stderr) */
+  warn?: (message: string) => void;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export function fixedClock(at: Date | string): Clock {
+  const d = new Date(at);
+  return { now: () => new Date(d) };
+}

@@ -1,0 +1,255 @@
+import type { CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
+import { isStillAccepted, openSigner, requireCa, type CaState } from './ca-state.js';
+import { issueCertificate } from './certificate.js';
+import type { OperationContext } from './context.js';
+import { conflict, invalidInput, notFound, usageError } from './errors.js';
+import { generateKeyPair, keyTypeOf, publicKeyFromSpki, spkiDer } from './keys.js';
+import { BACKDATE_MS, DAY_MS, spiffeIdFor, validateDays } from './policy.js';
+import { randomSerial } from './serial.js';
+import { pemBlocks } from './der.js';
+
+/** The issuing CA opened for signing. */
+export interface Issuer {
+  state: CaState & { root: CertificateRecord; issuing: CertificateRecord };
+  signer: CaSigner;
+}
+
+export async function openIssuer(ctx: OperationContext): Promise<Issuer> {
+  const state = await requireCa(ctx.store.registry);
+  return { state, signer: await openSigner(ctx.store.custody, state.issuing) };
+}
+
+/** What one client certificate is made from. */
+export interface ClientSpec {
+  clientId: string;
+  publicKeySpki: Uint8Array;
+  keyType: KeyType;
+  keyOrigin: 'generated' | 'csr';
+  /** PKCS#8 PEM of a key the tool generated just now; it goes into the bundle and nowhere else */
+  privateKeyPem?: string;
+  validityDays?: number;
+}
+
+export interface IssuedClient {
+  record: CertificateRecord;
+  bundle: ClientBundle;
+}
+
+/** A fresh key of the policy's (or given) type, as a ClientSpec. */
+export function generatedKeySpec(clientId: string, keyType: KeyType, validityDays?: number): ClientSpec {
+  const { privateKey, publicKey } = generateKeyPair(keyType);
+  return {
+    clientId,
+    keyType,
+    keyOrigin: 'generated',
+    publicKeySpki: spkiDer(publicKey),
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    validityDays,
+  };
+}
+
+/** A ClientSpec for re-issuing an existing certificate's key (renewal, rotation). */
+export function sameKeySpec(r: CertificateRecord): ClientSpec {
+  return { clientId: r.clientId, keyType: r.keyType, keyOrigin: r.keyOrigin === 'csr' ? 'csr' : 'generated', publicKeySpki: Buffer.from(r.publicKey, 'base64') };
+}
+
+/**
+ * Signs one client certificate under the issuing intermediate. Validity starts a little in the past and never
+ * reaches outside the issuer's validity (RFC 5280 path validation would reject it).
+ * @throws CaError invalidInput when the issuer has too little validity left
+ */
+export async function signClient(ctx: OperationContext, issuer: Issuer, spec: ClientSpec): Promise<IssuedClient> {
+  const now = ctx.clock.now();
+  const { issuing, root } = issuer.state;
+  const days = validateDays('client validity', spec.validityDays ?? ctx.policy.clientValidityDays);
+  // X.509 times have whole seconds; truncating here keeps the record equal to the certificate.
+  const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+  const notBefore = sec(Math.max(now.getTime() - BACKDATE_MS, Date.parse(issuing.notBefore)));
+  const notAfter = sec(Math.min(now.getTime() + days * DAY_MS, Date.parse(issuing.notAfter)));
+  if (notAfter.getTime() - now.getTime() < DAY_MS) {
+    throw invalidInput(`the issuing intermediate expires on ${issuing.notAfter}: too soon to issue from it`, 'run `ca rotate-intermediate` first');
+  }
+  const serial = randomSerial();
+  const spiffeId = spiffeIdFor(ctx.policy, spec.clientId);
+  const cert = await issueCertificate(
+    {
+      kind: 'client',
+      serial,
+      subject: { commonName: spec.clientId, organization: ctx.policy.organization },
+      notBefore,
+      notAfter,
+      publicKeySpki: spec.publicKeySpki,
+      issuerCertificate: pemBlocks(issuing.certificatePem, 'CERTIFICATE')[0],
+      spiffeId,
+    },
+    issuer.signer,
+  );
+  const record: CertificateRecord = {
+    serial,
+    kind: 'client',
+    clientId: spec.clientId,
+    status: 'active',
+    fingerprint: cert.fingerprint,
+    subject: cert.subject,
+    issuer: issuing.subject,
+    issuerSerial: issuing.serial,
+    notBefore: notBefore.toISOString(),
+    notAfter: notAfter.toISOString(),
+    keyType: spec.keyType,
+    publicKey: Buffer.from(spec.publicKeySpki).toString('base64'),
+    keyOrigin: spec.keyOrigin,
+    ...(spiffeId ? { spiffeId } : {}),
+    certificatePem: cert.pem,
+    createdAt: now.toISOString(),
+  };
+  return {
+    record,
+    bundle: {
+      clientId: spec.clientId,
+      certificatePem: cert.pem,
+      chainPem: issuing.certificatePem.trim() + '\n' + root.certificatePem.trim() + '\n',
+      ...(spec.privateKeyPem ? { privateKeyPem: spec.privateKeyPem } : {}),
+    },
+  };
+}
+
+/** The change that retires `old` in favour of `next`: superseded, accepted for the grace period only. */
+export function supersede(ctx: OperationContext, old: CertificateRecord, nextSerial: string): RegistryChange {
+  const now = ctx.clock.now();
+  const graceEnd = Math.min(now.getTime() + ctx.policy.graceDays * DAY_MS, Date.parse(old.notAfter));
+  return {
+    op: 'update',
+    expect: old.status,
+    record: { ...old, status: 'superseded', supersededBy: nextSerial, supersededAt: now.toISOString(), graceUntil: new Date(graceEnd).toISOString() },
+  };
+}
+
+export async function activeClientCert(ctx: OperationContext, clientId: string): Promise<CertificateRecord | undefined> {
+  const found = await ctx.store.registry.list({ kind: 'client', clientId, status: 'active' });
+  return found.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+}
+
+export interface IssueClientOptions {
+  clientId: string;
+  /** a CSR's public key, already checked (see csr.ts); without it a key is generated */
+  csrPublicKeySpki?: Uint8Array;
+  keyType?: KeyType;
+  validityDays?: number;
+  replace?: boolean;
+  dryRun?: boolean;
+  /** built into the bundle after signing (PKCS#12 needs the key and the chain) */
+  finishBundle?: (bundle: ClientBundle) => ClientBundle;
+}
+
+export interface IssueClientResult {
+  action: 'issued' | 'replaced' | 'would-issue' | 'would-replace';
+  record?: CertificateRecord;
+  replacedSerial?: string;
+  delivered: string[];
+}
+
+/**
+ * Issues a client certificate for a new key or a CSR's key, delivers the bundle, records it.
+ * @throws CaError conflict when the client has an active certificate and `replace` is not set
+ */
+export async function issueClient(ctx: OperationContext, o: IssueClientOptions): Promise<IssueClientResult> {
+  const existing = await activeClientCert(ctx, o.clientId);
+  if (existing && !o.replace) {
+    throw conflict(`client ${o.clientId} already has an active certificate (serial ${existing.serial})`, 'use --replace to supersede it, or `ca renew` to re-issue it for the same key');
+  }
+  if (o.dryRun) {
+    await requireCa(ctx.store.registry);
+    return { action: existing ? 'would-replace' : 'would-issue', replacedSerial: existing?.serial, delivered: [] };
+  }
+  if (!ctx.sink) throw usageError('no bundle destination configured');
+  const issuer = await openIssuer(ctx);
+  let spec: ClientSpec;
+  if (o.csrPublicKeySpki) {
+    const keyType = keyTypeOf(publicKeyFromSpki(o.csrPublicKeySpki));
+    spec = { clientId: o.clientId, keyType, keyOrigin: 'csr', publicKeySpki: o.csrPublicKeySpki, validityDays: o.validityDays };
+  } else {
+    spec = generatedKeySpec(o.clientId, o.keyType ?? ctx.policy.clientKeyType, o.validityDays);
+  }
+  const issued = await signClient(ctx, issuer, spec);
+  const bundle = o.finishBundle ? o.finishBundle(issued.bundle) : issued.bundle;
+  const changes: RegistryChange[] = [{ op: 'create', record: issued.record }];
+  if (existing) changes.unshift(supersede(ctx, existing, issued.record.serial));
+  // Deliver first, then record: a crash in between leaves a certificate the registry does not know (the
+  // authorizer denies it) and a re-run issues again; the reverse order could lose a generated key.
+  const delivered = await ctx.sink.deliver(bundle);
+  await ctx.store.registry.commit(changes, { atomic: true });
+  return { action: existing ? 'replaced' : 'issued', record: issued.record, replacedSerial: existing?.serial, delivered };
+}
+
+export interface ReissueResult {
+  clientId: string;
+  oldSerial: string;
+  newSerial?: string;
+  record?: CertificateRecord;
+  delivered: string[];
+  rekeyed: boolean;
+}
+
+/**
+ * Re-issues active client certificates under the current intermediate, keeping each client's public key
+ * (or with `rekey`, a new key where the tool generated the old one). Works in chunks: each chunk is signed,
+ * delivered, then recorded, so a crash leaves every client either done or still on its old certificate
+ * (which stays active), and a re-run finishes the rest.
+ */
+export async function reissueClients(
+  ctx: OperationContext,
+  issuer: Issuer,
+  targets: CertificateRecord[],
+  o: { rekey?: boolean; chunkSize?: number } = {},
+): Promise<ReissueResult[]> {
+  if (!ctx.sink) throw usageError('no bundle destination configured');
+  const out: ReissueResult[] = [];
+  const chunkSize = o.chunkSize ?? 500;
+  ctx.progress?.(0, targets.length);
+  for (let i = 0; i < targets.length; i += chunkSize) {
+    const chunk = targets.slice(i, i + chunkSize);
+    const issued: { old: CertificateRecord; next: IssuedClient; rekeyed: boolean }[] = [];
+    for (const old of chunk) {
+      const rekeyed = !!o.rekey && old.keyOrigin === 'generated';
+      const spec = rekeyed ? generatedKeySpec(old.clientId, old.keyType) : sameKeySpec(old);
+      issued.push({ old, next: await signClient(ctx, issuer, spec), rekeyed });
+    }
+    const delivered: string[][] = [];
+    for (const it of issued) delivered.push(await ctx.sink.deliver(it.next.bundle));
+    const changes: RegistryChange[] = [];
+    for (const it of issued) changes.push({ op: 'create', record: it.next.record }, supersede(ctx, it.old, it.next.record.serial));
+    await ctx.store.registry.commit(changes);
+    issued.forEach((it, k) =>
+      out.push({ clientId: it.old.clientId, oldSerial: it.old.serial, newSerial: it.next.record.serial, record: it.next.record, delivered: delivered[k]!, rekeyed: it.rekeyed }),
+    );
+    ctx.progress?.(Math.min(i + chunkSize, targets.length), targets.length);
+  }
+  return out;
+}
+
+export interface RenewOptions {
+  clientId?: string;
+  all?: boolean;
+  dryRun?: boolean;
+}
+
+/** Renews one or every active client certificate: same key, current intermediate, old one superseded. */
+export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ renewed: ReissueResult[]; dryRun: boolean }> {
+  const now = ctx.clock.now();
+  let targets: CertificateRecord[];
+  if (o.all) {
+    targets = (await ctx.store.registry.list({ kind: 'client', status: 'active' })).filter((r) => isStillAccepted(r, now));
+  } else {
+    if (!o.clientId) throw usageError('give a client id or --all');
+    const r = await activeClientCert(ctx, o.clientId);
+    if (!r) throw notFound(`client ${o.clientId} has no active certificate`, 'see `ca list`; issue one with `ca issue-client`');
+    targets = [r];
+  }
+  targets.sort((a, b) => a.clientId.localeCompare(b.clientId));
+  if (o.dryRun) {
+    await requireCa(ctx.store.registry);
+    return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
+  }
+  const issuer = await openIssuer(ctx);
+  return { renewed: await reissueClients(ctx, issuer, targets), dryRun: false };
+}

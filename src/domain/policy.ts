@@ -1,0 +1,50 @@
+import type { KeyType } from '../ports.js';
+import { invalidInput } from './errors.js';
+
+/** The CA's issuing policy, resolved from configuration. */
+export interface CaPolicy {
+  organization: string;
+  caName: string;
+  caKeyType: KeyType;
+  clientKeyType: KeyType;
+  rootValidityDays: number;
+  intermediateValidityDays: number;
+  clientValidityDays: number;
+  /** how long a superseded client certificate stays accepted */
+  graceDays: number;
+  /** when set, client certificates carry `spiffe://<trust-domain>/client/<id>` */
+  spiffeTrustDomain?: string;
+}
+
+export const DEFAULT_POLICY: CaPolicy = {
+  organization: 'Example Org',
+  caName: 'Example',
+  caKeyType: 'ec-p256',
+  clientKeyType: 'ec-p256',
+  rootValidityDays: 3650,
+  intermediateValidityDays: 1095,
+  clientValidityDays: 365,
+  graceDays: 7,
+};
+
+/** Certificates start a few minutes in the past so a peer whose clock lags a little still accepts them. */
+export const BACKDATE_MS = 5 * 60 * 1000;
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** SPIFFE trust domain: lowercase DNS-like name (SPIFFE ID spec 2.1). */
+export function validateTrustDomain(td: string): string {
+  if (!/^[a-z0-9._-]{1,255}$/.test(td)) {
+    throw invalidInput(`invalid SPIFFE trust domain ${JSON.stringify(td)}: use lowercase letters, digits, '.', '_' and '-'`);
+  }
+  return td;
+}
+
+export function spiffeIdFor(policy: CaPolicy, clientId: string): string | undefined {
+  // client ids are [A-Za-z0-9._-] and never '.' or '..', so the path segment is always valid (SPIFFE ID 2.2)
+  return policy.spiffeTrustDomain ? `spiffe://${policy.spiffeTrustDomain}/client/${clientId}` : undefined;
+}
+
+export function validateDays(name: string, v: number, max = 36500): number {
+  if (!Number.isInteger(v) || v < 1 || v > max) throw invalidInput(`${name} must be a whole number of days from 1 to ${max}, got ${v}`);
+  return v;
+}

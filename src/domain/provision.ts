@@ -1,0 +1,124 @@
+import type { CertificateRecord, KeyType, RegistryChange } from '../ports.js';
+import { requireCa } from './ca-state.js';
+import type { OperationContext } from './context.js';
+import { invalidInput } from './errors.js';
+import { validateClientId } from './ids.js';
+import { generatedKeySpec, openIssuer, signClient, type ClientSpec } from './issuance.js';
+import { parseKeyType } from './keys.js';
+import { validateDays } from './policy.js';
+import type { CheckedCsr } from './csr.js';
+
+/** One entry of a provisioning file, after the CLI resolved any CSR path to its checked content. */
+export interface ProvisionEntry {
+  clientId: string;
+  keyType?: KeyType;
+  validityDays?: number;
+  csr?: CheckedCsr;
+}
+
+export interface ProvisionPlan {
+  issue: ProvisionEntry[];
+  skip: { clientId: string; serial: string }[];
+  prune: CertificateRecord[];
+}
+
+export interface ProvisionResult {
+  dryRun: boolean;
+  issued: { clientId: string; serial: string; delivered: string[] }[];
+  skipped: { clientId: string; serial: string }[];
+  pruned: { clientId: string; serial: string }[];
+}
+
+/** Raw entry as written in the file: `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n}`. */
+export interface ProvisionFileEntry {
+  client_id?: unknown;
+  csr?: unknown;
+  key_type?: unknown;
+  validity_days?: unknown;
+}
+
+/**
+ * Validates a provisioning document (`{"clients":[...]}`): ids valid and unique, known fields only.
+ * `loadCsr` resolves a CSR path (the CLI reads the file; the domain never touches the file system).
+ */
+export function parseProvisionFile(doc: unknown, loadCsr: (path: string) => CheckedCsr): ProvisionEntry[] {
+  const clients = (doc as { clients?: unknown })?.clients;
+  if (!Array.isArray(clients)) throw invalidInput('provisioning file must be {"clients": [{"client_id": "..."}, ...]}');
+  const seen = new Set<string>();
+  return clients.map((raw: ProvisionFileEntry, i) => {
+    if (typeof raw !== 'object' || raw === null) throw invalidInput(`clients[${i}] is not an object`);
+    const unknown = Object.keys(raw).filter((k) => !['client_id', 'csr', 'key_type', 'validity_days'].includes(k));
+    if (unknown.length) throw invalidInput(`clients[${i}] has unknown field ${unknown[0]}`, 'fields: client_id, csr, key_type, validity_days');
+    let clientId: string;
+    try {
+      clientId = validateClientId(raw.client_id);
+    } catch (e) {
+      throw invalidInput(`clients[${i}]: ${(e as Error).message}`);
+    }
+    if (seen.has(clientId)) throw invalidInput(`clients[${i}]: client ${clientId} is listed twice`);
+    seen.add(clientId);
+    const entry: ProvisionEntry = { clientId };
+    if (raw.key_type !== undefined) entry.keyType = parseKeyType(String(raw.key_type));
+    if (raw.validity_days !== undefined) entry.validityDays = validateDays(`clients[${i}].validity_days`, Number(raw.validity_days));
+    if (raw.csr !== undefined) {
+      if (typeof raw.csr !== 'string') throw invalidInput(`clients[${i}].csr must be a file path`);
+      try {
+        entry.csr = loadCsr(raw.csr);
+      } catch (e) {
+        throw invalidInput(`clients[${i}] (${clientId}): ${(e as Error).message}`);
+      }
+    }
+    return entry;
+  });
+}
+
+/** Which listed clients need a certificate, which have one, and (with prune) which active ones are no longer listed. */
+export function planProvision(entries: ProvisionEntry[], active: CertificateRecord[], prune: boolean): ProvisionPlan {
+  const byId = new Map(active.map((r) => [r.clientId, r]));
+  const listed = new Set(entries.map((e) => e.clientId));
+  return {
+    issue: entries.filter((e) => !byId.has(e.clientId)),
+    skip: entries.filter((e) => byId.has(e.clientId)).map((e) => ({ clientId: e.clientId, serial: byId.get(e.clientId)!.serial })),
+    prune: prune ? active.filter((r) => !listed.has(r.clientId)).sort((a, b) => a.clientId.localeCompare(b.clientId)) : [],
+  };
+}
+
+/**
+ * Declarative provisioning: issues for listed ids without an active certificate, skips the rest, and with
+ * `prune` revokes active ids no longer listed. Each client is delivered then recorded on its own, so a re-run
+ * after a crash issues exactly what is still missing.
+ */
+export async function provision(ctx: OperationContext, entries: ProvisionEntry[], o: { prune?: boolean; dryRun?: boolean } = {}): Promise<ProvisionResult> {
+  await requireCa(ctx.store.registry);
+  const active = await ctx.store.registry.list({ kind: 'client', status: 'active' });
+  const plan = planProvision(entries, active, !!o.prune);
+  const result: ProvisionResult = { dryRun: !!o.dryRun, issued: [], skipped: plan.skip, pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial })) };
+  if (o.dryRun) {
+    result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
+    return result;
+  }
+  if (plan.issue.length) {
+    const issuer = await openIssuer(ctx);
+    ctx.progress?.(0, plan.issue.length);
+    for (const [i, e] of plan.issue.entries()) {
+      const spec: ClientSpec = e.csr
+        ? { clientId: e.clientId, keyType: e.csr.keyType, keyOrigin: 'csr', publicKeySpki: e.csr.publicKeySpki, validityDays: e.validityDays }
+        : generatedKeySpec(e.clientId, e.keyType ?? ctx.policy.clientKeyType, e.validityDays);
+      const issued = await signClient(ctx, issuer, spec);
+      const delivered = await ctx.sink!.deliver(issued.bundle);
+      await ctx.store.registry.commit([{ op: 'create', record: issued.record }], { atomic: true });
+      result.issued.push({ clientId: e.clientId, serial: issued.record.serial, delivered });
+      ctx.progress?.(i + 1, plan.issue.length);
+    }
+  }
+  if (plan.prune.length) {
+    const at = ctx.clock.now().toISOString();
+    const changes: RegistryChange[] = plan.prune.map((r) => ({
+      op: 'update',
+      expect: 'active',
+      record: { ...r, status: 'revoked', revokedAt: at, revocationReason: 'cessationOfOperation' },
+    }));
+    await ctx.store.registry.commit(changes, { atomic: true });
+  }
+  return result;
+}

@@ -1,0 +1,67 @@
+import type { CertificateRecord, RegistryChange, RevocationReason } from '../ports.js';
+import type { OperationContext } from './context.js';
+import { invalidInput, notFound, usageError } from './errors.js';
+import { normalizeSerial } from './serial.js';
+
+export const REVOCATION_REASONS: readonly RevocationReason[] = [
+  'unspecified',
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'removeFromCRL',
+  'privilegeWithdrawn',
+  'aACompromise',
+];
+
+export function parseReason(value: string): RevocationReason {
+  const found = REVOCATION_REASONS.find((r) => r.toLowerCase() === value.trim().toLowerCase());
+  if (!found) throw invalidInput(`unknown revocation reason ${JSON.stringify(value)}`, `use one of ${REVOCATION_REASONS.join(', ')} (RFC 5280 5.3.1)`);
+  if (found === 'removeFromCRL' || found === 'cACompromise' || found === 'aACompromise') {
+    throw invalidInput(`reason ${found} does not apply to a client certificate`, 'use keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or unspecified');
+  }
+  return found;
+}
+
+export interface RevokeOptions {
+  clientId?: string;
+  serial?: string;
+  reason?: RevocationReason;
+  dryRun?: boolean;
+}
+
+export interface RevokeResult {
+  dryRun: boolean;
+  revoked: CertificateRecord[];
+  /** already revoked before this call (revoking is idempotent) */
+  alreadyRevoked: CertificateRecord[];
+}
+
+/**
+ * Revokes a client's certificates (by id: every one not yet revoked, superseded ones in their grace period
+ * included) or one certificate by serial. Effective at once: the authorizer reads the registry.
+ * @throws CaError notFound for an unknown client or serial
+ */
+export async function revoke(ctx: OperationContext, o: RevokeOptions): Promise<RevokeResult> {
+  if (!o.clientId === !o.serial) throw usageError('give either a client id or --serial');
+  const reason = o.reason ?? 'unspecified';
+  let records: CertificateRecord[];
+  if (o.serial) {
+    const r = await ctx.store.registry.get(normalizeSerial(o.serial));
+    if (!r) throw notFound(`no certificate with serial ${normalizeSerial(o.serial)}`, 'see `ca list --all`');
+    if (r.kind !== 'client') throw usageError(`serial ${r.serial} is a CA certificate`, 'remove an intermediate from trust with `ca retire-intermediate`');
+    records = [r];
+  } else {
+    records = await ctx.store.registry.list({ kind: 'client', clientId: o.clientId });
+    if (!records.length) throw notFound(`unknown client ${o.clientId}`, 'see `ca list`');
+  }
+  const alreadyRevoked = records.filter((r) => r.status === 'revoked');
+  const todo = records.filter((r) => r.status === 'active' || r.status === 'superseded');
+  if (o.dryRun || !todo.length) return { dryRun: !!o.dryRun, revoked: todo, alreadyRevoked };
+  const at = ctx.clock.now().toISOString();
+  const changes: RegistryChange[] = todo.map((r) => ({ op: 'update', expect: r.status, record: { ...r, status: 'revoked', revokedAt: at, revocationReason: reason } }));
+  await ctx.store.registry.commit(changes, { atomic: true });
+  return { dryRun: false, revoked: changes.map((c) => c.record), alreadyRevoked };
+}
