@@ -115,6 +115,13 @@ function profileExtensions(p: CertificateParams, authorityKeyId: Uint8Array): Ex
   return exts;
 }
 
+/** The O= of a certificate's subject: clients carry their CA's organization, fixed at bootstrap. */
+export function subjectOrganization(certificateDer: Uint8Array): string | undefined {
+  const name = AsnConvert.parse(certificateDer, Certificate).tbsCertificate.subject;
+  for (const rdn of name) for (const atv of rdn) if (atv.type === OID_O) return atv.value.toString();
+  return undefined;
+}
+
 export function signatureAlgorithmIdentifier(keyType: KeyType): AlgorithmIdentifier {
   const alg = signatureAlgorithmOf(keyType);
   // RFC 4055: RSA PKCS#1 v1.5 identifiers carry NULL parameters; RFC 5758: ECDSA ones carry none.

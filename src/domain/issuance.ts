@@ -1,6 +1,6 @@
 import type { CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
 import { isStillAccepted, openSigner, requireCa, type CaState } from './ca-state.js';
-import { issueCertificate } from './certificate.js';
+import { issueCertificate, subjectOrganization } from './certificate.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
 import { generateKeyPair, keyTypeOf, publicKeyFromSpki, spkiDer } from './keys.js';
@@ -12,11 +12,14 @@ import { pemBlocks } from './der.js';
 export interface Issuer {
   state: CaState & { root: CertificateRecord; issuing: CertificateRecord };
   signer: CaSigner;
+  /** O= of the issuing CA, which client subjects repeat */
+  organization?: string;
 }
 
 export async function openIssuer(ctx: OperationContext): Promise<Issuer> {
   const state = await requireCa(ctx.store.registry);
-  return { state, signer: await openSigner(ctx.store.custody, state.issuing) };
+  const organization = subjectOrganization(pemBlocks(state.issuing.certificatePem, 'CERTIFICATE')[0]!);
+  return { state, signer: await openSigner(ctx.store.custody, state.issuing), organization };
 }
 
 /** What one client certificate is made from. */
@@ -71,15 +74,16 @@ export async function signClient(ctx: OperationContext, issuer: Issuer, spec: Cl
   }
   const serial = randomSerial();
   const spiffeId = spiffeIdFor(ctx.policy, spec.clientId);
+  const issuerDer = pemBlocks(issuing.certificatePem, 'CERTIFICATE')[0]!;
   const cert = await issueCertificate(
     {
       kind: 'client',
       serial,
-      subject: { commonName: spec.clientId, organization: ctx.policy.organization },
+      subject: { commonName: spec.clientId, organization: issuer.organization ?? subjectOrganization(issuerDer) },
       notBefore,
       notAfter,
       publicKeySpki: spec.publicKeySpki,
-      issuerCertificate: pemBlocks(issuing.certificatePem, 'CERTIFICATE')[0],
+      issuerCertificate: issuerDer,
       spiffeId,
     },
     issuer.signer,

@@ -1,5 +1,5 @@
 import type { CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
-import { isStillAccepted, loadCaState } from './ca-state.js';
+import { isStillAccepted, loadCaState, requireCa } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { DAY_MS } from './policy.js';
 
@@ -45,6 +45,7 @@ export interface ListOptions {
 
 /** Client certificates: by default the current one per client (active, or in grace); `all` includes history. */
 export async function listClients(ctx: OperationContext, o: ListOptions = {}): Promise<CertificateSummary[]> {
+  await requireCa(ctx.store.registry);
   const now = ctx.clock.now();
   const rows = (await ctx.store.registry.list({ kind: 'client' })).map((r) => summarize(r, now));
   const filtered = o.status ? rows.filter((r) => r.status === o.status) : o.all ? rows : rows.filter((r) => r.status === 'active' || r.status === 'superseded');

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
  * final mode from the start (a key is never readable by others, not even briefly), fsync, then rename.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
+  // a directory that receives a private key is private too
+  mkdirSync(dirname(path), { recursive: true, mode: mode & 0o077 ? 0o755 : 0o700 });
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', mode);
   try {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, rmdirSync, writeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreLock } from '../../ports.js';
 import { conflict } from '../../domain/errors.js';
@@ -16,11 +16,13 @@ function alive(pid: number): boolean {
 export class LockFile implements StoreLock {
   private readonly path: string;
   private depth = 0;
+  private createdDir = false;
   constructor(private readonly dir: string) {
     this.path = join(dir, '.lock');
   }
 
   private acquire(): void {
+    this.createdDir = !existsSync(this.dir);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -43,7 +45,17 @@ export class LockFile implements StoreLock {
     try {
       return await fn();
     } finally {
-      if (--this.depth === 0) rmSync(this.path, { force: true });
+      if (--this.depth === 0) {
+        rmSync(this.path, { force: true });
+        // a command that failed before writing anything leaves no empty store directory behind
+        if (this.createdDir) {
+          try {
+            rmdirSync(this.dir);
+          } catch {
+            /* not empty: the command wrote state */
+          }
+        }
+      }
     }
   }
 }

@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import { existsSync, readFileSync, readdirSync, mkdirSync, copyFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { conflict, usageError } from '../../domain/errors.js';
+import { parseKeyType } from '../../domain/keys.js';
+import { validateTrustDomain } from '../../domain/policy.js';
+import { CONFIG_FILE, type ConfigFile, type EnvSettings } from '../config.js';
+import { askChoice, askText, interactive } from '../prompts.js';
+import { emit } from '../runtime.js';
+import { globals } from '../shared.js';
+import { writeFileAtomic } from '../../adapters/local/files.js';
+
+export async function runInit(o: Record<string, any>, cmd: Command): Promise<void> {
+  const g = globals(cmd);
+  const path = resolve(g.config ?? CONFIG_FILE);
+  const doc: ConfigFile = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
+  const envName = g.env ?? (interactive() ? await askText('Environment name', 'sandbox') : 'sandbox');
+  if (doc.environments?.[envName] && !o.force) throw conflict(`environment ${envName} already exists in ${path}`, 'use --force to overwrite it');
+  const ask = async (v: string | undefined, q: string, d?: string) => v ?? (interactive() ? await askText(q, d) : d);
+  const store = (o.store ?? (interactive() ? await askChoice('Store', ['local', 'aws'], 'local') : 'local')) as 'local' | 'aws';
+  if (store !== 'local' && store !== 'aws') throw usageError(`unknown store ${store}`, 'use local or aws');
+  const env: EnvSettings = { store };
+  const org = await ask(o.org, 'Organization (O=)', doc.organization);
+  if (org) env.organization = org;
+  const caName = await ask(o.caName, 'CA name', doc.caName);
+  if (caName) env.caName = caName;
+  if (o.keyType) env.clientKeyType = parseKeyType(o.keyType);
+  if (o.spiffeTrustDomain) env.spiffeTrustDomain = validateTrustDomain(o.spiffeTrustDomain);
+  if (store === 'local') {
+    env.dir = o.dir ?? g.dir ?? `./pki/${envName}`;
+  } else {
+    const need = async (v: string | undefined, q: string, flag: string) => {
+      const r = await ask(v, q);
+      if (!r) throw usageError(`${q} is required for the aws store`, `pass ${flag}`);
+      return r;
+    };
+    env.aws = {
+      region: await need(o.region, 'AWS region', '--region'),
+      bucket: await need(o.bucket, 'S3 bucket (versioned) for the truststore', '--bucket'),
+      table: await need(o.table, 'DynamoDB table', '--table'),
+      parameterPrefix: o.parameterPrefix,
+      keyCustody: o.keyCustody,
+      ...(o.kmsKeyId ? { kmsKeyId: o.kmsKeyId } : {}),
+      ...(o.domain
+        ? {
+            domains: (o.domain as string[]).map((d) => {
+              const [name, type = 'rest'] = d.split(':');
+              if (!name || (type !== 'rest' && type !== 'http')) throw usageError(`invalid --domain ${d}`, 'use name:rest or name:http');
+              return { name, type: type as 'rest' | 'http' };
+            }),
+          }
+        : {}),
+    };
+  }
+  doc.environments = { ...doc.environments, [envName]: env };
+  doc.defaultEnv ??= envName;
+  writeFileAtomic(path, JSON.stringify(doc, null, 2) + '\n');
+  const written = [path];
+  if (o.ci) {
+    if (o.ci !== 'github') throw usageError(`unknown CI provider ${o.ci}`, 'use github');
+    const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'templates', 'github');
+    const dest = resolve('.github', 'workflows');
+    mkdirSync(dest, { recursive: true });
+    for (const f of readdirSync(src)) {
+      const to = join(dest, f);
+      if (existsSync(to) && !o.force) throw conflict(`${to} already exists`, 'use --force to overwrite');
+      copyFileSync(join(src, f), to);
+      written.push(to);
+    }
+  }
+  emit({ json: !!g.json }, { environment: envName, config: path, settings: env, written }, () =>
+    [`Wrote environment ${envName} to ${path}`, ...written.slice(1).map((w) => `wrote ${w}`), `next: ca bootstrap${envName === doc.defaultEnv ? '' : ` --env ${envName}`}`].join('\n'),
+  );
+}

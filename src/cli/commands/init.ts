@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { helpFooter } from '../shared.js';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('init')
+    .description('write ca.config.json (prompts on a terminal, flags otherwise); --env names the environment')
+    .option('--store <store>', 'local or aws')
+    .option('--dir <dir>', 'local store directory')
+    .option('--org <name>', 'organization (O=)')
+    .option('--ca-name <name>', 'CA name')
+    .option('--key-type <type>', 'client key type')
+    .option('--spiffe-trust-domain <domain>', 'SPIFFE trust domain for client URI SANs')
+    .option('--region <region>', 'AWS region')
+    .option('--bucket <bucket>', 'versioned S3 bucket for the truststore')
+    .option('--table <table>', 'DynamoDB table')
+    .option('--parameter-prefix <prefix>', 'SSM parameter prefix for CA keys', '/ca')
+    .option('--key-custody <custody>', 'ssm or kms', 'ssm')
+    .option('--kms-key-id <id>', 'KMS key for SecureString encryption')
+    .option('--domain <name:type...>', 'API Gateway custom domain(s) to update, type rest or http')
+    .option('--ci <provider>', 'also write CI workflows (github)')
+    .option('--force', 'overwrite an existing environment of that name')
+    .action(async (o, c: Command) => {
+      const { runInit } = await import('./init.run.js');
+      await runInit(o, c);
+    });
+  helpFooter(cmd, [
+    'ca init                                               # asks on a terminal',
+    'ca init --env sandbox --store local --org "Acme Corp"',
+    'ca init --env production --store aws --region eu-west-1 --bucket acme-ca-truststore \\\n      --table acme-ca --domain api.acme.com:rest --ci github',
+  ]);
+}

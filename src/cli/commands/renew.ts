@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { helpFooter } from '../shared.js';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('renew [id]')
+    .description('re-issue a client certificate for the same key under the current intermediate')
+    .option('--all', 'renew every active client')
+    .option('--out <dir>', 'bundle directory (default ./bundles)')
+    .option('--deliver <where>', 'files (default) or ssm', 'files')
+    .option('--dry-run', 'print what would be done and change nothing')
+    .action(async (id: string | undefined, o, c: Command) => {
+      const { usageError } = await import('../../domain/errors.js');
+      if (!id === !o.all) throw usageError('give a client id or --all');
+      const { resolve } = await import('node:path');
+      const { renew } = await import('../../domain/issuance.js');
+      const { validateClientId } = await import('../../domain/ids.js');
+      const { emit, openRuntime } = await import('../runtime.js');
+      const { reissueJson, reissueText } = await import('../format.js');
+      if (id) validateClientId(id);
+      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing' });
+      const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, dryRun: !!o.dryRun }));
+      rt.done();
+      emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.config.policy.graceDays));
+    });
+  helpFooter(cmd, ['ca renew acme', 'ca renew --all --json', 'ca renew --all --dry-run']);
+}

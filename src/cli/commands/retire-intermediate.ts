@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { helpFooter } from '../shared.js';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('retire-intermediate [serial]')
+    .description('remove previous intermediates from the truststore (default: every previous one)')
+    .option('--force', 'retire even while superseded certificates under it are in their grace period')
+    .option('--dry-run', 'print what would be done and change nothing')
+    .action(async (serial: string | undefined, o, c: Command) => {
+      const { retireIntermediate } = await import('../../domain/hierarchy.js');
+      const { normalizeSerial } = await import('../../domain/serial.js');
+      const { emit, openRuntime } = await import('../runtime.js');
+      const { confirmOrYes } = await import('../prompts.js');
+      const { globals } = await import('../shared.js');
+      const rt = await openRuntime(c, {});
+      const args = { serial: serial && normalizeSerial(serial), force: !!o.force };
+      const r = await rt.store.lock.withLock(async () => {
+        const plan = await retireIntermediate(rt.ctx, { ...args, dryRun: true });
+        if (o.dryRun) return plan;
+        await confirmOrYes(`Remove ${plan.retired.length} intermediate(s) from the truststore?`, globals(c).yes);
+        return retireIntermediate(rt.ctx, args);
+      });
+      emit(rt, { dryRun: r.dryRun, retired: r.retired, truststore: r.truststore ? { version: r.truststore.state.version, changed: r.truststore.changed } : null }, () =>
+        [`${r.dryRun ? 'dry run: would retire' : 'Retired'} ${r.retired.map((x) => `${x.subject} (${x.serial})`).join(', ')}`, ...(r.truststore ? [`truststore version ${r.truststore.state.version}`] : [])].join('\n'),
+      );
+    });
+  helpFooter(cmd, ['ca retire-intermediate --dry-run', 'ca retire-intermediate 3a7f… --yes', 'ca retire-intermediate --force --yes']);
+}

@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { helpFooter } from '../shared.js';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('status')
+    .description('the CA hierarchy at a glance: root, intermediates, clients by status, expiries, warnings')
+    .option('--warn-days <n>', 'warn about anything expiring within this many days', '30')
+    .action(async (o, c: Command) => {
+      const { status } = await import('../../domain/reporting.js');
+      const { emit, openRuntime } = await import('../runtime.js');
+      const { day } = await import('../format.js');
+      const rt = await openRuntime(c);
+      const s = await status(rt.ctx, Number(o.warnDays));
+      const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+      emit(rt, s, () => {
+        if (!s.initialized) return `No CA in ${s.store} yet.\nnext: ca bootstrap`;
+        const lines = [`CA store: ${s.store}`, `${s.root!.subject}  [root]  expires ${day(s.root!.notAfter)} (${s.root!.daysLeft} days)`];
+        s.intermediates.forEach((i, k) => {
+          const branch = k === s.intermediates.length - 1 ? '└─' : '├─';
+          lines.push(`${branch} ${i.subject}  [${i.status === 'active' ? 'issuing' : i.status}]  expires ${day(i.notAfter)} (${i.daysLeft} days)  clients: ${counts(i.clients)}`);
+        });
+        lines.push(`clients: ${counts(s.clients)}`);
+        if (s.truststore) lines.push(`truststore: version ${s.truststore.version}, ${s.truststore.certificates} certificate(s), ${s.truststore.inSync ? 'in sync with the registry' : 'OUT OF SYNC'}`);
+        for (const w of s.warnings) lines.push(`warning: ${w}`);
+        return lines.join('\n');
+      });
+    });
+  helpFooter(cmd, ['ca status', 'ca status --warn-days 60 --json', 'ca status --env production']);
+}

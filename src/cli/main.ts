@@ -1,0 +1,84 @@
+import { Command, CommanderError, Option } from 'commander';
+import { CaError, ExitCode } from '../domain/errors.js';
+import { EXIT_CODES_HELP } from './shared.js';
+import * as bootstrap from './commands/bootstrap.js';
+import * as issueClient from './commands/issue-client.js';
+import * as renew from './commands/renew.js';
+import * as revoke from './commands/revoke.js';
+import * as rotate from './commands/rotate-intermediate.js';
+import * as retire from './commands/retire-intermediate.js';
+import * as list from './commands/list.js';
+import * as inspect from './commands/inspect.js';
+import * as status from './commands/status.js';
+import * as truststore from './commands/truststore.js';
+import * as init from './commands/init.js';
+import pkg from '../../package.json' with { type: 'json' };
+
+// `ca list | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+const program = new Command('ca')
+  .description('A private PKI for AWS API Gateway mutual TLS: CA, client certificates, rotation, revocation, authorizer.')
+  .version(pkg.version, '-V, --version')
+  .option('--env <name>', 'environment from ca.config.json (or CA_ENV)')
+  .option('--config <file>', 'config file (default ./ca.config.json, or CA_CONFIG)')
+  .addOption(new Option('--store <store>', 'local or aws (or CA_STORE)').choices(['local', 'aws']))
+  .option('--dir <dir>', 'local store directory (default ./pki, or CA_DIR)')
+  .option('--json', 'print one JSON document on stdout')
+  .option('-y, --yes', 'answer yes to confirmations')
+  .enablePositionalOptions(false)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore]) m.register(program);
+
+program.addHelpText(
+  'after',
+  `
+Getting started (embedded store in ./pki, no cloud account needed):
+  export CA_PASSPHRASE='a long passphrase'   # or be asked on a terminal
+  ca bootstrap                               # root + issuing intermediate + truststore.pem
+  ca issue-client acme                       # bundles/acme/{acme.crt,acme.key,chain.pem}
+  ca revoke acme --reason keyCompromise --yes
+  ca rotate-intermediate                     # nobody locked out; clients re-issued
+  ca status
+
+How do I…
+  sign a client's CSR?            ca issue-client partner --csr partner.csr
+  provision from a file in CI?    ca issue-client --from clients/prod.json --yes --json
+  check the truststore?           ca truststore verify
+  use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
+  see a command's options?        ca <command> --help
+${EXIT_CODES_HELP}
+
+Settings come from flags, then CA_* environment variables, then ca.config.json, then defaults.
+Set CA_DEBUG=1 to print stack traces.
+`,
+);
+
+function fail(e: unknown): number {
+  const debug = !!process.env.CA_DEBUG;
+  if (e instanceof CommanderError) {
+    // help and version exit through here with code 0
+    return e.exitCode === 0 ? 0 : ExitCode.usage;
+  }
+  const json = process.argv.includes('--json');
+  if (e instanceof CaError) {
+    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+    if (debug) process.stderr.write(`${e.stack}\n${e.cause ? `cause: ${(e.cause as Error).stack ?? e.cause}\n` : ''}`);
+    if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, exitCode: e.exitCode, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } }, null, 2) + '\n');
+    return e.exitCode;
+  }
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  process.stderr.write(`error: ${message}\n${debug ? `${(e as Error)?.stack}\n` : 'hint: this looks like a bug; re-run with CA_DEBUG=1 and report the output\n'}`);
+  return ExitCode.internal;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  process.exitCode = fail(e);
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import type { BundleSink, Store } from '../ports.js';
+import { systemClock, type OperationContext } from '../domain/context.js';
+import { usageError } from '../domain/errors.js';
+import { resolveConfig, type EnvSettings, type ResolvedConfig } from './config.js';
+import { globals } from './shared.js';
+import { askSecret } from './prompts.js';
+import { progressBar } from './progress.js';
+import { DirectoryBundleSink } from '../adapters/local/directory-bundle-sink.js';
+import { createLocalStore } from '../adapters/local/local-store.js';
+
+export function warn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
+
+export function info(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+export interface RuntimeOptions {
+  /** flags of this command that override settings (e.g. --org, --key-type) */
+  settings?: Partial<EnvSettings>;
+  /** where bundles go: a directory (default) or SSM */
+  deliver?: 'files' | 'ssm';
+  /** --out: bundle directory */
+  out?: string;
+  /** --strict: API Gateway truststore warnings fail the command */
+  strict?: boolean;
+  /** --no-passphrase --insecure: CA keys written unencrypted */
+  plaintextKeys?: boolean;
+  /** a progress bar label, for long work */
+  progress?: string;
+}
+
+export interface Runtime {
+  config: ResolvedConfig;
+  store: Store;
+  ctx: OperationContext;
+  json: boolean;
+  done(): void;
+}
+
+/** Resolves configuration and builds the operation context: the CLI's composition root. */
+export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise<Runtime> {
+  const g = globals(cmd);
+  const config = resolveConfig({ config: g.config, env: g.env, store: g.store as EnvSettings['store'], dir: g.dir, ...o.settings });
+  const store = await openStore(config, o);
+  let sink: BundleSink;
+  if (o.deliver === 'ssm') {
+    if (config.store !== 'aws') throw usageError('--deliver ssm needs the aws store', 'set "store": "aws" in ca.config.json or CA_STORE=aws');
+    const aws = await import('../adapters/aws/aws-store.js');
+    sink = aws.createSsmBundleSink(config.aws, { warn });
+  } else {
+    sink = new DirectoryBundleSink(o.out ?? config.bundleDir);
+  }
+  const bar = o.progress ? progressBar(o.progress) : undefined;
+  const ctx: OperationContext = { store, clock: systemClock, policy: config.policy, sink, progress: bar, warn };
+  return { config, store, ctx, json: !!g.json, done: () => bar?.end() };
+}
+
+async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Store> {
+  if (config.store === 'aws') {
+    const aws = await import('../adapters/aws/aws-store.js');
+    return aws.createAwsStore(config.aws, { warn, strict: o.strict });
+  }
+  return createLocalStore({
+    dir: config.dir,
+    plaintextKeys: o.plaintextKeys,
+    passphrase: async ({ confirm }) => process.env.CA_PASSPHRASE ?? askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE', { confirm }),
+  });
+}
+
+/** Prints a result: one JSON document with --json, else the human rendering. Both on stdout. */
+export function emit<T>(rt: { json: boolean }, result: T, human: (r: T) => string): void {
+  if (rt.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else {
+    const text = human(result);
+    if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+}

@@ -1,0 +1,14 @@
+import type { TestProject } from 'vitest/node';
+import { execFileSync } from 'node:child_process';
+
+/**
+ * Runs once before all tests. The CLI's end-to-end tests spawn `bin/ca.js`, which runs the built `dist/`,
+ * so build first. Services (moto) are started here too and their addresses handed to the tests.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  const teardowns: (() => Promise<void>)[] = [];
+  return async () => {
+    for (const t of teardowns.reverse()) await t();
+  };
+}
