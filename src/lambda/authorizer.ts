@@ -1,0 +1,399 @@
+/**
+ * The mutual-TLS authorizer: API Gateway checks the chain at the handshake but never revocation (aws-facts),
+ * so this decides, per request, whether the presented client certificate is one the registry still accepts.
+ * Imports nothing of the CLI or of @peculiar: it is bundled alone into the Lambda zip.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { CertificateRecord, Clock, RegistryReader } from '../ports.js';
+import { normalizeSerial } from '../domain/serial.js';
+import { TtlLru } from './cache.js';
+import { buildResponse, parseEvent, type AuthorizerResponse, type ContextValue, type EventShape } from './event.js';
+
+export type AllowReason = 'active' | 'superseded_in_grace';
+export type DenyReason =
+  | 'malformed_event'
+  | 'no_client_cert'
+  | 'malformed_certificate'
+  | 'not_a_client_certificate'
+  | 'unknown_serial'
+  | 'fingerprint_mismatch'
+  | 'revoked'
+  | 'superseded_grace_ended'
+  | 'inactive'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'issuer_not_trusted'
+  | 'client_id_mismatch'
+  | 'invalid_record'
+  | 'registry_error'
+  | 'registry_timeout'
+  | 'config_error'
+  | 'internal_error';
+
+/** Every deny reason, for documentation and tests. */
+export const DENY_REASONS: readonly DenyReason[] = [
+  'malformed_event',
+  'no_client_cert',
+  'malformed_certificate',
+  'not_a_client_certificate',
+  'unknown_serial',
+  'fingerprint_mismatch',
+  'revoked',
+  'superseded_grace_ended',
+  'inactive',
+  'expired',
+  'not_yet_valid',
+  'issuer_not_trusted',
+  'client_id_mismatch',
+  'invalid_record',
+  'registry_error',
+  'registry_timeout',
+  'config_error',
+  'internal_error',
+];
+
+export interface AuthorizerConfig {
+  /** HTTP API payload 2.0 answer: `simple` ({isAuthorized}) or `iam` (policy). v1 and REST always get a policy. */
+  responseMode?: 'simple' | 'iam';
+  /** how long a client record read from the registry is reused: the maximum revocation delay; 0 disables */
+  cacheTtlMs?: number;
+  /** how long an unknown serial is remembered (capped at cacheTtlMs) */
+  negativeCacheTtlMs?: number;
+  /** how long an intermediate's record is reused: the maximum delay of its retirement; 0 disables */
+  caCacheTtlMs?: number;
+  /** most client records kept (least recently used dropped first) */
+  cacheMax?: number;
+  /** the registry reads of one decision together, after which it denies */
+  registryTimeoutMs?: number;
+  /** CloudWatch namespace of the decision metrics (Embedded Metric Format); empty disables them */
+  metricsNamespace?: string;
+  /** larger clientCertPem values are refused unparsed */
+  maxPemLength?: number;
+}
+
+export const AUTHORIZER_DEFAULTS: Required<AuthorizerConfig> = {
+  responseMode: 'simple',
+  cacheTtlMs: 5_000,
+  negativeCacheTtlMs: 1_000,
+  caCacheTtlMs: 60_000,
+  cacheMax: 10_000,
+  registryTimeoutMs: 2_000,
+  metricsNamespace: 'CaAuthorizer',
+  maxPemLength: 16_384,
+};
+
+export interface AuthorizerDeps {
+  registry: RegistryReader;
+  clock?: Clock;
+  config?: AuthorizerConfig;
+  /** one structured entry per decision; defaults to one JSON line on stdout */
+  log?: (entry: object) => void;
+  /** set by a composition root that could not configure itself: every request denies with config_error */
+  initError?: string;
+}
+
+export type Authorizer = (event: unknown) => Promise<AuthorizerResponse>;
+
+/** Identity of the presented certificate, derived from its DER only (never from API Gateway's strings). */
+interface PresentedCert {
+  x509: X509Certificate;
+  serial: string;
+  fingerprint: string;
+  x5tS256: string;
+  notBefore: number;
+  notAfter: number;
+  commonNames: string[];
+  spiffeIds: string[];
+}
+
+interface Decision {
+  allow: boolean;
+  reason: AllowReason | DenyReason;
+  cert?: PresentedCert;
+  record?: CertificateRecord;
+  /** registry reads this decision made (0 when served from the caches) */
+  reads: number;
+  error?: string;
+}
+
+class RegistryFailure {
+  constructor(
+    readonly reason: 'registry_error' | 'registry_timeout',
+    readonly error?: unknown,
+  ) {}
+}
+
+const systemClock: Clock = { now: () => new Date() };
+
+function defaultLog(entry: object): void {
+  // Straight to stdout, not console.log: Lambda prefixes console lines, and an EMF line must be bare JSON.
+  process.stdout.write(JSON.stringify(entry) + '\n');
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) throw new Error(`authorizer config ${name} must be a number >= 0, got ${v}`);
+  return v;
+}
+
+/** Resolves defaults and checks ranges. @throws Error on an invalid value */
+export function resolveAuthorizerConfig(c: AuthorizerConfig = {}): Required<AuthorizerConfig> {
+  const r = { ...AUTHORIZER_DEFAULTS, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) } as Required<AuthorizerConfig>;
+  if (r.responseMode !== 'simple' && r.responseMode !== 'iam') throw new Error(`authorizer config responseMode must be simple or iam, got ${String(r.responseMode)}`);
+  nonNegative('cacheTtlMs', r.cacheTtlMs);
+  nonNegative('negativeCacheTtlMs', r.negativeCacheTtlMs);
+  nonNegative('caCacheTtlMs', r.caCacheTtlMs);
+  nonNegative('cacheMax', r.cacheMax);
+  if (!(r.registryTimeoutMs > 0) || r.registryTimeoutMs > 9_000) {
+    // HTTP API gives an authorizer 10 s (aws-facts); the deny must come back well inside that.
+    throw new Error(`authorizer config registryTimeoutMs must be from 1 to 9000, got ${r.registryTimeoutMs}`);
+  }
+  return { ...r, negativeCacheTtlMs: Math.min(r.negativeCacheTtlMs, r.cacheTtlMs) };
+}
+
+function parsePresented(pem: string, maxLength: number): PresentedCert | undefined {
+  if (pem.length > maxLength || !pem.includes('-----BEGIN CERTIFICATE-----')) return undefined;
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(pem);
+  } catch {
+    return undefined;
+  }
+  const notBefore = Date.parse(x.validFrom);
+  const notAfter = Date.parse(x.validTo);
+  if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) return undefined;
+  const digest = createHash('sha256').update(x.raw).digest();
+  return {
+    x509: x,
+    // the same normalisation the registry's serials went through (domain/serial.ts)
+    serial: normalizeSerial(x.serialNumber),
+    fingerprint: digest.toString('hex'),
+    // RFC 8705 section 3.1: base64url SHA-256 of the DER, no padding
+    x5tS256: digest.toString('base64url'),
+    notBefore,
+    notAfter,
+    commonNames: x.subject.split('\n').filter((l) => l.startsWith('CN=')).map((l) => l.slice(3)),
+    spiffeIds: uriSans(x.subjectAltName).filter((u) => u.toLowerCase().startsWith('spiffe://')),
+  };
+}
+
+/** URI entries of Node's subjectAltName string; values with special characters come JSON-quoted. */
+function uriSans(san: string | undefined): string[] {
+  if (!san) return [];
+  const out: string[] = [];
+  for (const m of san.matchAll(/(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g)) {
+    const v = m[1]!;
+    try {
+      out.push(v.startsWith('"') ? (JSON.parse(v) as string) : v);
+    } catch {
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+const validDate = (s: unknown): number => (typeof s === 'string' ? Date.parse(s) : NaN);
+
+/**
+ * Builds the authorizer. The returned function never throws: anything unexpected is a Deny.
+ */
+export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? defaultLog;
+  let cfg: Required<AuthorizerConfig>;
+  let configError: string | undefined = deps.initError;
+  try {
+    cfg = resolveAuthorizerConfig(deps.config);
+  } catch (e) {
+    configError ??= (e as Error).message;
+    cfg = AUTHORIZER_DEFAULTS;
+  }
+  const clients = new TtlLru<string, CertificateRecord | null>(cfg.cacheMax);
+  const cas = new TtlLru<string, CertificateRecord | null>(256);
+  const parsedCas = new TtlLru<string, X509Certificate>(64);
+  // A signature check's result never changes: remember it by (certificate, issuer) fingerprints.
+  const verified = new TtlLru<string, boolean>(cfg.cacheMax);
+
+  async function read(serial: string, deadline: number): Promise<CertificateRecord | undefined> {
+    const left = deadline - performance.now();
+    if (left <= 0) throw new RegistryFailure('registry_timeout');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RegistryFailure('registry_timeout')), left);
+    });
+    try {
+      return await Promise.race([Promise.resolve().then(() => deps.registry.get(serial)), timeout]);
+    } catch (e) {
+      throw e instanceof RegistryFailure ? e : new RegistryFailure('registry_error', e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A registry answer through a cache; errors are never cached. */
+  async function cachedGet(
+    cache: TtlLru<string, CertificateRecord | null>,
+    serial: string,
+    ttl: number,
+    negativeTtl: number,
+    nowMs: number,
+    deadline: number,
+    d: Decision,
+  ): Promise<CertificateRecord | undefined> {
+    const hit = ttl > 0 ? cache.get(serial, nowMs) : undefined;
+    if (hit) return hit.value ?? undefined;
+    d.reads++;
+    const r = await read(serial, deadline);
+    const keep = r ? ttl : negativeTtl;
+    if (keep > 0) cache.set(serial, r ?? null, nowMs + keep);
+    return r;
+  }
+
+  function issuerCertificate(ca: CertificateRecord): X509Certificate | undefined {
+    const hit = parsedCas.get(ca.fingerprint, 0);
+    if (hit) return hit.value;
+    try {
+      const x = new X509Certificate(ca.certificatePem);
+      // the record's PEM must be the certificate the record describes
+      if (createHash('sha256').update(x.raw).digest('hex') !== ca.fingerprint) return undefined;
+      parsedCas.set(ca.fingerprint, x, Infinity);
+      return x;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function decide(pem: string, now: Date, deadline: number, d: Decision): Promise<void> {
+    const deny = (reason: DenyReason) => {
+      d.allow = false;
+      d.reason = reason;
+    };
+    const cert = parsePresented(pem, cfg.maxPemLength);
+    if (!cert) return deny('malformed_certificate');
+    d.cert = cert;
+    if (cert.x509.ca) return deny('not_a_client_certificate');
+    const t = now.getTime();
+    if (t < cert.notBefore) return deny('not_yet_valid');
+    if (t >= cert.notAfter) return deny('expired');
+
+    const nowMs = t;
+    const record = await cachedGet(clients, cert.serial, cfg.cacheTtlMs, cfg.negativeCacheTtlMs, nowMs, deadline, d);
+    if (!record) return deny('unknown_serial');
+    d.record = record;
+    if (record.kind !== 'client') return deny('not_a_client_certificate');
+    if (record.fingerprint !== cert.fingerprint) return deny('fingerprint_mismatch');
+    let allowReason: AllowReason;
+    if (record.status === 'active') allowReason = 'active';
+    else if (record.status === 'revoked') return deny('revoked');
+    else if (record.status === 'superseded') {
+      const graceUntil = validDate(record.graceUntil);
+      if (!(t < graceUntil)) return deny('superseded_grace_ended');
+      allowReason = 'superseded_in_grace';
+    } else return deny('inactive');
+    const nb = validDate(record.notBefore);
+    const na = validDate(record.notAfter);
+    if (!Number.isFinite(nb) || !Number.isFinite(na)) return deny('invalid_record');
+    if (t < nb) return deny('not_yet_valid');
+    if (t >= na) return deny('expired');
+
+    if (typeof record.clientId !== 'string' || cert.commonNames.length !== 1 || cert.commonNames[0] !== record.clientId) return deny('client_id_mismatch');
+    if (cert.spiffeIds.length > 1) return deny('client_id_mismatch');
+    const spiffe = cert.spiffeIds[0];
+    if ((record.spiffeId ?? undefined) !== spiffe) return deny('client_id_mismatch');
+    if (spiffe !== undefined && spiffe.split('/').pop() !== record.clientId) return deny('client_id_mismatch');
+
+    if (typeof record.issuerSerial !== 'string' || !record.issuerSerial) return deny('issuer_not_trusted');
+    const ca = await cachedGet(cas, record.issuerSerial, cfg.caCacheTtlMs, Math.min(cfg.caCacheTtlMs, cfg.negativeCacheTtlMs), nowMs, deadline, d);
+    if (!ca || ca.kind !== 'intermediate' || (ca.status !== 'active' && ca.status !== 'superseded')) return deny('issuer_not_trusted');
+    const caNb = validDate(ca.notBefore);
+    const caNa = validDate(ca.notAfter);
+    if (!(t >= caNb && t < caNa)) return deny('issuer_not_trusted');
+    const issuer = issuerCertificate(ca);
+    if (!issuer) return deny('issuer_not_trusted');
+    const key = `${cert.fingerprint}:${ca.fingerprint}`;
+    let ok = verified.get(key, 0)?.value;
+    if (ok === undefined) {
+      ok = cert.x509.checkIssued(issuer) && cert.x509.verify(issuer.publicKey);
+      verified.set(key, ok, Infinity);
+    }
+    if (!ok) return deny('issuer_not_trusted');
+    d.allow = true;
+    d.reason = allowReason;
+  }
+
+  return async function authorize(event: unknown): Promise<AuthorizerResponse> {
+    const started = performance.now();
+    const d: Decision = { allow: false, reason: 'internal_error', reads: 0 };
+    let shape: EventShape | undefined;
+    let resource: string | undefined;
+    try {
+      const parsed = parseEvent(event);
+      shape = parsed.shape;
+      resource = parsed.resource;
+      if (configError) d.reason = 'config_error';
+      else if (parsed.problem) d.reason = parsed.problem;
+      else await decide(parsed.clientCertPem!, clock.now(), started + cfg.registryTimeoutMs, d);
+    } catch (e) {
+      d.allow = false;
+      if (e instanceof RegistryFailure) {
+        d.reason = e.reason;
+        if (e.error !== undefined) d.error = describeError(e.error);
+      } else {
+        d.reason = 'internal_error';
+        d.error = describeError(e);
+      }
+    }
+    const clientId = d.allow ? d.record!.clientId : undefined;
+    const context: Record<string, ContextValue> = d.allow
+      ? {
+          clientId: d.record!.clientId,
+          serial: d.cert!.serial,
+          fingerprint: d.cert!.fingerprint,
+          x5tS256: d.cert!.x5tS256,
+          notAfter: new Date(d.cert!.notAfter).toISOString(),
+          ...(d.cert!.spiffeIds[0] ? { spiffeId: d.cert!.spiffeIds[0] } : {}),
+        }
+      : { reason: d.reason };
+    emit(d, shape, started, clientId ?? (typeof d.record?.clientId === 'string' ? d.record.clientId : undefined));
+    return buildResponse({ shape, resource, mode: cfg.responseMode, allow: d.allow, principalId: clientId ?? 'anonymous', context });
+  };
+
+  function emit(d: Decision, shape: EventShape | undefined, started: number, clientId: string | undefined): void {
+    const decision = d.allow ? 'Allow' : 'Deny';
+    const failed = d.reason === 'registry_error' || d.reason === 'registry_timeout' || d.reason === 'internal_error' || d.reason === 'config_error';
+    const entry: Record<string, unknown> = {
+      level: d.allow ? 'info' : failed ? 'error' : 'warn',
+      msg: 'authorizer decision',
+      decision,
+      reason: d.reason,
+      ...(shape ? { shape } : {}),
+      ...(clientId ? { clientId } : {}),
+      ...(d.cert ? { serial: d.cert.serial } : {}),
+      registryReads: d.reads,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(d.error ? { error: d.error } : {}),
+      ...(configError ? { configError } : {}),
+    };
+    if (cfg.metricsNamespace) {
+      // CloudWatch Embedded Metric Format: the log line is the metric, no PutMetricData call on the hot path.
+      entry._aws = {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [{ Namespace: cfg.metricsNamespace, Dimensions: [['decision', 'reason']], Metrics: [{ Name: 'Decisions', Unit: 'Count' }] }],
+      };
+      entry.Decisions = 1;
+    }
+    try {
+      log(entry);
+    } catch {
+      // a failing logger must not turn a decision into an exception
+    }
+  }
+}
+
+/** The error's name and first line, bounded: SDK errors can be long, and nothing here may carry a PEM. */
+function describeError(e: unknown): string {
+  const name = e instanceof Error ? e.name : typeof e;
+  const message = e instanceof Error ? e.message : String(e);
+  const line = (message.split('\n')[0] ?? '').replace(/-----BEGIN[\s\S]*/g, '[pem]').slice(0, 200);
+  return `${name}: ${line}`;
+}
