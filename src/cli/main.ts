@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CaError, ExitCode } from '../domain/errors.js';
-import { EXIT_CODES_HELP } from './shared.js';
+import { EXIT_CODES_HELP, output } from './shared.js';
 import * as bootstrap from './commands/bootstrap.js';
 import * as issueClient from './commands/issue-client.js';
 import * as renew from './commands/renew.js';
@@ -30,7 +30,7 @@ const program = new Command('ca')
   .option('--json', 'print one JSON document on stdout')
   .option('-y, --yes', 'answer yes to confirmations')
   .enablePositionalOptions(false)
-  .showHelpAfterError('(run with --help for usage)')
+  .showHelpAfterError('hint: run the command with --help for usage and examples')
   .exitOverride();
 
 for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore]) m.register(program);
@@ -69,7 +69,8 @@ function fail(e: unknown): number {
   if (e instanceof CaError) {
     process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
     if (debug) process.stderr.write(`${e.stack}\n${e.cause ? `cause: ${(e.cause as Error).stack ?? e.cause}\n` : ''}`);
-    if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, exitCode: e.exitCode, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } }, null, 2) + '\n');
+    // one JSON document on stdout: the error, unless a result was already printed (e.g. a failed verification)
+    if (json && !output.emitted) process.stdout.write(JSON.stringify({ error: { code: e.code, exitCode: e.exitCode, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } }, null, 2) + '\n');
     return e.exitCode;
   }
   const message = e instanceof Error ? e.message.split('\n')[0] : String(e);

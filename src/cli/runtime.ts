@@ -3,7 +3,7 @@ import type { BundleSink, Store } from '../ports.js';
 import { systemClock, type OperationContext } from '../domain/context.js';
 import { usageError } from '../domain/errors.js';
 import { resolveConfig, type EnvSettings, type ResolvedConfig } from './config.js';
-import { globals } from './shared.js';
+import { globals, output } from './shared.js';
 import { askSecret } from './prompts.js';
 import { progressBar } from './progress.js';
 import { DirectoryBundleSink } from '../adapters/local/directory-bundle-sink.js';
@@ -72,6 +72,7 @@ async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Sto
 
 /** Prints a result: one JSON document with --json, else the human rendering. Both on stdout. */
 export function emit<T>(rt: { json: boolean }, result: T, human: (r: T) => string): void {
+  output.emitted = true;
   if (rt.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else {
     const text = human(result);

@@ -31,3 +31,6 @@ export interface GlobalOptions {
 export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
+
+/** Whether a result document was already printed on stdout in this process. */
+export const output = { emitted: false };

@@ -1,0 +1,335 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ca, fileDigest, openssl, tempDir, PASSPHRASE } from '../helpers/cli.js';
+
+const mode = (p: string) => statSync(p).mode & 0o777;
+const spki = (pem: string) => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
+
+/** Asserts the one-line error contract: `error: …` (+ optional `hint: …`), the exit code, and no stack trace. */
+function expectError(r: ReturnType<typeof ca>, code: number, pattern: RegExp) {
+  expect(r.code, r.stderr).toBe(code);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines[0]).toMatch(/^error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(lines.length).toBeLessThanOrEqual(2);
+  if (lines[1]) expect(lines[1]).toMatch(/^hint: /);
+  expect(r.stderr).not.toMatch(/\bat .+:\d+:\d+/);
+}
+
+describe('ca end to end on the embedded store', () => {
+  const dir = tempDir();
+  const registry = join(dir, 'pki', 'registry.json');
+  let acmeSerial = '';
+
+  beforeAll(() => {
+    // a client's own key and CSRs, made with openssl as a partner would
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'partner.key'], dir);
+    openssl(['req', '-new', '-key', 'partner.key', '-subj', '/CN=ignored/O=Partner', '-out', 'partner.csr'], dir);
+    openssl(['genrsa', '-out', 'weak.key', '1024'], dir);
+    openssl(['req', '-new', '-key', 'weak.key', '-subj', '/CN=weak', '-out', 'weak.csr'], dir);
+    openssl(['req', '-new', '-key', 'partner.key', '-subj', '/CN=evil', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', 'ca-request.csr'], dir);
+    // a CSR whose signature no longer matches: one bit of the subject CN flipped
+    const csr = readFileSync(join(dir, 'partner.csr'), 'utf8');
+    const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const at = der.indexOf(Buffer.from('ignored'));
+    der[at] ^= 0x01;
+    writeFileSync(join(dir, 'tampered.csr'), `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`);
+    writeFileSync(join(dir, 'garbage.csr'), '-----BEGIN CERTIFICATE REQUEST-----\nnot base64 at all!!\n-----END CERTIFICATE REQUEST-----\n');
+  });
+
+  it('refuses every command before bootstrap, and creates nothing', () => {
+    const fresh = tempDir();
+    expectError(ca(fresh, ['issue-client', 'acme']), 4, /no CA in this store yet/);
+    expectError(ca(fresh, ['list']), 4, /no CA/);
+    expectError(ca(fresh, ['rotate-intermediate']), 4, /no CA/);
+    expect(existsSync(join(fresh, 'pki'))).toBe(false);
+    expect(existsSync(join(fresh, 'bundles'))).toBe(false);
+  });
+
+  it('bootstrap creates root, intermediate, encrypted 0600 keys and the truststore', () => {
+    const r = ca(dir, ['bootstrap', '--org', 'Acme Corp', '--ca-name', 'Acme', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    expect(out.action).toBe('created');
+    expect(out.root.subject).toBe('CN=Acme Root CA, O=Acme Corp');
+    expect(out.intermediate.subject).toBe('CN=Acme Issuing CA G1, O=Acme Corp');
+    expect(out.intermediate.issuerSerial).toBe(out.root.serial);
+    expect(out.root.serial).toMatch(/^[0-9a-f]{32}$/);
+    expect(out.truststore.version).toBe('1');
+    const keys = join(dir, 'pki', 'keys');
+    for (const f of readdirSync(keys)) {
+      expect(mode(join(keys, f))).toBe(0o600);
+      expect(readFileSync(join(keys, f), 'utf8')).toMatch(/BEGIN ENCRYPTED PRIVATE KEY/);
+    }
+    const ts = readFileSync(join(dir, 'pki', 'truststore.pem'), 'utf8');
+    expect(ts.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    // intermediate first, then the root
+    expect(new X509Certificate(ts.split(/(?=-----BEGIN)/)[0]!).subject).toMatch(/Issuing CA G1/);
+    expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('bootstrap again is a conflict and changes nothing', () => {
+    const before = fileDigest(registry);
+    expectError(ca(dir, ['bootstrap']), 5, /a CA already exists/);
+    expect(fileDigest(registry)).toBe(before);
+  });
+
+  it('issue-client generates a key, writes a bundle OpenSSL verifies strictly, and records it', () => {
+    const r = ca(dir, ['issue-client', 'acme', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    acmeSerial = out.serial;
+    expect(out).toMatchObject({ action: 'issued', clientId: 'acme', status: 'active', keyOrigin: 'generated', subject: 'CN=acme, O=Acme Corp' });
+    expect(out.serial).toMatch(/^[0-9a-f]{32}$/);
+    expect(out.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Date(out.notBefore).toISOString()).toBe(out.notBefore);
+    expect(out.paths).toHaveLength(3);
+    const b = join(dir, 'bundles', 'acme');
+    expect(mode(join(b, 'acme.key'))).toBe(0o600);
+    expect(mode(b)).toBe(0o700);
+    const v = openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(dir, 'pki', 'truststore.pem'), join(b, 'acme.crt')]);
+    expect(v.out).toMatch(/: OK/);
+    expect(v.code).toBe(0);
+    // the bundle's chain: intermediate then root
+    const v2 = openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(b, 'chain.pem'), join(b, 'acme.crt')]);
+    expect(v2.code).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY/);
+    // the tool keeps no copy of the client's key
+    expect(readFileSync(registry, 'utf8')).not.toMatch(/PRIVATE KEY/);
+    const inspect = ca(dir, ['inspect', 'acme', '--json']).json();
+    expect(inspect.certificates[0].serial).toBe(acmeSerial);
+  });
+
+  it('issue-client for an id with an active certificate is a conflict unless --replace', () => {
+    const before = fileDigest(registry);
+    expectError(ca(dir, ['issue-client', 'acme']), 5, /already has an active certificate/);
+    expect(fileDigest(registry)).toBe(before);
+  });
+
+  it('signs a CSR with only its public key: subject and extensions come from the profile', () => {
+    const r = ca(dir, ['issue-client', 'partner', '--csr', 'partner.csr', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    expect(out.keyOrigin).toBe('csr');
+    expect(out.subject).toBe('CN=partner, O=Acme Corp');
+    expect(out.paths.some((p: string) => p.endsWith('.key'))).toBe(false);
+    const crt = readFileSync(join(dir, 'bundles', 'partner', 'partner.crt'), 'utf8');
+    const keyPub = createPublicKey(readFileSync(join(dir, 'partner.key'))).export({ type: 'spki', format: 'der' }).toString('hex');
+    expect(spki(crt)).toBe(keyPub);
+    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(dir, 'pki', 'truststore.pem'), join(dir, 'bundles', 'partner', 'partner.crt')]).code).toBe(0);
+  });
+
+  it.each([
+    [['issue-client', '../etc/passwd'], 3, /invalid client id/],
+    [['issue-client', 'a/b'], 3, /invalid client id/],
+    [['issue-client', 'x'.repeat(65)], 3, /invalid client id/],
+    [['issue-client', 'weak', '--csr', 'weak.csr'], 3, /1024 bits is too weak/],
+    [['issue-client', 'evil', '--csr', 'ca-request.csr'], 3, /asks to be a CA/],
+    [['issue-client', 'tampered', '--csr', 'tampered.csr'], 3, /signature does not verify/],
+    [['issue-client', 'garbage', '--csr', 'garbage.csr'], 3, /malformed CSR/],
+    [['issue-client', 'nofile', '--csr', 'missing.csr'], 3, /not found/],
+    [['issue-client', 'ed', '--key-type', 'ed25519'], 3, /not supported/],
+    [['issue-client', 'rsa1k', '--key-type', 'rsa-1024'], 3, /too weak/],
+    [['issue-client', 'longlived', '--days', '0'], 3, /--days/],
+    [['inspect', 'notes.pem'], 3, /not found/],
+    [['revoke', 'nobody', '--yes'], 4, /unknown client nobody/],
+    [['revoke', '--serial', 'abcdef', '--yes'], 4, /no certificate with serial/],
+    [['renew', 'nobody'], 4, /has no active certificate/],
+    [['issue-client', 'x', '--bogus-flag'], 2, /unknown option/],
+    [['revoke', 'acme', '--reason', 'boredom', '--yes'], 3, /unknown revocation reason/],
+  ])('bad input %j: exit %i, one-line error, nothing changed', (args, code, pattern) => {
+    const before = fileDigest(registry);
+    expectError(ca(dir, args as string[]), code as number, pattern as RegExp);
+    expect(fileDigest(registry)).toBe(before);
+  });
+
+  it('a wrong passphrase is refused before anything is written', () => {
+    const before = fileDigest(registry);
+    expectError(ca(dir, ['issue-client', 'late'], { CA_PASSPHRASE: 'not-the-passphrase' }), 3, /wrong passphrase/);
+    expect(fileDigest(registry)).toBe(before);
+    expect(existsSync(join(dir, 'bundles', 'late'))).toBe(false);
+  });
+
+  it('a missing passphrase without a terminal names the variable to set', () => {
+    expectError(ca(dir, ['issue-client', 'late'], { CA_PASSPHRASE: undefined }), 2, /passphrase needed/);
+  });
+
+  it('--no-passphrase needs --insecure', () => {
+    expectError(ca(tempDir(), ['bootstrap', '--no-passphrase']), 2, /unencrypted/);
+  });
+
+  it('writes a PKCS#12 bundle with modern encryption that OpenSSL opens', () => {
+    const r = ca(dir, ['issue-client', 'p12client', '--p12', '--json'], { CA_P12_PASSWORD: 'p12-secret-pass' });
+    expect(r.code, r.stderr).toBe(0);
+    const p12 = join(dir, 'bundles', 'p12client', 'p12client.p12');
+    expect(mode(p12)).toBe(0o600);
+    const info = openssl(['pkcs12', '-in', p12, '-info', '-nokeys', '-passin', 'pass:p12-secret-pass']);
+    expect(info.code).toBe(0);
+    expect(info.out).toMatch(/AES-256-CBC/);
+    expect(info.out).toMatch(/CN ?= ?p12client/);
+  });
+
+  it('provisions declaratively from a file, skips what exists, and prunes with confirmation', () => {
+    mkdirSync(join(dir, 'clients'), { recursive: true });
+    writeFileSync(join(dir, 'clients', 'sandbox.json'), JSON.stringify({ clients: [{ client_id: 'api-001' }, { client_id: 'api-002', key_type: 'rsa-2048' }, { client_id: 'acme' }, { client_id: 'partner2', csr: '../partner.csr' }] }));
+    const first = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json().issued.map((i: any) => i.clientId).sort()).toEqual(['api-001', 'api-002', 'partner2']);
+    expect(first.json().skipped.map((i: any) => i.clientId)).toEqual(['acme']);
+    const again = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--json']).json();
+    expect(again.issued).toHaveLength(0);
+    expect(again.skipped).toHaveLength(4);
+    const before = fileDigest(registry);
+    expectError(ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--prune']), 2, /confirmation needed/);
+    expect(fileDigest(registry)).toBe(before);
+    const dry = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--prune', '--dry-run', '--json']).json();
+    expect(dry.pruned.map((p: any) => p.clientId).sort()).toEqual(['p12client', 'partner']);
+    expect(fileDigest(registry)).toBe(before);
+    const pruned = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--prune', '--yes', '--json']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(ca(dir, ['list', '--status', 'revoked', '--json']).json().certificates.map((c: any) => c.clientId).sort()).toEqual(['p12client', 'partner']);
+    writeFileSync(join(dir, 'clients', 'bad.json'), JSON.stringify({ clients: [{ client_id: '../x' }] }));
+    expectError(ca(dir, ['issue-client', '--from', 'clients/bad.json']), 3, /invalid client id/);
+  });
+
+  it('renew keeps the key and supersedes the old certificate', () => {
+    const old = readFileSync(join(dir, 'bundles', 'acme', 'acme.crt'), 'utf8');
+    const r = ca(dir, ['renew', 'acme', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json().renewed[0];
+    expect(out.oldSerial).toBe(acmeSerial);
+    const now = readFileSync(join(dir, 'bundles', 'acme', 'acme.crt'), 'utf8');
+    expect(spki(now)).toBe(spki(old));
+    expect(new X509Certificate(now).serialNumber.toLowerCase()).toBe(out.serial);
+    const hist = ca(dir, ['inspect', 'acme', '--json']).json().certificates;
+    expect(hist.map((h: any) => h.status)).toEqual(['active', 'superseded']);
+    expect(hist[1].graceUntil).toBeTruthy();
+  });
+
+  it('rotate-intermediate: dry run changes nothing; the real run keeps everyone working', () => {
+    const before = fileDigest(registry);
+    const dry = ca(dir, ['rotate-intermediate', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json().plan.newIntermediate).toBe(true);
+    expect(fileDigest(registry)).toBe(before);
+    const oldAcme = join(dir, 'acme-old.crt');
+    writeFileSync(oldAcme, readFileSync(join(dir, 'bundles', 'acme', 'acme.crt')));
+    const r = ca(dir, ['rotate-intermediate', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    expect(out.intermediate.subject).toMatch(/Issuing CA G2/);
+    expect(out.reissued.map((x: any) => x.clientId).sort()).toEqual(['acme', 'api-001', 'api-002', 'partner2']);
+    const ts = join(dir, 'pki', 'truststore.pem');
+    expect(readFileSync(ts, 'utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    // new certificates and the superseded ones both verify against the new truststore
+    for (const c of ['acme', 'api-001', 'api-002', 'partner2']) {
+      expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', ts, join(dir, 'bundles', c, `${c}.crt`)]).code).toBe(0);
+    }
+    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', ts, oldAcme]).code).toBe(0);
+    // same key, new issuer
+    expect(spki(readFileSync(join(dir, 'bundles', 'acme', 'acme.crt'), 'utf8'))).toBe(spki(readFileSync(oldAcme, 'utf8')));
+    const tv = ca(dir, ['truststore', 'verify', '--json']);
+    expect(tv.code, tv.stdout).toBe(0);
+    expect(tv.json().ok).toBe(true);
+  });
+
+  it('revoke is immediate, recorded with its reason, and idempotent', () => {
+    const r = ca(dir, ['revoke', 'api-001', '--reason', 'keyCompromise', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    expect(out.revoked.length).toBe(2); // the active one and the superseded one still in grace
+    expect(out.revoked.every((x: any) => x.status === 'revoked' && x.revokedAt)).toBe(true);
+    const again = ca(dir, ['revoke', 'api-001', '--yes', '--json']);
+    expect(again.code).toBe(0);
+    expect(again.json().revoked).toHaveLength(0);
+    expect(again.json().alreadyRevoked).toHaveLength(2);
+    expectError(ca(dir, ['revoke', 'api-002']), 2, /confirmation needed/);
+  });
+
+  it('status shows the hierarchy and counts', () => {
+    const s = ca(dir, ['status', '--json']);
+    expect(s.code, s.stderr).toBe(0);
+    const j = s.json();
+    expect(j.initialized).toBe(true);
+    expect(j.intermediates.map((i: any) => i.status)).toEqual(['active', 'superseded']);
+    expect(j.truststore.inSync).toBe(true);
+    expect(j.clients.revoked).toBeGreaterThanOrEqual(2);
+    const text = ca(dir, ['status']).stdout;
+    expect(text).toMatch(/\[root\]/);
+    expect(text).toMatch(/├─ .*\[issuing\]/);
+    expect(text).toMatch(/└─ .*\[superseded\]/);
+  });
+
+  it('retire-intermediate refuses while clients are in grace, then works with --force', () => {
+    expectError(ca(dir, ['retire-intermediate', '--yes']), 5, /grace period/);
+    const r = ca(dir, ['retire-intermediate', '--force', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'pki', 'truststore.pem'), 'utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+  });
+
+  it('truststore verify fails with exit 7 on a bundle API Gateway would refuse', () => {
+    const leafOnly = join(dir, 'leaf-only.pem');
+    writeFileSync(leafOnly, readFileSync(join(dir, 'bundles', 'acme', 'acme.crt')));
+    const r = ca(dir, ['truststore', 'verify', leafOnly, '--json']);
+    expect(r.code).toBe(7);
+    expect(r.json().violations.join('\n')).toMatch(/not a CA certificate/);
+  });
+
+  it('help answers how-to questions with examples and exit codes for every command', () => {
+    const top = ca(dir, ['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/How do I/);
+    for (const c of ['bootstrap', 'issue-client', 'renew', 'revoke', 'rotate-intermediate', 'retire-intermediate', 'list', 'inspect', 'status', 'init']) {
+      const h = ca(dir, [c, '--help']);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toMatch(/Examples:/);
+      expect(h.stdout).toMatch(/Exit codes:/);
+    }
+    expect(ca(dir, ['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('--json errors are a JSON document too', () => {
+    const r = ca(dir, ['renew', 'nobody', '--json']);
+    expect(r.code).toBe(4);
+    expect(r.json().error).toMatchObject({ code: 'notFound', exitCode: 4 });
+  });
+
+  it('never prints a private key', () => {
+    for (const args of [['list', '--all', '--json'], ['status', '--json'], ['inspect', 'acme', '--json'], ['truststore', 'show']]) {
+      const r = ca(dir, args);
+      expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY/);
+    }
+    expect(PASSPHRASE.length).toBeGreaterThan(8);
+  });
+});
+
+describe('configuration and environments', () => {
+  it('ca init writes environments, --env selects each with its own store', () => {
+    const dir = tempDir();
+    const a = ca(dir, ['init', '--env', 'sandbox', '--store', 'local', '--org', 'Sandbox Org', '--json']);
+    expect(a.code, a.stderr).toBe(0);
+    const b = ca(dir, ['init', '--env', 'staging', '--store', 'local', '--org', 'Staging Org', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const cfg = JSON.parse(readFileSync(join(dir, 'ca.config.json'), 'utf8'));
+    expect(Object.keys(cfg.environments)).toEqual(['sandbox', 'staging']);
+    expect(ca(dir, ['bootstrap', '--json']).json().root.subject).toMatch(/O=Sandbox Org/);
+    expect(ca(dir, ['bootstrap', '--env', 'staging', '--json']).json().root.subject).toMatch(/O=Staging Org/);
+    expect(existsSync(join(dir, 'pki', 'sandbox', 'registry.json'))).toBe(true);
+    expect(existsSync(join(dir, 'pki', 'staging', 'registry.json'))).toBe(true);
+    expectError(ca(dir, ['status', '--env', 'production']), 3, /environment production is not in/);
+    expectError(ca(dir, ['init', '--env', 'sandbox', '--store', 'local']), 5, /already exists/);
+  });
+
+  it('flags beat CA_* variables, which beat the file', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ca.config.json'), JSON.stringify({ dir: './from-file', organization: 'File Org' }));
+    const r = ca(dir, ['bootstrap', '--json'], { CA_ORGANIZATION: 'Env Org' });
+    expect(r.json().root.subject).toMatch(/O=Env Org/);
+    expect(existsSync(join(dir, 'from-file', 'registry.json'))).toBe(true);
+    const r2 = ca(dir, ['--dir', 'from-flag', 'bootstrap', '--org', 'Flag Org', '--json'], { CA_ORGANIZATION: 'Env Org' });
+    expect(r2.json().root.subject).toMatch(/O=Flag Org/);
+    expect(existsSync(join(dir, 'from-flag', 'registry.json'))).toBe(true);
+  });
+});

@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(REPO, 'bin', 'ca.js');
+export const PASSPHRASE = 'e2e-passphrase-0123';
+
+export interface CaRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: <T = any>() => T;
+}
+
+/** Runs the real binary as a user would: a child process, no terminal, in `cwd`. */
+export function ca(cwd: string, args: string[], env: Record<string, string | undefined> = {}): CaRun {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, CA_PASSPHRASE: PASSPHRASE, CA_DEBUG: '', NO_COLOR: '1', ...env },
+    input: '',
+    timeout: 120_000,
+  });
+  return {
+    code: r.status ?? -1,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    json: () => JSON.parse(r.stdout),
+  };
+}
+
+export function tempDir(prefix = 'ca-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A digest of a file (or 'absent'), to prove a failed command changed nothing. */
+export function fileDigest(path: string): string {
+  return existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'absent';
+}
+
+/** Runs openssl; returns exit code and output instead of throwing. */
+export function openssl(args: string[], cwd?: string): { code: number; out: string } {
+  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
+  return { code: r.status ?? -1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
