@@ -1,0 +1,68 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeZip } from './zip.js';
+
+/** Where the authorizer's code is found: the package root, holding src/ (development) or dist/ (installed). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ca') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('failed to locate the ca package root from ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+/** The file a prebuilt package ships (the package build may write it with the same options as below). */
+export const PREBUILT_AUTHORIZER = 'dist/lambda/index.mjs';
+
+/**
+ * Bundles src/lambda/handler.ts into one minified ESM file for Lambda's nodejs22.x runtime. The AWS SDK is
+ * bundled, not taken from the runtime: the runtime's SDK version changes without notice, and the zip must run
+ * with nothing outside it. Node's own modules stay external (platform node).
+ */
+export async function bundleAuthorizer(root = packageRoot()): Promise<Uint8Array> {
+  const entry = join(root, 'src/lambda/handler.ts');
+  if (!existsSync(entry)) {
+    const prebuilt = join(root, PREBUILT_AUTHORIZER);
+    if (existsSync(prebuilt)) return readFileSync(prebuilt);
+    throw new Error(`failed to find the authorizer source (${entry}) or a prebuilt bundle (${prebuilt})`);
+  }
+  const { build } = await import('esbuild');
+  const out = await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    // ESM builds of the SDK tree-shake better than its CommonJS ones.
+    mainFields: ['module', 'main'],
+    // CommonJS dependencies call require() on Node built-ins, which an ES module does not have.
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+    legalComments: 'none',
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.contents;
+}
+
+/** Builds the authorizer Lambda zip: `index.mjs` at its root, handler `index.handler`. Prints nothing. */
+export async function buildAuthorizerBundle(o: { outDir: string }): Promise<{ zipPath: string; bundleBytes: number; zipBytes: number }> {
+  const code = await bundleAuthorizer();
+  const zip = writeZip([{ name: 'index.mjs', data: code, mode: 0o644 }]);
+  const outDir = resolve(o.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const zipPath = join(outDir, 'authorizer.zip');
+  writeFileSync(zipPath, zip);
+  return { zipPath, bundleBytes: code.length, zipBytes: zip.length };
+}

@@ -1,0 +1,115 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildAuthorizerBundle } from '../../src/lambda/build.js';
+import { makePki, type TestPki } from './pki.js';
+import { clientCertOf, eventRest, eventV2 } from './events.js';
+
+let dir: string;
+let built: Awaited<ReturnType<typeof buildAuthorizerBundle>>;
+let code: string;
+let pki: TestPki;
+
+function unzip(zip: string, into: string): void {
+  try {
+    execFileSync('unzip', ['-q', '-o', zip, '-d', into], { stdio: 'pipe' });
+  } catch {
+    execFileSync('python3', ['-m', 'zipfile', '-e', zip, into], { stdio: 'pipe' });
+  }
+}
+
+/** A loopback port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ca-bundle-'));
+  built = await buildAuthorizerBundle({ outDir: join(dir, 'out') });
+  unzip(built.zipPath, join(dir, 'fn'));
+  code = readFileSync(join(dir, 'fn', 'index.mjs'), 'utf8');
+  pki = await makePki({ name: 'ca-bundle-pki' });
+}, 120_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  pki?.cleanup();
+});
+
+describe('the authorizer zip', () => {
+  it('holds exactly index.mjs, intact and world-readable', () => {
+    expect(built.zipPath).toBe(join(dir, 'out', 'authorizer.zip'));
+    expect(statSync(built.zipPath).size).toBe(built.zipBytes);
+    expect(Buffer.byteLength(code)).toBe(built.bundleBytes);
+    expect(built.zipBytes).toBeLessThan(built.bundleBytes);
+    const listing = execFileSync('python3', ['-c', 'import sys,zipfile;z=zipfile.ZipFile(sys.argv[1]);assert z.testzip() is None;print("\\n".join(f"{i.filename} {i.external_attr>>16:o}" for i in z.infolist()))', built.zipPath], { encoding: 'utf8' });
+    expect(listing.trim()).toBe('index.mjs 100644');
+  });
+
+  it('contains none of the CLI-only packages', () => {
+    for (const name of ['commander', 'inquirer', '@peculiar', 'reflect-metadata', 'Reflect.defineMetadata']) expect(code).not.toContain(name);
+  });
+
+  it('is the same bytes when built again', async () => {
+    const again = await buildAuthorizerBundle({ outDir: join(dir, 'again') });
+    expect(readFileSync(again.zipPath).equals(readFileSync(built.zipPath))).toBe(true);
+  });
+
+  it('loads in a fresh Node process and denies when the registry is unreachable, without crashing', async () => {
+    const cert = clientCertOf((await pki.issue('alice')).record.certificatePem);
+    const events = [null, { hello: 'world' }, eventV2(cert), eventRest(cert)];
+    writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify(events));
+    // The runner loads the zip's index.mjs as Lambda's runtime would (an ES module, `handler` export).
+    writeFileSync(
+      join(dir, 'fn', 'run.mjs'),
+      [
+        "import { readFileSync, writeFileSync } from 'node:fs';",
+        'const t0 = performance.now();',
+        "const m = await import('./index.mjs');",
+        'const importMs = performance.now() - t0;',
+        "const events = JSON.parse(readFileSync('events.json', 'utf8'));",
+        'const out = [];',
+        'for (const e of events) out.push(await m.handler(e));',
+        "writeFileSync('result.json', JSON.stringify({ importMs, out, type: typeof m.handler }));",
+      ].join('\n'),
+    );
+    const port = await deadPort();
+    const started = Date.now();
+    const p = spawnSync(process.execPath, ['run.mjs'], {
+      cwd: join(dir, 'fn'),
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: {
+        PATH: process.env.PATH,
+        CA_TABLE: 'ca-registry-test',
+        AWS_REGION: 'eu-west-1',
+        AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'not-a-secret',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        CA_REGISTRY_TIMEOUT_MS: '1500',
+        CA_RESPONSE_MODE: 'simple',
+      },
+    });
+    expect(p.status, p.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const result = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as { out: any[]; type: string; importMs: number };
+    expect(result.type).toBe('function');
+    expect(result.out[0]).toEqual({ isAuthorized: false, context: { reason: 'malformed_event' } });
+    expect(result.out[1]).toEqual({ isAuthorized: false, context: { reason: 'malformed_event' } });
+    expect(result.out[2].isAuthorized).toBe(false);
+    expect(['registry_error', 'registry_timeout']).toContain(result.out[2].context.reason);
+    expect(result.out[3].policyDocument.Statement[0].Effect).toBe('Deny');
+    const lines = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(4);
+    for (const l of lines) expect(l).toMatchObject({ msg: 'authorizer decision', decision: 'Deny' });
+    expect(p.stdout).not.toContain('BEGIN CERTIFICATE');
+  });
+});
