@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {

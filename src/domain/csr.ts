@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 import { verify as verifySignature } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
