@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { authorizerBuildOptions } from './esbuild-options.mjs';
 import { writeZip } from './zip.js';
 
 /** Where the authorizer's code is found: the package root, holding src/ (development) or dist/ (installed). */
@@ -21,13 +22,12 @@ function packageRoot(): string {
   }
 }
 
-/** The file a prebuilt package ships (the package build may write it with the same options as below). */
+/** The file a published package ships, built by the package build with authorizerBuildOptions. */
 export const PREBUILT_AUTHORIZER = 'dist/lambda/index.mjs';
 
 /**
- * Bundles src/lambda/handler.ts into one minified ESM file for Lambda's nodejs22.x runtime. The AWS SDK is
- * bundled, not taken from the runtime: the runtime's SDK version changes without notice, and the zip must run
- * with nothing outside it. Node's own modules stay external (platform node).
+ * Bundles src/lambda/handler.ts into one minified ESM file for Lambda's nodejs22.x runtime, AWS SDK included
+ * (see esbuild-options.mjs); an installed package, which has no sources or esbuild, uses its prebuilt copy.
  */
 export async function bundleAuthorizer(root = packageRoot()): Promise<Uint8Array> {
   const entry = join(root, 'src/lambda/handler.ts');
@@ -37,22 +37,7 @@ export async function bundleAuthorizer(root = packageRoot()): Promise<Uint8Array
     throw new Error(`failed to find the authorizer source (${entry}) or a prebuilt bundle (${prebuilt})`);
   }
   const { build } = await import('esbuild');
-  const out = await build({
-    absWorkingDir: root,
-    entryPoints: [entry],
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node22',
-    // ESM builds of the SDK tree-shake better than its CommonJS ones.
-    mainFields: ['module', 'main'],
-    // CommonJS dependencies call require() on Node built-ins, which an ES module does not have.
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-    legalComments: 'none',
-    write: false,
-    logLevel: 'silent',
-  });
+  const out = await build({ ...authorizerBuildOptions(root), write: false });
   return out.outputFiles[0]!.contents;
 }
 

@@ -1,0 +1,3 @@
+import type { BuildOptions } from 'esbuild';
+/** The authorizer bundle's esbuild options for the package at `root`. */
+export declare function authorizerBuildOptions(root: string): BuildOptions;
