@@ -1,0 +1,83 @@
+import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
+import { conflict, invalidInput, notFound, storageError } from '../../domain/errors.js';
+import { generateKeyPair } from '../../domain/keys.js';
+import { keyObjectSigner } from '../local/file-key-custody.js';
+import { awsError } from './aws-errors.js';
+
+export interface SsmKeyCustodyOptions {
+  client: SSMClient;
+  /** validated parameter path prefix, without trailing slash */
+  prefix: string;
+  /** KMS key that encrypts the SecureString (default: the account's `aws/ssm` key) */
+  kmsKeyId?: string;
+}
+
+/**
+ * CA private keys as SecureString parameters `<prefix>/ca/<label>-<random>` (PKCS#8 PEM). A key is
+ * generated in memory, written once (never overwritten) and decrypted into memory to sign; it never
+ * touches the local disk.
+ */
+export class SsmKeyCustody implements KeyCustody {
+  readonly kind = 'ssm';
+  private readonly opened = new Map<string, CaSigner>();
+
+  constructor(private readonly o: SsmKeyCustodyOptions) {}
+
+  private fail(e: unknown, verb: string, name: string) {
+    return awsError(e, verb, `SSM parameter ${name}`, (code) => {
+      if (code === 'ParameterNotFound') return notFound(`CA key ${name} is missing from SSM Parameter Store`, 'restore it from backup; without it this CA cannot sign');
+      if (code === 'ParameterAlreadyExists') return conflict(`SSM parameter ${name} already exists`, 're-run: a fresh name is chosen each time');
+      if (code === 'KMSAccessDeniedException' || code === 'KMSDisabledException' || code === 'KMSNotFoundException' || code === 'KMSInvalidStateException') {
+        return storageError(`SSM cannot use KMS key ${this.o.kmsKeyId ?? 'aws/ssm'} for parameter ${name} (${code})`, 'check that the key is enabled and that the role may use it through SSM (kms:Encrypt, kms:Decrypt)');
+      }
+      return undefined;
+    });
+  }
+
+  async create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }> {
+    const { privateKey } = generateKeyPair(keyType);
+    const name = `${this.o.prefix}/ca/${label}-${randomBytes(6).toString('hex')}`;
+    try {
+      await this.o.client.send(
+        new PutParameterCommand({
+          Name: name,
+          Value: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+          Type: 'SecureString',
+          ...(this.o.kmsKeyId ? { KeyId: this.o.kmsKeyId } : {}),
+          Description: `ca: ${label} CA private key (PKCS#8 PEM)`,
+          // An RSA-4096 PKCS#8 PEM is about 3.3 KB: within the standard tier's 4 KB.
+          Tier: 'Standard',
+          Overwrite: false,
+        }),
+      );
+    } catch (e) {
+      throw this.fail(e, 'store CA key in', name);
+    }
+    const signer = keyObjectSigner(privateKey, keyType);
+    this.opened.set(name, signer);
+    return { keyRef: name, signer };
+  }
+
+  async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
+    const cached = this.opened.get(keyRef);
+    if (cached) return cached;
+    let pem: string | undefined;
+    try {
+      const r = await this.o.client.send(new GetParameterCommand({ Name: keyRef, WithDecryption: true }));
+      pem = r.Parameter?.Value;
+    } catch (e) {
+      throw this.fail(e, 'read CA key from', keyRef);
+    }
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({ key: pem ?? '', format: 'pem' });
+    } catch (e) {
+      throw invalidInput(`SSM parameter ${keyRef} does not hold a PEM private key`, 'restore the CA key from backup', e);
+    }
+    const signer = keyObjectSigner(key, keyType);
+    this.opened.set(keyRef, signer);
+    return signer;
+  }
+}

@@ -1,0 +1,187 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonFileRegistry } from '../../src/adapters/local/json-registry.js';
+import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
+import { CaError } from '../../src/domain/errors.js';
+import type { CertificateRecord, CertificateRegistry, RegistryChange } from '../../src/ports.js';
+import { createTable, unique, useMoto } from '../aws/moto-env.js';
+
+const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '');
+
+function record(over: Partial<CertificateRecord> = {}): CertificateRecord {
+  const s = over.serial ?? serial();
+  return {
+    serial: s,
+    kind: 'client',
+    clientId: 'alice',
+    status: 'active',
+    fingerprint: randomBytes(32).toString('hex'),
+    subject: 'CN=alice,O=Example Org',
+    issuer: 'CN=Example Issuing CA G1,O=Example Org',
+    issuerSerial: 'abc123',
+    notBefore: '2026-03-01T11:55:00.000Z',
+    notAfter: '2027-03-01T12:00:00.000Z',
+    keyType: 'ec-p256',
+    publicKey: randomBytes(91).toString('base64'),
+    keyOrigin: 'generated',
+    certificatePem: `-----BEGIN CERTIFICATE-----\n${randomBytes(300).toString('base64')}\n-----END CERTIFICATE-----\n`,
+    createdAt: '2026-03-01T12:00:00.000Z',
+    ...over,
+  };
+}
+
+async function expectConflict(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  expect(e, 'expected a conflict').toBeInstanceOf(CaError);
+  expect((e as CaError).code).toBe('conflict');
+  expect((e as CaError).message).toMatch(pattern);
+}
+
+const sorted = (rs: CertificateRecord[]) => [...rs].sort((a, b) => a.serial.localeCompare(b.serial));
+
+/** The CertificateRegistry contract; `make` returns a fresh, empty registry. */
+function registryContract(name: string, make: () => Promise<CertificateRegistry>) {
+  describe(`CertificateRegistry contract: ${name}`, () => {
+    it('creates, reads back every field and filters lists by kind, client and status', async () => {
+      const reg = await make();
+      const root = record({ kind: 'root', clientId: 'root', keyOrigin: 'ca', keyRef: 'ref-root', issuerSerial: undefined });
+      const inter = record({ kind: 'intermediate', clientId: 'intermediate', keyOrigin: 'ca', keyRef: 'ref-i', issuerSerial: root.serial });
+      const a = record({ clientId: 'alice', spiffeId: 'spiffe://example.org/client/alice' });
+      const bOld = record({ clientId: 'bob', status: 'revoked', revokedAt: '2026-03-02T00:00:00.000Z', revocationReason: 'keyCompromise' });
+      const b = record({ clientId: 'bob' });
+      await reg.commit([{ op: 'create', record: root }], { atomic: true });
+      await reg.commit([{ op: 'create', record: inter }, { op: 'create', record: a }, { op: 'create', record: bOld }, { op: 'create', record: b }], { atomic: true });
+
+      expect(await reg.get(a.serial)).toEqual(a);
+      expect(await reg.get(bOld.serial)).toEqual(bOld);
+      expect(await reg.get(root.serial)).toEqual(root);
+      expect(await reg.get('ffff')).toBeUndefined();
+
+      expect(sorted(await reg.list())).toEqual(sorted([root, inter, a, bOld, b]));
+      expect(await reg.list({ kind: 'root' })).toEqual([root]);
+      expect(await reg.list({ kind: 'intermediate' })).toEqual([inter]);
+      expect(sorted(await reg.list({ kind: 'client' }))).toEqual(sorted([a, bOld, b]));
+      expect(sorted(await reg.list({ clientId: 'bob' }))).toEqual(sorted([bOld, b]));
+      expect(await reg.list({ kind: 'client', clientId: 'bob', status: 'active' })).toEqual([b]);
+      expect(await reg.list({ status: 'revoked' })).toEqual([bOld]);
+      expect(await reg.list({ clientId: 'carol' })).toEqual([]);
+      expect(await reg.list({ clientId: 'root' })).toEqual([root]);
+    });
+
+    it('refuses a duplicate serial', async () => {
+      const reg = await make();
+      const a = record();
+      await reg.commit([{ op: 'create', record: a }]);
+      await expectConflict(reg.commit([{ op: 'create', record: { ...a, clientId: 'other' } }], { atomic: true }), new RegExp(a.serial));
+      expect(await reg.list()).toEqual([a]);
+    });
+
+    it('refuses an update whose expected status is not the current one, changing nothing', async () => {
+      const reg = await make();
+      const a = record({ clientId: 'a' });
+      const other = record({ clientId: 'b' });
+      await reg.commit([{ op: 'create', record: a }, { op: 'create', record: other }], { atomic: true });
+      const changes: RegistryChange[] = [
+        { op: 'update', expect: 'active', record: { ...other, status: 'revoked', revokedAt: '2026-03-03T00:00:00.000Z' } },
+        { op: 'update', expect: 'superseded', record: { ...a, status: 'revoked' } },
+      ];
+      await expectConflict(reg.commit(changes, { atomic: true }), new RegExp(`${a.serial}.*active, expected superseded`));
+      expect(sorted(await reg.list())).toEqual(sorted([a, other]));
+      await expectConflict(reg.commit([{ op: 'update', expect: 'active', record: record({ clientId: 'ghost' }) }]), /not in the registry/);
+    });
+
+    it('refuses two active certificates for one client, changing nothing', async () => {
+      const reg = await make();
+      const a1 = record({ clientId: 'dup' });
+      const a2 = record({ clientId: 'dup' });
+      const other = record({ clientId: 'bystander' });
+      await expectConflict(reg.commit([{ op: 'create', record: other }, { op: 'create', record: a1 }, { op: 'create', record: a2 }], { atomic: true }), /dup/);
+      expect(await reg.list()).toEqual([]);
+      await reg.commit([{ op: 'create', record: a1 }], { atomic: true });
+      await expectConflict(reg.commit([{ op: 'create', record: other }, { op: 'create', record: a2 }], { atomic: true }), /dup/);
+      expect(await reg.list()).toEqual([a1]);
+      // superseding the active one in the same commit is what makes room for the next
+      const sup = { ...a1, status: 'superseded' as const, supersededBy: a2.serial, supersededAt: '2026-03-04T00:00:00.000Z', graceUntil: '2026-03-11T00:00:00.000Z' };
+      await reg.commit([{ op: 'create', record: a2 }, { op: 'update', expect: 'active', record: sup }], { atomic: true });
+      expect(await reg.list({ clientId: 'dup', status: 'active' })).toEqual([a2]);
+      expect(await reg.get(a1.serial)).toEqual(sup);
+    });
+
+    // moto copies the whole table for every transaction action, so this takes tens of seconds there
+    it('applies a non-atomic rotation of 250 clients (new certificate + superseded old one each)', async () => {
+      const reg = await make();
+      const olds = Array.from({ length: 250 }, (_, i) => record({ clientId: `client-${String(i).padStart(3, '0')}` }));
+      await reg.commit(olds.map((r) => ({ op: 'create', record: r })));
+      expect((await reg.list({ kind: 'client', status: 'active' })).length).toBe(250);
+      const changes: RegistryChange[] = [];
+      const news: CertificateRecord[] = [];
+      for (const old of olds) {
+        const next = record({ clientId: old.clientId, createdAt: '2026-06-01T00:00:00.000Z' });
+        news.push(next);
+        changes.push({ op: 'create', record: next }, { op: 'update', expect: 'active', record: { ...old, status: 'superseded', supersededBy: next.serial } });
+      }
+      await reg.commit(changes);
+      expect(sorted(await reg.list({ status: 'active' }))).toEqual(sorted(news));
+      expect((await reg.list({ status: 'superseded' })).length).toBe(250);
+      expect(await reg.list({ clientId: 'client-137', status: 'active' })).toEqual([news[137]]);
+    }, 240_000);
+
+    it('is safe to retry: a commit applied once conflicts the second time and changes nothing more', async () => {
+      const reg = await make();
+      const old = record({ clientId: 'retry' });
+      await reg.commit([{ op: 'create', record: old }]);
+      const next = record({ clientId: 'retry' });
+      const changes: RegistryChange[] = [{ op: 'create', record: next }, { op: 'update', expect: 'active', record: { ...old, status: 'superseded', supersededBy: next.serial } }];
+      await reg.commit(changes);
+      const after = sorted(await reg.list());
+      await expectConflict(reg.commit(changes), /retry|already|expected active/);
+      expect(sorted(await reg.list())).toEqual(after);
+    });
+
+    it('keeps each client group whole in a non-atomic commit that fails on one client', async () => {
+      const reg = await make();
+      const olds = ['g1', 'g2', 'g3'].map((c) => record({ clientId: c }));
+      await reg.commit(olds.map((r) => ({ op: 'create', record: r })));
+      const stale = { ...olds[1]!, status: 'revoked' as const };
+      await reg.commit([{ op: 'update', expect: 'active', record: stale }]);
+      const changes: RegistryChange[] = [];
+      for (const old of olds) {
+        const next = record({ clientId: old.clientId });
+        changes.push({ op: 'create', record: next }, { op: 'update', expect: 'active', record: { ...old, status: 'superseded', supersededBy: next.serial } });
+      }
+      await expectConflict(reg.commit(changes), new RegExp(olds[1]!.serial));
+      // g2's new certificate must not exist without its superseded predecessor
+      expect(await reg.list({ clientId: 'g2' })).toEqual([stale]);
+      for (const c of ['g1', 'g3']) {
+        const rs = await reg.list({ clientId: c });
+        const statuses = rs.map((r) => r.status).sort();
+        expect([['active'], ['active', 'superseded']]).toContainEqual(statuses);
+      }
+    });
+  });
+}
+
+describe('local', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  registryContract('JsonFileRegistry', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ca-contract-'));
+    dirs.push(d);
+    return new JsonFileRegistry(d);
+  });
+});
+
+describe('aws', () => {
+  let env: ReturnType<typeof useMoto>;
+  beforeAll(() => {
+    env = useMoto();
+  });
+  registryContract('DynamoDbRegistry', async () => {
+    const tableName = unique('contract-registry');
+    await createTable(env.clients.dynamodb, tableName);
+    return new DynamoDbRegistry({ client: env.clients.dynamodb, tableName });
+  });
+});
