@@ -47,3 +47,39 @@ export function pemBlocks(text: string, label: string): Buffer[] {
   }
   return out;
 }
+
+/** One TLV read from DER: where its value starts and ends. */
+export interface Tlv {
+  tag: number;
+  start: number;
+  valueStart: number;
+  end: number;
+}
+
+/** Reads the TLV at `off` (definite lengths only, as DER requires). */
+export function readTlv(der: Uint8Array, off: number): Tlv {
+  const tag = der[off]!;
+  let len = der[off + 1]!;
+  let valueStart = off + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4) throw new Error('unsupported DER length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[off + 2 + i]!;
+    valueStart += n;
+  }
+  const end = valueStart + len;
+  if (end > der.length) throw new Error('truncated DER');
+  return { tag, start: off, valueStart, end };
+}
+
+/** The children of a constructed TLV. */
+export function children(der: Uint8Array, parent: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let off = parent.valueStart; off < parent.end; ) {
+    const t = readTlv(der, off);
+    out.push(t);
+    off = t.end;
+  }
+  return out;
+}

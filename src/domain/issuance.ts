@@ -1,12 +1,13 @@
 import type { CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
 import { isStillAccepted, openSigner, requireCa, type CaState } from './ca-state.js';
-import { issueCertificate, subjectOrganization } from './certificate.js';
+import { formatSubject, subjectOrganization } from './certificate.js';
+import { ClientTemplate, ecKeyDer } from './template.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
-import { generateKeyPair, keyTypeOf, publicKeyFromSpki, spkiDer } from './keys.js';
+import { generateKeyPair, keyTypeOf, publicKeyFromSpki, sha256Hex, spkiDer } from './keys.js';
 import { BACKDATE_MS, DAY_MS, spiffeIdFor, validateDays } from './policy.js';
 import { randomSerial } from './serial.js';
-import { pemBlocks } from './der.js';
+import { pemBlocks, toPem } from './der.js';
 
 /** The issuing CA opened for signing. */
 export interface Issuer {
@@ -14,12 +15,14 @@ export interface Issuer {
   signer: CaSigner;
   /** O= of the issuing CA, which client subjects repeat */
   organization?: string;
+  template: ClientTemplate;
 }
 
 export async function openIssuer(ctx: OperationContext): Promise<Issuer> {
   const state = await requireCa(ctx.store.registry);
-  const organization = subjectOrganization(pemBlocks(state.issuing.certificatePem, 'CERTIFICATE')[0]!);
-  return { state, signer: await openSigner(ctx.store.custody, state.issuing), organization };
+  const der = pemBlocks(state.issuing.certificatePem, 'CERTIFICATE')[0]!;
+  const signer = await openSigner(ctx.store.custody, state.issuing);
+  return { state, signer, organization: subjectOrganization(der), template: new ClientTemplate(der, signer.keyType) };
 }
 
 /** What one client certificate is made from. */
@@ -41,6 +44,10 @@ export interface IssuedClient {
 /** A fresh key of the policy's (or given) type, as a ClientSpec. */
 export function generatedKeySpec(clientId: string, keyType: KeyType, validityDays?: number): ClientSpec {
   const { privateKey, publicKey } = generateKeyPair(keyType);
+  if (keyType.startsWith('ec')) {
+    const { spki, pkcs8 } = ecKeyDer(privateKey.export({ format: 'jwk' }));
+    return { clientId, keyType, keyOrigin: 'generated', publicKeySpki: spki, privateKeyPem: toPem('PRIVATE KEY', pkcs8!), validityDays };
+  }
   return {
     clientId,
     keyType,
@@ -74,20 +81,17 @@ export async function signClient(ctx: OperationContext, issuer: Issuer, spec: Cl
   }
   const serial = randomSerial();
   const spiffeId = spiffeIdFor(ctx.policy, spec.clientId);
-  const issuerDer = pemBlocks(issuing.certificatePem, 'CERTIFICATE')[0]!;
-  const cert = await issueCertificate(
-    {
-      kind: 'client',
-      serial,
-      subject: { commonName: spec.clientId, organization: issuer.organization ?? subjectOrganization(issuerDer) },
-      notBefore,
-      notAfter,
-      publicKeySpki: spec.publicKeySpki,
-      issuerCertificate: issuerDer,
-      spiffeId,
-    },
-    issuer.signer,
-  );
+  const tbs = issuer.template.tbs({
+    serial,
+    commonName: spec.clientId,
+    organization: issuer.organization,
+    notBefore,
+    notAfter,
+    publicKeySpki: spec.publicKeySpki,
+    spiffeId,
+  });
+  const der = issuer.template.certificate(tbs, await issuer.signer.sign(tbs));
+  const cert = { der, pem: toPem('CERTIFICATE', der), fingerprint: sha256Hex(der), subject: formatSubject({ commonName: spec.clientId, organization: issuer.organization }) };
   const record: CertificateRecord = {
     serial,
     kind: 'client',

@@ -1,0 +1,63 @@
+import { describe, it, expect } from 'vitest';
+import { generateKeyPairSync, randomInt, sign, X509Certificate } from 'node:crypto';
+import { buildTbs, issueCertificate, issuerInfo } from '../../src/domain/certificate.js';
+import { generateKeyPair, signatureAlgorithmOf, spkiDer } from '../../src/domain/keys.js';
+import { randomSerial } from '../../src/domain/serial.js';
+import { ClientTemplate, ecKeyDer, timeDer } from '../../src/domain/template.js';
+import type { KeyType } from '../../src/ports.js';
+
+const ID_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-';
+
+async function issuer(kt: KeyType) {
+  const k = generateKeyPair(kt);
+  const signer = { keyType: kt, publicKeySpki: spkiDer(k.publicKey), sign: async (d: Uint8Array) => sign(signatureAlgorithmOf(kt).hash, d, k.privateKey) };
+  const now = new Date('2026-01-01T00:00:00Z');
+  const root = await issueCertificate(
+    { kind: 'root', serial: randomSerial(), subject: { commonName: 'Ref Root', organization: 'Örg ✓ "quoted"' }, notBefore: now, notAfter: new Date('2080-01-01T00:00:00Z'), publicKeySpki: signer.publicKeySpki },
+    signer,
+  );
+  return { root, signer };
+}
+
+describe('fast client template equals the schema-based reference, byte for byte', () => {
+  it.each(['ec-p256', 'ec-p384', 'rsa-2048'] as KeyType[])('issuer %s, 400 random client inputs', async (kt) => {
+    const { root, signer } = await issuer(kt);
+    const tpl = new ClientTemplate(root.der, kt);
+    const ref = issuerInfo(root.der);
+    const keys = ['ec-p256', 'ec-p384', 'rsa-2048'].map((t) => spkiDer(generateKeyPair(t as KeyType).publicKey));
+    for (let i = 0; i < 400; i++) {
+      const id = Array.from({ length: randomInt(1, 65) }, () => ID_CHARS[randomInt(ID_CHARS.length)]).join('');
+      const notBefore = new Date(randomInt(0, 4_000_000_000) * 1000); // 1970 .. 2096: both UTCTime and GeneralizedTime
+      const notAfter = new Date(notBefore.getTime() + randomInt(1, 3_000_000_000) * 1000);
+      const input = {
+        serial: randomSerial(),
+        commonName: id,
+        organization: i % 5 ? `Org ${i} ✓` : undefined,
+        notBefore,
+        notAfter,
+        publicKeySpki: keys[i % 3]!,
+        spiffeId: i % 2 ? `spiffe://trust.example/client/${id}` : undefined,
+      };
+      const reference = buildTbs({ kind: 'client', subject: { commonName: id, organization: input.organization }, issuerCertificate: root.der, ...input }, kt, ref);
+      expect(tpl.tbs(input).equals(reference), `input ${i}: ${JSON.stringify({ ...input, publicKeySpki: undefined })}`).toBe(true);
+    }
+    // and the assembled certificate parses with Node and verifies under the issuer
+    const tbs = tpl.tbs({ serial: randomSerial(), commonName: 'x', notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), publicKeySpki: keys[0]! });
+    const cert = new X509Certificate(tpl.certificate(tbs, await signer.sign(tbs)));
+    expect(cert.verify(new X509Certificate(root.der).publicKey)).toBe(true);
+  });
+
+  it('writes UTCTime through 2049 and GeneralizedTime from 2050 (RFC 5280 4.1.2.5)', () => {
+    expect(timeDer(new Date('2049-12-31T23:59:59Z')).toString('latin1')).toBe('\x17\x0d491231235959Z');
+    expect(timeDer(new Date('2050-01-01T00:00:00Z')).toString('latin1')).toBe('\x18\x0f20500101000000Z');
+  });
+
+  it.each(['P-256', 'P-384'])('EC %s keys encoded from JWK equal what KeyObject.export writes', (curve) => {
+    for (let i = 0; i < 200; i++) {
+      const k = generateKeyPairSync('ec', { namedCurve: curve });
+      const e = ecKeyDer(k.privateKey.export({ format: 'jwk' }));
+      expect(e.spki.equals(k.publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);
+      expect(e.pkcs8!.equals(k.privateKey.export({ format: 'der', type: 'pkcs8' }))).toBe(true);
+    }
+  });
+});
