@@ -1,0 +1,110 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
+import { createAuthorizer } from '../../src/lambda/authorizer.js';
+import { buildAuthorizerBundle } from '../../src/lambda/build.js';
+import { revoke } from '../../src/domain/revocation.js';
+import type { CertificateRecord } from '../../src/ports.js';
+import { createTable, unique, useMoto, REGION } from '../aws/moto-env.js';
+import { at, makePki, type TestPki } from './pki.js';
+import { clientCertOf, eventRest, eventV1, eventV2 } from './events.js';
+
+let pki: TestPki;
+let foreign: TestPki;
+let dir: string;
+let table: string;
+let endpoint: string;
+let client: DynamoDBClient;
+let alice: CertificateRecord;
+let bob: CertificateRecord;
+let carol: CertificateRecord;
+let stranger: CertificateRecord;
+
+/** Copies the local registry into the DynamoDB table, CA records first. */
+async function mirror(): Promise<void> {
+  const reg = new DynamoDbRegistry({ client, tableName: table });
+  const all = await pki.store.registry.list();
+  const order = { root: 0, intermediate: 1, client: 2 } as const;
+  for (const r of all.sort((a, b) => order[a.kind] - order[b.kind])) {
+    const existing = await reg.get(r.serial);
+    await reg.commit([existing ? { op: 'update', record: r, expect: existing.status } : { op: 'create', record: r }], { atomic: true });
+  }
+}
+
+beforeAll(async () => {
+  endpoint = useMoto().endpoint;
+  client = new DynamoDBClient({ region: REGION });
+  table = unique('ca-authz');
+  await createTable(client, table);
+  pki = await makePki({ name: 'ca-ddb' });
+  foreign = await makePki({ name: 'ca-ddb-foreign' });
+  alice = (await pki.issue('alice')).record;
+  bob = (await pki.issue('bob')).record;
+  carol = (await pki.issue('carol')).record;
+  stranger = (await foreign.issue('alice')).record;
+  await revoke(pki.ctx(at(1000)), { clientId: 'bob' });
+  await mirror();
+  dir = mkdtempSync(join(tmpdir(), 'ca-ddb-bundle-'));
+}, 180_000);
+
+afterAll(() => {
+  pki?.cleanup();
+  foreign?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the authorizer on the DynamoDB registry', () => {
+  it('reads each client once and its intermediate once per cache period', async () => {
+    const ops: string[] = [];
+    const registry = new DynamoDbRegistry({ client, tableName: table, onRequest: (op) => ops.push(op) });
+    const run = createAuthorizer({ registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 5000 }, log: () => {} });
+    const allowed = async (ev: unknown) => ((await run(ev)) as { isAuthorized: boolean }).isAuthorized;
+    expect(await allowed(eventV2(clientCertOf(alice.certificatePem)))).toBe(true);
+    expect(ops).toEqual(['GetItem', 'GetItem']);
+    expect(await allowed(eventV2(clientCertOf(carol.certificatePem)))).toBe(true);
+    expect(ops).toHaveLength(3);
+    expect(await allowed(eventV2(clientCertOf(alice.certificatePem)))).toBe(true);
+    expect(ops).toHaveLength(3);
+    expect(await allowed(eventV2(clientCertOf(bob.certificatePem)))).toBe(false);
+  });
+
+  it('the zip, loaded in a fresh process, allows, denies a revoked and a foreign certificate', async () => {
+    const built = await buildAuthorizerBundle({ outDir: dir });
+    spawnSync('unzip', ['-q', '-o', built.zipPath, '-d', join(dir, 'fn')]);
+    const events = [eventV2(clientCertOf(alice.certificatePem)), eventRest(clientCertOf(bob.certificatePem)), eventV1(clientCertOf(stranger.certificatePem)), eventRest(clientCertOf(carol.certificatePem))];
+    writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify(events));
+    writeFileSync(
+      join(dir, 'fn', 'run.mjs'),
+      "import { readFileSync, writeFileSync } from 'node:fs';\nconst m = await import('./index.mjs');\nconst out = [];\nfor (const e of JSON.parse(readFileSync('events.json', 'utf8'))) out.push(await m.handler(e));\nwriteFileSync('result.json', JSON.stringify(out));\n",
+    );
+    const p = spawnSync(process.execPath, ['run.mjs'], {
+      cwd: join(dir, 'fn'),
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: {
+        PATH: process.env.PATH,
+        CA_TABLE: table,
+        AWS_REGION: REGION,
+        AWS_ENDPOINT_URL: endpoint,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        CA_RESPONSE_MODE: 'simple',
+      },
+    });
+    expect(p.status, p.stderr).toBe(0);
+    const out = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as any[];
+    expect(out[0]).toMatchObject({ isAuthorized: true, context: { clientId: 'alice', serial: alice.serial } });
+    expect(out[1].policyDocument.Statement[0].Effect).toBe('Deny');
+    expect(out[1].context).toEqual({ reason: 'revoked' });
+    expect(out[2].policyDocument.Statement[0].Effect).toBe('Deny');
+    expect(out[2].context).toEqual({ reason: 'unknown_serial' });
+    expect(out[3]).toMatchObject({ principalId: 'carol', policyDocument: { Statement: [{ Effect: 'Allow' }] } });
+    const reasons = p.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
+    expect(reasons).toEqual(['active', 'revoked', 'unknown_serial', 'active']);
+  });
+});
