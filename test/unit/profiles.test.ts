@@ -340,6 +340,16 @@ describe('validity clamping', () => {
     expectValidityInside(parseCert(r.certificatePem), parseCert(s.issuing!.certificatePem));
   });
 
+  // Regression: the "too soon" check compared the clamped, second-truncated notAfter with an unrounded now, so
+  // `--days 1` at any instant with milliseconds was refused as "the issuing intermediate expires … too soon".
+  it('a 1-day client is issued whatever the milliseconds of the clock', async () => {
+    const ca = await makeCa();
+    const at = new Date(ISSUE_AT.getTime() + 500);
+    const r = (await issueClient(ca.ctx(at), { clientId: 'one-day', validityDays: 1 })).record!;
+    expect(r.notAfter).toBe(new Date(ISSUE_AT.getTime() + DAY).toISOString());
+    expect(parseCert(r.certificatePem).pec.notAfter.toISOString()).toBe(r.notAfter);
+  });
+
   it('refuses a client when the intermediate has less than a day left (invalidInput), recording nothing', async () => {
     const ca = await makeCa({ policy: { intermediateValidityDays: 30 } });
     const s = await caState(ca);

@@ -1,0 +1,171 @@
+/**
+ * Dependencies point one way: cli -> domain -> ports <- adapters, and lambda -> domain -> ports. This scans the
+ * import statements of every file under src/ (static, re-exports, side-effect and dynamic `import('...')`),
+ * read with the TypeScript parser so multi-line imports and comments are handled.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const SRC = join(ROOT, 'src');
+
+interface Import {
+  /** the file, relative to the repository root, with forward slashes */
+  file: string;
+  specifier: string;
+  /** for a relative specifier: the file it resolves to, relative to the repository root */
+  target?: string;
+  dynamic: boolean;
+}
+
+const rel = (p: string) => relative(ROOT, p).split(sep).join('/');
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return walk(p);
+    return /\.(m|c)?tsx?$/.test(name) && !name.endsWith('.d.ts') ? [p] : [];
+  });
+}
+
+/** The source file a relative specifier names (`./x.js` is `./x.ts` under NodeNext). */
+function resolveRelative(from: string, spec: string): string {
+  const base = resolve(dirname(from), spec);
+  const candidates = [base, base.replace(/\.(m|c)?js$/, '.$1ts'), `${base}.ts`, join(base, 'index.ts')];
+  return candidates.find((c) => existsSync(c) && statSync(c).isFile()) ?? base;
+}
+
+function importsOf(file: string, text = readFileSync(file, 'utf8')): Import[] {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const out: Import[] = [];
+  const add = (spec: string, dynamic: boolean) =>
+    out.push({ file: rel(file), specifier: spec, dynamic, ...(spec.startsWith('.') ? { target: rel(resolveRelative(file, spec)) } : {}) });
+  const visit = (node: ts.Node) => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+      add(node.moduleSpecifier.text, false);
+    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+      add(node.moduleReference.expression.text, false);
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const [arg] = node.arguments;
+      // a computed specifier cannot be checked statically: report it so nobody hides an import that way
+      add(arg && ts.isStringLiteralLike(arg) ? arg.text : `<computed: ${arg?.getText(sf) ?? ''}>`, true);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+      add(node.argument.literal.text, false);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+const FILES = walk(SRC);
+const ALL: Import[] = FILES.flatMap((f) => importsOf(f));
+
+const under = (dir: string) => (p: string | undefined) => p !== undefined && (p === dir || p.startsWith(`${dir}/`));
+const inDomain = (f: string) => under('src/domain')(f) || f === 'src/ports.ts';
+const isCli = under('src/cli');
+const isAdapters = under('src/adapters');
+const isLambda = under('src/lambda');
+
+const pkg = (spec: string, ...names: string[]) =>
+  names.some((n) => (n.endsWith('/') ? spec.startsWith(n) : spec === n || spec.startsWith(`${n}/`)));
+
+/** `file: import 'spec'` lines, one per offence, for a readable failure. */
+const describeAll = (found: Import[]) => found.map((i) => `${i.file}: ${i.dynamic ? 'import(' : 'import '}'${i.specifier}'${i.dynamic ? ')' : ''}${i.target ? ` -> ${i.target}` : ''}`);
+
+describe('import scanner', () => {
+  it('sees every kind of import, and not imports in comments or strings', () => {
+    const probe = [
+      "import 'reflect-metadata';",
+      'import {',
+      '  a,',
+      '  b,',
+      "} from '../adapters/local/files.js';",
+      "import type { Store } from '../ports.js';",
+      "export { x } from 'node:fs';",
+      "import * as cp from 'node:child_process';",
+      "const m = await import('commander');",
+      'const n = await import(`inquirer`);',
+      "// import { nope } from 'in-a-comment';",
+      "const s = \"import { nope } from 'in-a-string'\";",
+    ].join('\n');
+    const found = importsOf(join(SRC, 'domain', 'probe.ts'), probe);
+    expect(found.map((i) => [i.specifier, i.dynamic, i.target])).toEqual([
+      ['reflect-metadata', false, undefined],
+      ['../adapters/local/files.js', false, 'src/adapters/local/files.ts'],
+      ['../ports.js', false, 'src/ports.ts'],
+      ['node:fs', false, undefined],
+      ['node:child_process', false, undefined],
+      ['commander', true, undefined],
+      ['inquirer', true, undefined],
+    ]);
+  });
+
+  it('reads the real source tree', () => {
+    expect(FILES.length).toBeGreaterThan(20);
+    expect(ALL).toContainEqual(expect.objectContaining({ file: 'src/domain/certificate.ts', specifier: './der.js', target: 'src/domain/der.ts' }));
+    expect(ALL).toContainEqual(expect.objectContaining({ file: 'src/adapters/local/files.ts', specifier: 'node:fs' }));
+    expect(ALL.some((i) => i.dynamic)).toBe(true);
+  });
+});
+
+describe('architecture', () => {
+  it('src/domain/** and src/ports.ts import no file system, process, AWS SDK, CLI library, nor cli/adapters code', () => {
+    const bad = ALL.filter(
+      (i) =>
+        inDomain(i.file) &&
+        (pkg(i.specifier, 'node:fs', 'fs', 'node:path', 'path', 'node:child_process', 'child_process', '@aws-sdk/', 'commander', 'inquirer', '@inquirer/') ||
+          i.specifier.startsWith('<computed') ||
+          isCli(i.target) ||
+          isAdapters(i.target) ||
+          isLambda(i.target)),
+    );
+    expect(describeAll(bad)).toEqual([]);
+  });
+
+  it('src/adapters/** never import src/cli', () => {
+    const bad = ALL.filter((i) => isAdapters(i.file) && (isCli(i.target) || i.specifier.startsWith('<computed')));
+    expect(describeAll(bad)).toEqual([]);
+  });
+
+  it('only src/cli/** and src/lambda/** (the composition roots) import from src/adapters', () => {
+    const bad = ALL.filter((i) => isAdapters(i.target) && !isAdapters(i.file) && !isCli(i.file) && !isLambda(i.file));
+    expect(describeAll(bad)).toEqual([]);
+  });
+
+  const LAMBDA_FORBIDDEN = (i: Import) =>
+    isCli(i.target) || pkg(i.specifier, 'commander', 'inquirer', '@inquirer/', '@peculiar/', 'reflect-metadata') || i.specifier.startsWith('<computed');
+
+  it('src/lambda/** never import src/cli, commander, inquirer, @peculiar/* or reflect-metadata', () => {
+    const bad = ALL.filter((i) => isLambda(i.file) && LAMBDA_FORBIDDEN(i));
+    expect(describeAll(bad)).toEqual([]);
+  });
+
+  it('nothing the Lambda handler reaches (following relative imports) imports them either', () => {
+    const entry = 'src/lambda/handler.ts';
+    if (!existsSync(join(ROOT, entry))) return;
+    const byFile = new Map<string, Import[]>();
+    for (const i of ALL) byFile.set(i.file, [...(byFile.get(i.file) ?? []), i]);
+    const seen = new Set<string>();
+    const queue = [entry];
+    const bad: Import[] = [];
+    const via = new Map<string, string>();
+    while (queue.length) {
+      const f = queue.shift()!;
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const i of byFile.get(f) ?? []) {
+        if (LAMBDA_FORBIDDEN(i)) bad.push(i);
+        if (i.target && !seen.has(i.target)) {
+          if (!via.has(i.target)) via.set(i.target, f);
+          queue.push(i.target);
+        }
+      }
+    }
+    expect(seen.size).toBeGreaterThan(1);
+    const path = (f: string): string => (via.has(f) ? `${path(via.get(f)!)} -> ${f}` : f);
+    expect(bad.map((i) => `${describeAll([i])[0]} (reached via ${path(i.file)})`)).toEqual([]);
+  });
+});
