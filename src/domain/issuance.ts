@@ -76,7 +76,7 @@ export async function signClient(ctx: OperationContext, issuer: Issuer, spec: Cl
   const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
   const notBefore = sec(Math.max(now.getTime() - BACKDATE_MS, Date.parse(issuing.notBefore)));
   const notAfter = sec(Math.min(now.getTime() + days * DAY_MS, Date.parse(issuing.notAfter)));
-  if (notAfter.getTime() - now.getTime() < DAY_MS) {
+  if (Date.parse(issuing.notAfter) - now.getTime() < DAY_MS) {
     throw invalidInput(`the issuing intermediate expires on ${issuing.notAfter}: too soon to issue from it`, 'run `ca rotate-intermediate` first');
   }
   const serial = randomSerial();
