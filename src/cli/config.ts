@@ -101,8 +101,8 @@ function readConfigFile(path: string): ConfigFile {
 
 function num(name: string, v: unknown): number | undefined {
   if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  return validateDays(name, n);
+  if (typeof v === 'string' && !/^\d+$/.test(v.trim())) throw invalidInput(`${name} must be a whole number of days, got ${JSON.stringify(v)}`);
+  return validateDays(name, Number(v));
 }
 
 function parseDomains(v: string): AwsSettings['domains'] {
@@ -144,8 +144,11 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
   const file = configPath ? readConfigFile(configPath) : {};
   const envName = flags.env ?? env.CA_ENV ?? file.defaultEnv ?? 'default';
   const section = file.environments?.[envName];
-  if ((flags.env ?? env.CA_ENV) && file.environments && !section) {
-    throw invalidInput(`environment ${envName} is not in ${configPath}`, `known: ${Object.keys(file.environments).join(', ') || 'none'}`);
+  if ((flags.env ?? env.CA_ENV) && !section) {
+    throw invalidInput(
+      `environment ${envName} is not in ${configPath ?? `${CONFIG_FILE} (there is none here)`}`,
+      `known: ${Object.keys(file.environments ?? {}).join(', ') || 'none'}; add it with \`ca init --env ${envName}\``,
+    );
   }
   const { environments: _e, defaultEnv: _d, ...top } = file;
   const fileBase = configPath ? dirname(configPath) : cwd;

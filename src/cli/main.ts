@@ -12,6 +12,8 @@ import * as inspect from './commands/inspect.js';
 import * as status from './commands/status.js';
 import * as truststore from './commands/truststore.js';
 import * as init from './commands/init.js';
+import * as authorizer from './commands/authorizer.js';
+import * as gateway from './commands/gateway.js';
 import pkg from '../../package.json' with { type: 'json' };
 
 // `ca list | head` closes the pipe early: that is not an error.
@@ -33,7 +35,7 @@ const program = new Command('ca')
   .showHelpAfterError('hint: run the command with --help for usage and examples')
   .exitOverride();
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -50,6 +52,8 @@ How do I…
   sign a client's CSR?            ca issue-client partner --csr partner.csr
   provision from a file in CI?    ca issue-client --from clients/prod.json --yes --json
   check the truststore?           ca truststore verify
+  try mTLS + the authorizer?      ca gateway, then curl with a client bundle (see ca gateway --help)
+  package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
   see a command's options?        ca <command> --help
 ${EXIT_CODES_HELP}

@@ -3,7 +3,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import { BasicConstraints, Extensions, KeyUsage, KeyUsageFlags, id_ce_basicConstraints, id_ce_keyUsage } from '@peculiar/asn1-x509';
 import type { KeyType } from '../ports.js';
-import { invalidInput } from './errors.js';
+import { CaError, invalidInput } from './errors.js';
 import { pemBlocks } from './der.js';
 import { keyTypeOf, publicKeyFromSpki } from './keys.js';
 
@@ -48,7 +48,8 @@ function firstElement(der: Buffer): Buffer {
  * @throws CaError invalidInput naming the problem
  */
 export function checkCsr(text: string): CheckedCsr {
-  if (text.length > MAX_CSR_BYTES) throw invalidInput(`CSR is too large (${text.length} bytes; a CSR is a few KB)`);
+  const size = Buffer.byteLength(text);
+  if (size > MAX_CSR_BYTES) throw invalidInput(`CSR is too large (${size} bytes; a CSR is a few KB)`);
   let der: Buffer;
   try {
     const blocks = pemBlocks(text, 'CERTIFICATE REQUEST');
@@ -72,20 +73,25 @@ export function checkCsr(text: string): CheckedCsr {
     if ((e as { code?: string }).code === 'invalidInput') throw invalidInput(`CSR key refused: ${(e as Error).message}`, (e as { hint?: string }).hint);
     throw invalidInput('malformed CSR: unreadable public key');
   }
-  for (const attr of csr.certificationRequestInfo.attributes) {
-    if (attr.type !== OID_EXTENSION_REQUEST) continue;
-    for (const v of attr.values) {
-      const exts = AsnConvert.parse(v, Extensions);
-      for (const e of exts) {
-        if (e.extnID === id_ce_basicConstraints && AsnConvert.parse(e.extnValue, BasicConstraints).cA) {
-          throw invalidInput('CSR asks to be a CA (basicConstraints cA=true): client certificates are never CAs');
-        }
-        if (e.extnID === id_ce_keyUsage) {
-          const ku = AsnConvert.parse(e.extnValue, KeyUsage).toNumber();
-          if (ku & (KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign)) throw invalidInput('CSR asks for keyCertSign/cRLSign key usage: client certificates are never CAs');
+  try {
+    for (const attr of csr.certificationRequestInfo.attributes) {
+      if (attr.type !== OID_EXTENSION_REQUEST) continue;
+      for (const v of attr.values) {
+        const exts = AsnConvert.parse(v, Extensions);
+        for (const e of exts) {
+          if (e.extnID === id_ce_basicConstraints && AsnConvert.parse(e.extnValue, BasicConstraints).cA) {
+            throw invalidInput('CSR asks to be a CA (basicConstraints cA=true): client certificates are never CAs');
+          }
+          if (e.extnID === id_ce_keyUsage) {
+            const ku = AsnConvert.parse(e.extnValue, KeyUsage).toNumber();
+            if (ku & (KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign)) throw invalidInput('CSR asks for keyCertSign/cRLSign key usage: client certificates are never CAs');
+          }
         }
       }
     }
+  } catch (e) {
+    if (e instanceof CaError) throw e;
+    throw invalidInput('malformed CSR: unreadable extension request');
   }
   const hash = CSR_SIGNATURES[csr.signatureAlgorithm.algorithm];
   if (!hash) throw invalidInput(`CSR signature algorithm ${csr.signatureAlgorithm.algorithm} is not accepted`, 'sign the CSR with SHA-256 or stronger (RSA PKCS#1 or ECDSA)');

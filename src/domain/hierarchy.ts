@@ -1,12 +1,12 @@
 import type { CertificateRecord, RegistryChange, TruststoreState } from '../ports.js';
-import { isStillAccepted, loadCaState, openSigner, requireCa, type CaState } from './ca-state.js';
+import { isStillAccepted, loadCaState, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
 import { issueCertificate } from './certificate.js';
 import type { OperationContext } from './context.js';
-import { conflict, notFound, usageError } from './errors.js';
+import { conflict, invalidInput, notFound, usageError } from './errors.js';
 import { openIssuer, reissueClients, type ReissueResult } from './issuance.js';
 import { BACKDATE_MS, DAY_MS } from './policy.js';
 import { randomSerial } from './serial.js';
-import { buildTruststore } from './truststore.js';
+import { buildTruststore, sameTruststore } from './truststore.js';
 import { pemBlocks } from './der.js';
 
 const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
@@ -20,6 +20,10 @@ async function createCa(
 ): Promise<CertificateRecord> {
   const now = ctx.clock.now();
   const p = ctx.policy;
+  if (parent && Date.parse(parent.notAfter) - now.getTime() < DAY_MS) {
+    // RFC 5280 path validation: a CA certificate cannot outlive its issuer; one that would be born expired is refused.
+    throw invalidInput(`the root CA expires on ${parent.notAfter}: too soon to create an intermediate under it`, 'replace the CA with `ca bootstrap --force`');
+  }
   const { keyRef, signer } = await ctx.store.custody.create(kind, p.caKeyType);
   const days = kind === 'root' ? p.rootValidityDays : p.intermediateValidityDays;
   const notBefore = sec(Math.max(now.getTime() - BACKDATE_MS, parent ? Date.parse(parent.notBefore) : 0));
@@ -117,6 +121,13 @@ export async function bootstrap(ctx: OperationContext, o: BootstrapOptions = {})
   const state = await loadCaState(ctx.store.registry);
   const complete = !!(state.root && state.issuing);
   if (complete && !o.force) {
+    // A bootstrap that recorded the CA but stopped before publishing is finished, not refused.
+    const published = await ctx.store.truststore.current();
+    if (!published || !sameTruststore(published.pem, buildTruststore(state))) {
+      if (o.dryRun) return { action: 'would-resume', root: state.root, intermediate: state.issuing, replaced: [] };
+      const truststore = await syncTruststore(ctx);
+      return { action: 'resumed', root: state.root, intermediate: state.issuing, truststore, replaced: [] };
+    }
     throw conflict(`a CA already exists in ${ctx.store.describe()} (root serial ${state.root!.serial})`, 'use --force to replace it: every certificate it issued stops being trusted');
   }
   const replacing = !!o.force && !!state.root;
@@ -132,6 +143,16 @@ export async function bootstrap(ctx: OperationContext, o: BootstrapOptions = {})
       .map((r) => ({ op: 'update', expect: r.status, record: { ...r, status: 'retired', retiredAt: now } }) as RegistryChange);
     await ctx.store.registry.commit(changes, { atomic: true });
     replaced.push(...changes.map((c) => c.record.serial));
+  }
+  // Clients of a replaced CA are revoked so that nothing (renew, rotation, the authorizer) treats them as live.
+  const orphans = (await ctx.store.registry.list({ kind: 'client' })).filter(
+    (c) => (c.status === 'active' || c.status === 'superseded') && !(state.root && !replacing && trustedIntermediates(state).some((i) => i.serial === c.issuerSerial)),
+  );
+  if (orphans.length) {
+    const at = ctx.clock.now().toISOString();
+    await ctx.store.registry.commit(
+      orphans.map((c) => ({ op: 'update', expect: c.status, record: { ...c, status: 'revoked', revokedAt: at, revocationReason: 'cessationOfOperation' } }) as RegistryChange),
+    );
   }
   let root = resuming ? state.root! : undefined;
   if (!root) {
@@ -171,8 +192,9 @@ export interface RotateResult {
 
 /** What a rotation would do now: a pure function of the registry's state. */
 export function planRotation(state: CaState & { issuing: CertificateRecord }, clients: CertificateRecord[], now: Date): RotatePlan {
-  const accepted = clients.filter((c) => c.status === 'active' && isStillAccepted(c, now));
-  // Active clients still under an older intermediate mean a rotation stopped midway: finish it first.
+  const trusted = new Set(trustedIntermediates(state).map((i) => i.serial));
+  const accepted = clients.filter((c) => c.status === 'active' && isStillAccepted(c, now) && trusted.has(c.issuerSerial ?? ''));
+  // Active clients still under an older, still trusted intermediate mean a rotation stopped midway: finish it first.
   const pending = accepted.filter((c) => c.issuerSerial !== state.issuing.serial);
   const newIntermediate = pending.length === 0;
   return {

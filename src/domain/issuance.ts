@@ -1,5 +1,5 @@
 import type { CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
-import { isStillAccepted, openSigner, requireCa, type CaState } from './ca-state.js';
+import { isStillAccepted, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
 import { formatSubject, subjectOrganization } from './certificate.js';
 import { ClientTemplate, ecKeyDer } from './template.js';
 import type { OperationContext } from './context.js';
@@ -212,7 +212,9 @@ export async function reissueClients(
 ): Promise<ReissueResult[]> {
   if (!ctx.sink) throw usageError('no bundle destination configured');
   const out: ReissueResult[] = [];
-  const chunkSize = o.chunkSize ?? 500;
+  // 990 clients: a multiple of 33, the clients that fill one 100-action DynamoDB transaction (3 actions each),
+  // so chunking never adds a half-empty request (see src/adapters/aws/README.md).
+  const chunkSize = o.chunkSize ?? 990;
   ctx.progress?.(0, targets.length);
   for (let i = 0; i < targets.length; i += chunkSize) {
     const chunk = targets.slice(i, i + chunkSize);
@@ -246,7 +248,8 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
   const now = ctx.clock.now();
   let targets: CertificateRecord[];
   if (o.all) {
-    targets = (await ctx.store.registry.list({ kind: 'client', status: 'active' })).filter((r) => isStillAccepted(r, now));
+    const trusted = new Set(trustedIntermediates(await requireCa(ctx.store.registry)).map((i) => i.serial));
+    targets = (await ctx.store.registry.list({ kind: 'client', status: 'active' })).filter((r) => isStillAccepted(r, now) && trusted.has(r.issuerSerial ?? ''));
   } else {
     if (!o.clientId) throw usageError('give a client id or --all');
     const r = await activeClientCert(ctx, o.clientId);

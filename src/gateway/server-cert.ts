@@ -2,7 +2,6 @@
  * A TLS server certificate for the local gateway, issued by the CA's issuing intermediate. The domain's
  * client profile carries EKU clientAuth only, so the serverAuth profile lives here. CLI-side: @peculiar is fine.
  */
-import 'reflect-metadata';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
   AttributeTypeAndValue,

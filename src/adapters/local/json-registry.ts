@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQuery } from '../../ports.js';
 import { conflict, storageError } from '../../domain/errors.js';
@@ -15,14 +15,27 @@ interface RegistryFile {
  */
 export class JsonFileRegistry implements CertificateRegistry {
   private records?: Map<string, CertificateRecord>;
+  /** the file's identity when loaded: another process (a revoke while `ca gateway` runs) replaces the file */
+  private loadedStamp = '';
   readonly path: string;
 
   constructor(dir: string) {
     this.path = join(dir, 'registry.json');
   }
 
+  private stamp(): string {
+    try {
+      const st = statSync(this.path);
+      return `${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch {
+      return 'absent';
+    }
+  }
+
   private load(): Map<string, CertificateRecord> {
-    if (this.records) return this.records;
+    const stamp = this.stamp();
+    if (this.records && stamp === this.loadedStamp) return this.records;
+    this.loadedStamp = stamp;
     const m = new Map<string, CertificateRecord>();
     if (existsSync(this.path)) {
       let doc: RegistryFile;
@@ -77,5 +90,6 @@ export class JsonFileRegistry implements CertificateRegistry {
       throw storageError(`failed to write registry ${this.path}: ${(e as Error).message}`, undefined, e);
     }
     this.records = next;
+    this.loadedStamp = this.stamp();
   }
 }
