@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   plaintextKeys?: boolean;
   /** a progress bar label, for long work */
   progress?: string;
+  /** the command publishes the truststore: check the bucket up front and say when no domain is configured */
+  publishes?: boolean;
 }
 
 export interface Runtime {
@@ -60,8 +62,14 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
 
 async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Store> {
   if (config.store === 'aws') {
+    // The SDK warns, over eight lines, that releases after January 2027 need Node 22; the lockfile pins ours.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const aws = await import('../adapters/aws/aws-store.js');
-    return aws.createAwsStore(config.aws, { warn, strict: o.strict });
+    if (o.publishes && !config.aws.domains?.length) {
+      warn('no API Gateway domains configured (aws.domains / CA_AWS_DOMAINS): a new truststore version reaches S3, but no domain is pointed at it');
+    }
+    // Only commands that publish need the bucket; an emergency revoke must not wait on a bucket problem.
+    return aws.createAwsStore(config.aws, { warn, strict: o.strict, preflight: !!o.publishes });
   }
   return createLocalStore({
     dir: config.dir,

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,4 +45,22 @@ export function fileDigest(path: string): string {
 export function openssl(args: string[], cwd?: string): { code: number; out: string } {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
   return { code: r.status ?? -1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+/** The same as `ca`, without blocking this process (needed when the test itself serves an endpoint the CLI calls). */
+export function caAsync(cwd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<CaRun> {
+  return new Promise((resolve) => {
+    const merged: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, CA_PASSPHRASE: PASSPHRASE, CA_DEBUG: '', NO_COLOR: '1', ...env })) if (v !== undefined) merged[k] = v;
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr, json: () => JSON.parse(stdout) });
+    });
+  });
 }

@@ -11,6 +11,7 @@ export async function runBootstrap(o: Record<string, unknown>, cmd: Command): Pr
   if (o.passphrase === false && !o.insecure) throw usageError('--no-passphrase writes CA keys unencrypted', 'add --insecure if you really mean it');
   const rt = await openRuntime(cmd, {
     plaintextKeys: o.passphrase === false,
+    publishes: true,
     strict: !!o.strict,
     settings: {
       organization: o.org as string | undefined,

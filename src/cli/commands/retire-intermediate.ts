@@ -13,7 +13,7 @@ export function register(program: Command): void {
       const { emit, openRuntime } = await import('../runtime.js');
       const { confirmOrYes } = await import('../prompts.js');
       const { globals } = await import('../shared.js');
-      const rt = await openRuntime(c, {});
+      const rt = await openRuntime(c, { publishes: true });
       const args = { serial: serial && normalizeSerial(serial), force: !!o.force };
       const r = await rt.store.lock.withLock(async () => {
         const plan = await retireIntermediate(rt.ctx, { ...args, dryRun: true });

@@ -57,7 +57,7 @@ export function register(program: Command): void {
     .action(async (o, c: Command) => {
       const { syncTruststore } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
-      const rt = await openRuntime(c, { strict: !!o.strict });
+      const rt = await openRuntime(c, { strict: !!o.strict, publishes: true });
       const r = await rt.store.lock.withLock(() => syncTruststore(rt.ctx));
       for (const w of r.warnings) warn(`truststore: ${w}`);
       emit(rt, { version: r.state.version, changed: r.changed, retired: r.retired, warnings: r.warnings }, () =>
