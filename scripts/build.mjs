@@ -12,7 +12,7 @@ rmSync(join(root, 'dist'), { recursive: true, force: true });
 await Promise.all([
   build({
     absWorkingDir: root,
-    entryPoints: { cli: 'src/cli/main.ts' },
+    entryPoints: { cli: 'src/cli/main.ts', 'signing-worker': 'src/adapters/threads/signing-worker.ts' },
     outdir: 'dist',
     bundle: true,
     splitting: true,

@@ -1,3 +1,5 @@
+import type { KeyObject } from 'node:crypto';
+
 /**
  * The ports the domain needs. Adapters (local directory, AWS) implement them; only the composition
  * roots (the CLI's store factory and the Lambda handler) choose which.
@@ -71,6 +73,11 @@ export interface CaSigner {
    * RSA as PKCS#1 v1.5, ECDSA as a DER Ecdsa-Sig-Value: exactly what an X.509 signature field holds.
    */
   sign(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The key itself, when the custody holds it in this process (files, SSM), so batch work can sign on worker
+   * threads; absent when it never leaves its custody (KMS).
+   */
+  readonly inMemoryKey?: KeyObject;
 }
 
 /** Where CA private keys live: encrypted files, SSM SecureString, or non-exportable KMS keys. */
@@ -158,6 +165,33 @@ export interface BundleSink {
 /** Serialises state-changing commands against one store. */
 export interface StoreLock {
   withLock<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/** One client certificate for a worker to sign: what the issuer's template needs. Dates in ms since epoch. */
+export interface SigningItem {
+  serial: string;
+  commonName: string;
+  organization?: string;
+  notBefore: number;
+  notAfter: number;
+  spiffeId?: string;
+  /** the key to certify; absent: the worker generates one of `generateKeyType` */
+  publicKeySpki?: Uint8Array;
+  generateKeyType?: KeyType;
+}
+
+export interface SigningResult {
+  der: Uint8Array;
+  publicKeySpki: Uint8Array;
+  /** PKCS#8 PEM of a key the worker generated */
+  privateKeyPem?: string;
+}
+
+/** CPU-bound signing on other cores, for batch work (rotation, provisioning, renew --all). */
+export interface SigningPool {
+  readonly size: number;
+  sign(issuerCertificateDer: Uint8Array, key: KeyObject, keyType: KeyType, items: SigningItem[]): Promise<SigningResult[]>;
+  close(): Promise<void>;
 }
 
 export interface Clock {

@@ -32,6 +32,8 @@ export interface RuntimeOptions {
   progress?: string;
   /** the command publishes the truststore: check the bucket up front and say when no domain is configured */
   publishes?: boolean;
+  /** batch work: sign on worker threads when there is more than one core */
+  parallel?: boolean;
 }
 
 export interface Runtime {
@@ -56,8 +58,25 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
     sink = new DirectoryBundleSink(o.out ?? config.bundleDir);
   }
   const bar = o.progress ? progressBar(o.progress) : undefined;
-  const ctx: OperationContext = { store, clock: systemClock, policy: config.policy, sink, progress: bar, warn };
-  return { config, store, ctx, json: !!g.json, done: () => bar?.end() };
+  const pool = o.parallel ? await signingPool() : undefined;
+  const ctx: OperationContext = { store, clock: systemClock, policy: config.policy, sink, progress: bar, warn, pool };
+  return {
+    config,
+    store,
+    ctx,
+    json: !!g.json,
+    done: () => {
+      bar?.end();
+      void pool?.close();
+    },
+  };
+}
+
+async function signingPool() {
+  const { availableParallelism } = await import('node:os');
+  if (availableParallelism() < 2) return undefined;
+  const { WorkerSigningPool } = await import('../adapters/threads/signing-pool.js');
+  return new WorkerSigningPool();
 }
 
 async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Store> {

@@ -1,4 +1,4 @@
-import type { BundleSink, Clock, Store } from '../ports.js';
+import type { BundleSink, Clock, SigningPool, Store } from '../ports.js';
 import type { CaPolicy } from './policy.js';
 
 /** Reports progress of long work; the CLI draws a bar on a terminal, nothing otherwise. */
@@ -12,6 +12,8 @@ export interface OperationContext {
   /** where client bundles go; required by operations that issue */
   sink?: BundleSink;
   progress?: Progress;
+  /** other cores for batch signing, when the composition root provides them */
+  pool?: SigningPool;
   /** warnings for the user (stderr) */
   warn?: (message: string) => void;
 }

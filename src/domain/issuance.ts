@@ -1,10 +1,10 @@
 import type { CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
 import { isStillAccepted, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
 import { formatSubject, subjectOrganization } from './certificate.js';
-import { ClientTemplate, ecKeyDer } from './template.js';
+import { ClientTemplate, generateClientKey } from './template.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
-import { generateKeyPair, keyTypeOf, publicKeyFromSpki, sha256Hex, spkiDer } from './keys.js';
+import { keyTypeOf, publicKeyFromSpki, sha256Hex } from './keys.js';
 import { BACKDATE_MS, DAY_MS, spiffeIdFor, validateDays } from './policy.js';
 import { randomSerial } from './serial.js';
 import { pemBlocks, toPem } from './der.js';
@@ -43,19 +43,8 @@ export interface IssuedClient {
 
 /** A fresh key of the policy's (or given) type, as a ClientSpec. */
 export function generatedKeySpec(clientId: string, keyType: KeyType, validityDays?: number): ClientSpec {
-  const { privateKey, publicKey } = generateKeyPair(keyType);
-  if (keyType.startsWith('ec')) {
-    const { spki, pkcs8 } = ecKeyDer(privateKey.export({ format: 'jwk' }));
-    return { clientId, keyType, keyOrigin: 'generated', publicKeySpki: spki, privateKeyPem: toPem('PRIVATE KEY', pkcs8!), validityDays };
-  }
-  return {
-    clientId,
-    keyType,
-    keyOrigin: 'generated',
-    publicKeySpki: spkiDer(publicKey),
-    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
-    validityDays,
-  };
+  const { spki, privateKeyPem } = generateClientKey(keyType);
+  return { clientId, keyType, keyOrigin: 'generated', publicKeySpki: spki, privateKeyPem, validityDays };
 }
 
 /** A ClientSpec for re-issuing an existing certificate's key (renewal, rotation). */
@@ -63,62 +52,114 @@ export function sameKeySpec(r: CertificateRecord): ClientSpec {
   return { clientId: r.clientId, keyType: r.keyType, keyOrigin: r.keyOrigin === 'csr' ? 'csr' : 'generated', publicKeySpki: Buffer.from(r.publicKey, 'base64') };
 }
 
+/** A certificate to issue in a batch: with a known key, or (no publicKeySpki) a key to generate. */
+export type ClientRequest = Omit<ClientSpec, 'publicKeySpki' | 'privateKeyPem'> & { publicKeySpki?: Uint8Array };
+
+/** The varying fields of one client certificate, decided before signing. */
+interface Planned {
+  request: ClientRequest;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  spiffeId?: string;
+}
+
 /**
- * Signs one client certificate under the issuing intermediate. Validity starts a little in the past and never
- * reaches outside the issuer's validity (RFC 5280 path validation would reject it).
+ * Decides serial and validity: starting a little in the past, never outside the issuer's validity (RFC 5280
+ * path validation would reject it).
  * @throws CaError invalidInput when the issuer has too little validity left
  */
-export async function signClient(ctx: OperationContext, issuer: Issuer, spec: ClientSpec): Promise<IssuedClient> {
+function plan(ctx: OperationContext, issuer: Issuer, request: ClientRequest): Planned {
   const now = ctx.clock.now();
-  const { issuing, root } = issuer.state;
-  const days = validateDays('client validity', spec.validityDays ?? ctx.policy.clientValidityDays);
-  // X.509 times have whole seconds; truncating here keeps the record equal to the certificate.
-  const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
-  const notBefore = sec(Math.max(now.getTime() - BACKDATE_MS, Date.parse(issuing.notBefore)));
-  const notAfter = sec(Math.min(now.getTime() + days * DAY_MS, Date.parse(issuing.notAfter)));
+  const { issuing } = issuer.state;
+  const days = validateDays('client validity', request.validityDays ?? ctx.policy.clientValidityDays);
   if (Date.parse(issuing.notAfter) - now.getTime() < DAY_MS) {
     throw invalidInput(`the issuing intermediate expires on ${issuing.notAfter}: too soon to issue from it`, 'run `ca rotate-intermediate` first');
   }
-  const serial = randomSerial();
-  const spiffeId = spiffeIdFor(ctx.policy, spec.clientId);
-  const tbs = issuer.template.tbs({
-    serial,
-    commonName: spec.clientId,
-    organization: issuer.organization,
-    notBefore,
-    notAfter,
-    publicKeySpki: spec.publicKeySpki,
-    spiffeId,
-  });
-  const der = issuer.template.certificate(tbs, await issuer.signer.sign(tbs));
-  const cert = { der, pem: toPem('CERTIFICATE', der), fingerprint: sha256Hex(der), subject: formatSubject({ commonName: spec.clientId, organization: issuer.organization }) };
+  // X.509 times have whole seconds; truncating here keeps the record equal to the certificate.
+  const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+  return {
+    request,
+    serial: randomSerial(),
+    notBefore: sec(Math.max(now.getTime() - BACKDATE_MS, Date.parse(issuing.notBefore))),
+    notAfter: sec(Math.min(now.getTime() + days * DAY_MS, Date.parse(issuing.notAfter))),
+    spiffeId: spiffeIdFor(ctx.policy, request.clientId),
+  };
+}
+
+/** The record and bundle of a signed certificate. */
+function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Array, publicKeySpki: Uint8Array, privateKeyPem?: string): IssuedClient {
+  const { issuing, root } = issuer.state;
+  const pem = toPem('CERTIFICATE', der);
   const record: CertificateRecord = {
-    serial,
+    serial: p.serial,
     kind: 'client',
-    clientId: spec.clientId,
+    clientId: p.request.clientId,
     status: 'active',
-    fingerprint: cert.fingerprint,
-    subject: cert.subject,
+    fingerprint: sha256Hex(der),
+    subject: formatSubject({ commonName: p.request.clientId, organization: issuer.organization }),
     issuer: issuing.subject,
     issuerSerial: issuing.serial,
-    notBefore: notBefore.toISOString(),
-    notAfter: notAfter.toISOString(),
-    keyType: spec.keyType,
-    publicKey: Buffer.from(spec.publicKeySpki).toString('base64'),
-    keyOrigin: spec.keyOrigin,
-    ...(spiffeId ? { spiffeId } : {}),
-    certificatePem: cert.pem,
-    createdAt: now.toISOString(),
+    notBefore: p.notBefore.toISOString(),
+    notAfter: p.notAfter.toISOString(),
+    keyType: p.request.keyType,
+    publicKey: Buffer.from(publicKeySpki).toString('base64'),
+    keyOrigin: p.request.keyOrigin,
+    ...(p.spiffeId ? { spiffeId: p.spiffeId } : {}),
+    certificatePem: pem,
+    createdAt: ctx.clock.now().toISOString(),
   };
   return {
     record,
     bundle: {
-      clientId: spec.clientId,
-      certificatePem: cert.pem,
+      clientId: p.request.clientId,
+      certificatePem: pem,
       chainPem: issuing.certificatePem.trim() + '\n' + root.certificatePem.trim() + '\n',
-      ...(spec.privateKeyPem ? { privateKeyPem: spec.privateKeyPem } : {}),
+      ...(privateKeyPem ? { privateKeyPem } : {}),
     },
   };
+}
+
+/** Signs one client certificate under the issuing intermediate (see plan for the validity rules). */
+export async function signClient(ctx: OperationContext, issuer: Issuer, spec: ClientSpec): Promise<IssuedClient> {
+  const p = plan(ctx, issuer, spec);
+  const tbs = issuer.template.tbs({ serial: p.serial, commonName: spec.clientId, organization: issuer.organization, notBefore: p.notBefore, notAfter: p.notAfter, publicKeySpki: spec.publicKeySpki, spiffeId: p.spiffeId });
+  const der = issuer.template.certificate(tbs, await issuer.signer.sign(tbs));
+  return finish(ctx, issuer, p, der, spec.publicKeySpki, spec.privateKeyPem);
+}
+
+/** Below this many certificates, handing work to threads costs more than it saves. */
+const PARALLEL_THRESHOLD = 64;
+
+/**
+ * Signs many client certificates: on the signing pool's threads when there is one and the CA key is in this
+ * process, else one after the other. Same certificates either way.
+ */
+export async function signClients(ctx: OperationContext, issuer: Issuer, requests: ClientRequest[]): Promise<IssuedClient[]> {
+  const key = issuer.signer.inMemoryKey;
+  if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
+    const out: IssuedClient[] = [];
+    for (const r of requests) {
+      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : generatedKeySpec(r.clientId, r.keyType, r.validityDays)));
+    }
+    return out;
+  }
+  const planned = requests.map((r) => plan(ctx, issuer, r));
+  const results = await ctx.pool.sign(
+    pemBlocks(issuer.state.issuing.certificatePem, 'CERTIFICATE')[0]!,
+    key,
+    issuer.signer.keyType,
+    planned.map((p) => ({
+      serial: p.serial,
+      commonName: p.request.clientId,
+      organization: issuer.organization,
+      notBefore: p.notBefore.getTime(),
+      notAfter: p.notAfter.getTime(),
+      spiffeId: p.spiffeId,
+      ...(p.request.publicKeySpki ? { publicKeySpki: p.request.publicKeySpki } : { generateKeyType: p.request.keyType }),
+    })),
+  );
+  return planned.map((p, i) => finish(ctx, issuer, p, results[i]!.der, results[i]!.publicKeySpki, results[i]!.privateKeyPem));
 }
 
 /** The change that retires `old` in favour of `next`: superseded, accepted for the grace period only. */
@@ -218,12 +259,16 @@ export async function reissueClients(
   ctx.progress?.(0, targets.length);
   for (let i = 0; i < targets.length; i += chunkSize) {
     const chunk = targets.slice(i, i + chunkSize);
-    const issued: { old: CertificateRecord; next: IssuedClient; rekeyed: boolean }[] = [];
-    for (const old of chunk) {
-      const rekeyed = !!o.rekey && old.keyOrigin === 'generated';
-      const spec = rekeyed ? generatedKeySpec(old.clientId, old.keyType) : sameKeySpec(old);
-      issued.push({ old, next: await signClient(ctx, issuer, spec), rekeyed });
-    }
+    const rekey = chunk.map((old) => !!o.rekey && old.keyOrigin === 'generated');
+    const signed = await signClients(
+      ctx,
+      issuer,
+      chunk.map((old, k) => {
+        const { publicKeySpki, ...rest } = sameKeySpec(old);
+        return rekey[k] ? rest : { ...rest, publicKeySpki };
+      }),
+    );
+    const issued = chunk.map((old, k) => ({ old, next: signed[k]!, rekeyed: rekey[k]! }));
     const delivered: string[][] = [];
     for (const it of issued) delivered.push(await ctx.sink.deliver(it.next.bundle));
     const changes: RegistryChange[] = [];

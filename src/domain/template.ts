@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createECDH, createHash } from 'node:crypto';
 import type { KeyType } from '../ports.js';
 import { bitString, children, objectIdentifier, readTlv, sequence, tlv } from './der.js';
-import { signatureAlgorithmOf } from './keys.js';
+import { generateKeyPair, signatureAlgorithmOf, spkiDer } from './keys.js';
+import { toPem } from './der.js';
 
 /**
  * The fast path for client certificates: the TBSCertificate is assembled from byte fragments computed once per
@@ -141,22 +142,45 @@ export class ClientTemplate {
 
 // EC keys: SPKI and PKCS#8 built from the JWK coordinates. OpenSSL 3.0's generic encoders cost more than the
 // key generation itself; these fixed layouts are what `KeyObject.export` writes (a test checks byte equality).
-const EC_PARAMS: Record<string, { curveOid: string; size: number }> = {
-  'P-256': { curveOid: '1.2.840.10045.3.1.7', size: 32 },
-  'P-384': { curveOid: '1.3.132.0.34', size: 48 },
+const EC_PARAMS: Record<string, { curveOid: string; size: number; ecdh: string }> = {
+  'P-256': { curveOid: '1.2.840.10045.3.1.7', size: 32, ecdh: 'prime256v1' },
+  'P-384': { curveOid: '1.3.132.0.34', size: 48, ecdh: 'secp384r1' },
 };
 const ID_EC_PUBLIC_KEY = objectIdentifier('1.2.840.10045.2.1');
 
-export function ecKeyDer(jwk: { crv?: string; x?: string; y?: string; d?: string }): { spki: Buffer; pkcs8?: Buffer } {
-  const params = EC_PARAMS[jwk.crv ?? ''];
-  if (!params || !jwk.x || !jwk.y) throw new Error(`unsupported EC key ${jwk.crv}`);
-  const point = Buffer.concat([Buffer.from([0x04]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
+/** SPKI (and PKCS#8 when the scalar is given) for an EC key from its uncompressed point and private scalar. */
+export function ecKeyDerRaw(crv: string, point: Uint8Array, d?: Uint8Array): { spki: Buffer; pkcs8?: Buffer } {
+  const params = EC_PARAMS[crv];
+  if (!params || point.length !== 1 + 2 * params.size || point[0] !== 0x04) throw new Error(`unsupported EC key ${crv}`);
   const algId = sequence(ID_EC_PUBLIC_KEY, objectIdentifier(params.curveOid));
   const spki = sequence(algId, bitString(point));
-  if (!jwk.d) return { spki };
+  if (!d) return { spki };
+  // RFC 5915: the private key is an octet string of the curve's size, so a short scalar is left-padded.
+  const scalar = Buffer.alloc(params.size);
+  Buffer.from(d).copy(scalar, params.size - d.length);
   // RFC 5915 ECPrivateKey inside RFC 5208 PrivateKeyInfo; the curve is named in the outer AlgorithmIdentifier.
-  const ecPrivateKey = sequence(Buffer.from([0x02, 0x01, 0x01]), tlv(0x04, Buffer.from(jwk.d, 'base64url')), tlv(0xa1, bitString(point)));
+  const ecPrivateKey = sequence(Buffer.from([0x02, 0x01, 0x01]), tlv(0x04, scalar), tlv(0xa1, bitString(point)));
   const pkcs8 = sequence(Buffer.from([0x02, 0x01, 0x00]), algId, tlv(0x04, ecPrivateKey));
   return { spki, pkcs8 };
 }
 
+export function ecKeyDer(jwk: { crv?: string; x?: string; y?: string; d?: string }): { spki: Buffer; pkcs8?: Buffer } {
+  if (!jwk.x || !jwk.y) throw new Error(`unsupported EC key ${jwk.crv}`);
+  const point = Buffer.concat([Buffer.from([0x04]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
+  return ecKeyDerRaw(jwk.crv ?? '', point, jwk.d ? Buffer.from(jwk.d, 'base64url') : undefined);
+}
+
+/** A new client key: SPKI DER and PKCS#8 PEM (EC built from the raw key, RSA through Node's encoder). */
+export function generateClientKey(keyType: KeyType): { spki: Buffer; privateKeyPem: string } {
+  if (keyType.startsWith('ec')) {
+    // The ECDH key generator yields the same kind of key (a random scalar and its point) at several times the
+    // rate of generateKeyPairSync, which goes through OpenSSL 3.0's slower provider path.
+    const crv = keyType === 'ec-p256' ? 'P-256' : 'P-384';
+    const ecdh = createECDH(EC_PARAMS[crv]!.ecdh);
+    ecdh.generateKeys();
+    const { spki, pkcs8 } = ecKeyDerRaw(crv, ecdh.getPublicKey(), ecdh.getPrivateKey());
+    return { spki, privateKeyPem: toPem('PRIVATE KEY', pkcs8!) };
+  }
+  const { privateKey, publicKey } = generateKeyPair(keyType);
+  return { spki: spkiDer(publicKey), privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string };
+}

@@ -3,7 +3,8 @@ import { generateKeyPairSync, randomInt, sign, X509Certificate } from 'node:cryp
 import { buildTbs, issueCertificate, issuerInfo } from '../../src/domain/certificate.js';
 import { generateKeyPair, signatureAlgorithmOf, spkiDer } from '../../src/domain/keys.js';
 import { randomSerial } from '../../src/domain/serial.js';
-import { ClientTemplate, ecKeyDer, timeDer } from '../../src/domain/template.js';
+import { ClientTemplate, ecKeyDer, ecKeyDerRaw, generateClientKey, timeDer } from '../../src/domain/template.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { KeyType } from '../../src/ports.js';
 
 const ID_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-';
@@ -60,4 +61,27 @@ describe('fast client template equals the schema-based reference, byte for byte'
       expect(e.pkcs8!.equals(k.privateKey.export({ format: 'der', type: 'pkcs8' }))).toBe(true);
     }
   });
+
+  it.each(['ec-p256', 'ec-p384', 'rsa-2048'] as KeyType[])('generated %s client keys are valid PKCS#8 whose public key is the SPKI', (kt) => {
+    for (let i = 0; i < (kt.startsWith('rsa') ? 3 : 300); i++) {
+      const k = generateClientKey(kt);
+      const priv = createPrivateKey(k.privateKeyPem);
+      expect(createPublicKey(priv).export({ type: 'spki', format: 'der' }).equals(k.spki)).toBe(true);
+      const sig = sign(kt === 'ec-p384' ? 'sha384' : 'sha256', Buffer.from('m'), priv);
+      expect(sig.length).toBeGreaterThan(0);
+      // and Node writes the same PKCS#8 for it (RFC 5915 layout, scalar padded to the curve size)
+      expect(priv.export({ type: 'pkcs8', format: 'pem' })).toBe(k.privateKeyPem);
+    }
+  });
+
+  it('pads a short private scalar to the curve size (RFC 5915)', () => {
+    const k = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    const point = Buffer.concat([Buffer.from([4]), Buffer.from(k.x!, 'base64url'), Buffer.from(k.y!, 'base64url')]);
+    const d = Buffer.from(k.d!, 'base64url');
+    const short = d.subarray(1); // as a BN printer would drop a leading zero octet
+    const padded = ecKeyDerRaw('P-256', point, short).pkcs8!;
+    const inner = Buffer.concat([Buffer.alloc(1), short]);
+    expect(padded.includes(Buffer.concat([Buffer.from([0x04, 0x20]), inner]))).toBe(true);
+  });
 });
+

@@ -20,6 +20,7 @@ export function keyObjectSigner(privateKey: KeyObject, keyType: KeyType): CaSign
     publicKeySpki: spkiDer(createPublicKey(privateKey)),
     // node:crypto signs ECDSA as DER Ecdsa-Sig-Value and RSA as PKCS#1 v1.5 by default: what X.509 wants.
     sign: async (data) => sign(hash, data, privateKey),
+    inMemoryKey: privateKey,
   };
 }
 

@@ -100,6 +100,7 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     out: o.out && resolve(o.out),
     deliver: o.deliver,
     progress: 'issuing',
+    parallel: true,
     settings: { spiffeTrustDomain: o.spiffeTrustDomain, clientKeyType: o.keyType },
   });
   const r = await rt.store.lock.withLock(async () => {

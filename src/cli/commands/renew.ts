@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const { emit, openRuntime } = await import('../runtime.js');
       const { reissueJson, reissueText } = await import('../format.js');
       if (id) validateClientId(id);
-      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing' });
+      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing', parallel: !!o.all });
       const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, dryRun: !!o.dryRun }));
       rt.done();
       emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.config.policy.graceDays));

@@ -16,7 +16,7 @@ export function register(program: Command): void {
       const { rotateIntermediate } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
       const { certificateJson, certificateLines, reissueJson, reissueText } = await import('../format.js');
-      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, progress: 're-issuing', settings: { graceDays: o.graceDays } });
+      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, parallel: true, progress: 're-issuing', settings: { graceDays: o.graceDays } });
       const r = await rt.store.lock.withLock(() => rotateIntermediate(rt.ctx, { rekey: !!o.rekey, dryRun: !!o.dryRun }));
       rt.done();
       for (const w of r.truststore?.warnings ?? []) warn(`truststore: ${w}`);

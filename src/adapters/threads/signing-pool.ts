@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { KeyObject } from 'node:crypto';
+import type { KeyType, SigningItem, SigningPool, SigningResult } from '../../ports.js';
+
+/** The built worker script, found from the package root whether this code runs from src/ or dist/. */
+export function signingWorkerPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ca') return join(dir, 'dist', 'signing-worker.js');
+    const up = dirname(dir);
+    if (up === dir) throw new Error('failed to locate the package root for the signing worker');
+    dir = up;
+  }
+}
+
+/**
+ * Worker threads that sign client certificates. The CA key reaches them as a KeyObject over postMessage: it
+ * stays in this process's memory and is never serialised to disk. Threads are unref'd, so a command that
+ * ends without closing the pool still exits.
+ */
+export class WorkerSigningPool implements SigningPool {
+  private readonly workers: Worker[];
+  private next = 0;
+  private readonly pending = new Map<number, { resolve: (r: SigningResult[]) => void; reject: (e: Error) => void }>();
+
+  constructor(readonly size = Math.max(1, availableParallelism()), workerPath = signingWorkerPath()) {
+    this.workers = Array.from({ length: size }, () => {
+      const w = new Worker(workerPath);
+      w.unref();
+      w.on('message', (m: { id: number; results?: SigningResult[]; error?: string }) => {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p?.reject(new Error(`signing worker failed: ${m.error}`));
+        else p?.resolve(m.results!);
+      });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
+      return w;
+    });
+  }
+
+  /** Splits the items into one slice per thread, signs them in parallel, returns results in input order. */
+  async sign(issuerCertificateDer: Uint8Array, key: KeyObject, keyType: KeyType, items: SigningItem[]): Promise<SigningResult[]> {
+    const per = Math.ceil(items.length / this.size);
+    const slices: Promise<SigningResult[]>[] = [];
+    for (let i = 0; i < items.length; i += per) {
+      const id = this.next++;
+      const worker = this.workers[slices.length % this.size]!;
+      worker.ref();
+      slices.push(
+        new Promise<SigningResult[]>((resolve, reject) => {
+          this.pending.set(id, { resolve, reject });
+          worker.postMessage({ id, issuerCertificateDer, key, keyType, items: items.slice(i, i + per) });
+        }).finally(() => worker.unref()),
+      );
+    }
+    return (await Promise.all(slices)).flat();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
