@@ -1,0 +1,16 @@
+// One Lambda cold start: a fresh Node process imports the authorizer bundle and invokes its handler once.
+// argv: <index.mjs> <fixture.json>. The registry endpoint comes from AWS_ENDPOINT_URL (set by bench/run.mjs).
+// The last stdout line is this script's JSON: {importMs, invokeMs, allowed} (times since process start).
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const [bundle, fixture] = process.argv.slice(2);
+const { event } = JSON.parse(readFileSync(fixture, 'utf8'));
+const t0 = performance.now();
+const { handler } = await import(pathToFileURL(bundle).href);
+const t1 = performance.now();
+const r = await handler(event);
+const t2 = performance.now();
+process.stdout.write(JSON.stringify({ startMs: t0, importMs: t1 - t0, invokeMs: t2 - t1, allowed: r.isAuthorized === true }) + '\n');
+if (r.isAuthorized !== true) process.exitCode = 1;

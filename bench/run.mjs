@@ -1,0 +1,437 @@
+// Runs every benchmark on this machine, side by side, and reports ratios (see bench/README.md).
+//   npm run bench              full run (a few minutes)
+//   npm run bench -- --quick   under a minute: shorter runs, 1,000 clients for the rotations
+// Options: --clients N (local rotation), --moto-clients N (rotation on moto), --skip-moto.
+// `npm run bench` builds dist/ first; this script bundles its TypeScript workloads into bench/.build/.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BUILD = join(root, 'bench', '.build');
+const RESULTS = join(root, 'bench', 'results');
+const VENV = join(root, '.venv');
+const PY = join(VENV, 'bin', 'python');
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const CFG = {
+  quick,
+  issuanceSeconds: quick ? 1 : 3,
+  opensslRuns: quick ? 30 : 100,
+  coldRuns: 10,
+  cliRuns: quick ? 10 : 20,
+  hitDecisions: 20_000,
+  missDecisions: quick ? 200 : 500,
+  localClients: opt('--clients', quick ? 1_000 : 10_000),
+  // moto's TransactWriteItems and Scan cost O(table) per call: 10,000 clients take ~10 minutes there, so the
+  // default measures fewer and adds the planner's exact count for 10,000 (--moto-clients 10000 measures it).
+  motoClients: opt('--moto-clients', quick ? 300 : 2_000),
+  skipMoto: argv.includes('--skip-moto'),
+};
+const started = Date.now();
+const log = (m) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+const out = (cmd, args, o = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o }).trim();
+const lastJsonLine = (s) => JSON.parse(s.trim().split('\n').filter((l) => l.startsWith('{')).pop());
+
+/** Runs a child to completion without blocking this process's event loop (the fake registry lives here). */
+function runChild(cmd, args, o = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...o });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-8000)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wall = ms(t0);
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`));
+      else resolve({ stdout, stderr, wall });
+    });
+  });
+}
+
+// ---------------------------------------------------------------- setup
+
+function ensurePython() {
+  if (!existsSync(join(VENV, 'bin', 'moto_server'))) {
+    log('installing moto into .venv (requirements-test.txt)');
+    if (!existsSync(join(VENV, 'bin', 'pip'))) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+    execFileSync(join(VENV, 'bin', 'pip'), ['install', '--quiet', '-r', join(root, 'requirements-test.txt')], { stdio: 'inherit' });
+  }
+  // moto depends on cryptography; checked rather than assumed.
+  const v = out(PY, ['-c', 'import sys, cryptography, moto; print(sys.version.split()[0], cryptography.__version__, moto.__version__)']).split(' ');
+  return { python: v[0], cryptography: v[1], moto: v[2] };
+}
+
+function machine() {
+  let cpu = 'unknown';
+  try {
+    cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? cpu;
+  } catch {}
+  let openssl;
+  try {
+    openssl = out('openssl', ['version']);
+  } catch {
+    throw new Error('openssl is not on PATH: install it (e.g. apt-get install openssl)');
+  }
+  return { nproc: availableParallelism(), cpu, node: process.version, openssl, ...ensurePython(), loadStart: loadavg().map((x) => +x.toFixed(2)) };
+}
+
+/**
+ * Bundles the TypeScript workloads into bench/.build/ in a separate process: children spawned by a process
+ * that has esbuild's service loaded were seen to hang at start-up (futex wait, no CPU) on this machine.
+ */
+function buildScratch() {
+  execFileSync(process.execPath, [join(root, 'bench', 'build-scratch.mjs')], { stdio: 'inherit' });
+}
+
+// ---------------------------------------------------------------- issuance
+
+async function opensslIssuance(n) {
+  const dir = mkdtempSync(join(tmpdir(), 'ca-bench-openssl-'));
+  try {
+    const p = (f) => join(dir, f);
+    writeFileSync(
+      p('ca.cnf'),
+      `[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n` +
+        `[client]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n`,
+    );
+    const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    const ca = (name, cn, parent) =>
+      out('openssl', ['req', '-x509', '-new', ...newKey, '-keyout', p(`${name}.key`), '-out', p(`${name}.crt`), '-subj', `/O=Bench Org/CN=${cn}`, '-days', '1000', '-config', p('ca.cnf'), '-extensions', 'ca', ...(parent ? ['-CA', p(`${parent}.crt`), '-CAkey', p(`${parent}.key`)] : [])]);
+    ca('root', 'Bench Root');
+    ca('inter', 'Bench Issuing', 'root');
+    ca('inter2', 'Bench Issuing 2', 'root');
+    for (let k = 0; k < 8; k++) {
+      out('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p(`c${k}.key`)]);
+      out('openssl', ['pkey', '-in', p(`c${k}.key`), '-pubout', '-out', p(`c${k}.pub`)]);
+    }
+    const serial = () => '0x' + randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
+    const work = {
+      // (a) key generated + client profile + PEM certificate + PKCS#8 key (req writes PKCS#8 with -nodes)
+      a: (i) => ['req', '-x509', '-new', ...newKey, '-keyout', p('k.pem'), '-out', p('a.pem'), '-subj', `/O=Bench Org/CN=client-${i}`, '-days', '365', '-CA', p('inter.crt'), '-CAkey', p('inter.key'), '-set_serial', serial(), '-config', p('ca.cnf'), '-extensions', 'client'],
+      // (b) a given public key, (c) the same under a second intermediate: `x509 -new -force_pubkey`, no CSR
+      b: (i) => ['x509', '-new', '-force_pubkey', p(`c${i % 8}.pub`), '-subj', `/O=Bench Org/CN=client-${i}`, '-CA', p('inter.crt'), '-CAkey', p('inter.key'), '-set_serial', serial(), '-days', '365', '-extfile', p('ca.cnf'), '-extensions', 'client', '-out', p('b.pem')],
+      c: (i) => ['x509', '-new', '-force_pubkey', p(`c${i % 8}.pub`), '-subj', `/O=Bench Org/CN=client-${i}`, '-CA', p('inter2.crt'), '-CAkey', p('inter2.key'), '-set_serial', serial(), '-days', '365', '-extfile', p('ca.cnf'), '-extensions', 'client', '-out', p('c.pem')],
+    };
+    const rates = {};
+    for (const [k, args] of Object.entries(work)) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) {
+        const r = spawnSync('openssl', args(i), { stdio: ['ignore', 'ignore', 'pipe'] });
+        if (r.status !== 0) throw new Error(`openssl ${k} failed: ${r.stderr}`);
+      }
+      rates[k] = n / (ms(t0) / 1000);
+    }
+    // the profile is the one ca issues: check the last certificate of each workload
+    out('openssl', ['verify', '-CAfile', p('root.crt'), '-untrusted', p('inter.crt'), p('a.pem'), p('b.pem')]);
+    out('openssl', ['verify', '-CAfile', p('root.crt'), '-untrusted', p('inter2.crt'), p('c.pem')]);
+    return rates;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function issuance() {
+  const s = String(CFG.issuanceSeconds);
+  const runs = { node: [], python: [] };
+  for (let k = 0; k < 2; k++) {
+    log(`issuance: node run ${k + 1}`);
+    runs.node.push(lastJsonLine((await runChild(process.execPath, [join(BUILD, 'issuance.mjs'), s])).stdout));
+    log(`issuance: python run ${k + 1}`);
+    runs.python.push(lastJsonLine((await runChild(PY, [join(root, 'bench', 'issuance.py'), s])).stdout));
+  }
+  const best = (rs) => {
+    const b = {};
+    for (const r of rs) for (const [k, v] of Object.entries(r)) if (typeof v === 'number') b[k] = Math.max(b[k] ?? 0, v);
+    return b;
+  };
+  log(`issuance: openssl CLI, ${CFG.opensslRuns} processes per workload`);
+  const openssl = await opensslIssuance(CFG.opensslRuns);
+  return { node: best(runs.node), python: best(runs.python), openssl, runs };
+}
+
+// ---------------------------------------------------------------- moto
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** moto_server from .venv through bench/moto_server.py (one table backup per transaction, see that file). */
+async function startMoto() {
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child = spawn(PY, [join(root, 'bench', 'moto_server.py'), '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(1000) })).ok) break;
+    } catch {}
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`moto_server did not start: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { endpoint, stop };
+}
+
+const awsEnv = (endpoint) => {
+  const env = { ...process.env, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
+  delete env.AWS_PROFILE;
+  delete env.AWS_SESSION_TOKEN;
+  return env;
+};
+
+// ---------------------------------------------------------------- authorizer
+
+/** A loopback server answering DynamoDB GetItem (JSON 1.0 protocol) from the fixture's items. */
+function fakeRegistry(items) {
+  let getItems = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const target = req.headers['x-amz-target'] ?? '';
+      res.setHeader('content-type', 'application/x-amz-json-1.0');
+      if (target !== 'DynamoDB_20120810.GetItem') {
+        res.statusCode = 400;
+        res.end(JSON.stringify({ __type: 'com.amazon.coral.validate#ValidationException', message: `unsupported ${target}` }));
+        return;
+      }
+      getItems++;
+      const pk = JSON.parse(body).Key?.pk?.S;
+      res.end(JSON.stringify(items[pk] ? { Item: items[pk] } : {}));
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ endpoint: `http://127.0.0.1:${server.address().port}`, count: () => getItems, close: () => new Promise((r) => server.close(r)) })),
+  );
+}
+
+async function authorizer(moto) {
+  const dir = join(BUILD, 'authorizer');
+  mkdirSync(dir, { recursive: true });
+  log('authorizer: bundling with buildAuthorizerBundle');
+  const bundle = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'authorizer-build.mjs'), dir])).stdout);
+  const fixture = join(dir, 'fixture.json');
+  log(`authorizer: warm decisions (${CFG.hitDecisions} hits, ${CFG.missDecisions} misses against moto)`);
+  const warm = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'authorizer', fixture], { env: { ...awsEnv(moto.endpoint), BENCH_MISS_N: String(CFG.missDecisions) } })).stdout);
+
+  log(`authorizer: cold starts (${CFG.coldRuns} alternating with node -e 0)`);
+  const reg = await fakeRegistry(JSON.parse(readFileSync(fixture, 'utf8')).items);
+  const env = { ...awsEnv(reg.endpoint), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+  const cold = [];
+  const bare = [];
+  const inner = [];
+  try {
+    await runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), join(dir, 'index.mjs'), fixture], { env }); // disk cache
+    for (let i = 0; i < CFG.coldRuns; i++) {
+      bare.push((await runChild(process.execPath, ['-e', '0'])).wall);
+      const r = await runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), join(dir, 'index.mjs'), fixture], { env });
+      cold.push(r.wall);
+      inner.push(lastJsonLine(r.stdout));
+    }
+  } finally {
+    await reg.close();
+  }
+  const gets = reg.count();
+  return {
+    bundle: { bytes: bundle.bundleBytes, zipBytes: bundle.zipBytes, indexMjsBytes: statSync(join(dir, 'index.mjs')).size },
+    cold: {
+      runs: CFG.coldRuns,
+      medianMs: median(cold),
+      bareNodeMedianMs: median(bare),
+      deltaMs: median(cold) - median(bare),
+      importMedianMs: median(inner.map((x) => x.importMs)),
+      firstInvokeMedianMs: median(inner.map((x) => x.invokeMs)),
+      getItemsPerColdStart: gets / (CFG.coldRuns + 1),
+      samples: { cold, bare },
+    },
+    warm,
+  };
+}
+
+// ---------------------------------------------------------------- CLI start-up
+
+function cliStartup() {
+  log(`cli: ${CFG.cliRuns} runs each of node -e 0, ca --version, ca --help (alternating)`);
+  const bin = join(root, 'bin', 'ca.js');
+  const cases = { bare: ['-e', '0'], version: [bin, '--version'], help: [bin, '--help'] };
+  const t = { bare: [], version: [], help: [] };
+  for (const args of Object.values(cases)) spawnSync(process.execPath, args, { stdio: 'ignore' }); // disk cache
+  for (let i = 0; i < CFG.cliRuns; i++) {
+    for (const [k, args] of Object.entries(cases)) {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
+      t[k].push(ms(t0));
+      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+    }
+  }
+  return { runs: CFG.cliRuns, bareMs: median(t.bare), versionMs: median(t.version), helpMs: median(t.help), samples: t };
+}
+
+// ---------------------------------------------------------------- rotation
+
+async function rotationLocal() {
+  const n = CFG.localClients;
+  const tmp = mkdtempSync(join(tmpdir(), 'ca-bench-rotate-'));
+  try {
+    log(`rotation (local): seeding ${n} clients, rotating in-process`);
+    const inproc = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'rotation-local', String(n), join(tmp, 'pki'), join(tmp, 'pki-cli')])).stdout);
+    log('rotation (local): the real CLI, ca rotate-intermediate');
+    const cli = await runChild(process.execPath, [join(root, 'bin', 'ca.js'), 'rotate-intermediate', '--dir', join(tmp, 'pki-cli'), '--out', join(tmp, 'bundles'), '--json', '--yes'], {
+      env: { ...process.env, CA_PASSPHRASE: 'bench-passphrase-123', CA_STORE: 'local' },
+      cwd: tmp,
+    });
+    let reissued;
+    try {
+      reissued = JSON.parse(cli.stdout).reissued?.length;
+    } catch {}
+    return { ...inproc, cli: { wallMs: cli.wall, certsPerSec: n / (cli.wall / 1000), reissued } };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function rotationMoto(moto) {
+  const n = CFG.motoClients;
+  log(`rotation (moto): seeding ${n} clients, rotating in-process on the AWS store`);
+  return lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'rotation-aws', String(n)], { env: awsEnv(moto.endpoint) })).stdout);
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (v, unit = '') => {
+  if (v === undefined || v === null || Number.isNaN(v)) return '-';
+  if (typeof v === 'string') return v;
+  const a = Math.abs(v);
+  const s = a >= 1000 ? Math.round(v).toLocaleString('en-US') : a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
+  return s + unit;
+};
+const ratio = (a, b) => (a && b ? a / b : undefined);
+
+function rows(r) {
+  const R = [];
+  const row = (section, metric, ours, peer, ratioV, target, met) => R.push({ section, metric, ours, peer, ratio: ratioV, target, met });
+  const i = r.issuance;
+  const names = { a: '(a) generated key + PEM/PKCS#8', b: '(b) CSR signing (key given)', c: '(c) re-issue, new intermediate' };
+  for (const k of ['a', 'b', 'c']) {
+    const rp = ratio(i.node[k], i.python[k]);
+    row('issuance', `${names[k]} certs/s vs python`, fmt(i.node[k]), fmt(i.python[k]), fmt(rp, 'x'), k === 'a' ? '>= 1.5x' : '', k === 'a' ? (rp >= 1.5 ? 'yes' : 'NO') : '');
+    row('issuance', `${names[k]} certs/s vs openssl CLI`, fmt(i.node[k]), fmt(i.openssl[k]), fmt(ratio(i.node[k], i.openssl[k]), 'x'), '', '');
+  }
+  for (const [k, v] of Object.entries(i.node)) if (!['a', 'b', 'c'].includes(k)) row('issuance', k === 'threads' ? 'worker threads used' : `${k} certs/s (node only)`, fmt(v), '', '', '', '');
+  if (r.authorizer) {
+    const a = r.authorizer;
+    const w = a.warm;
+    row('authorizer', 'cache hit p50 (log serialised)', fmt(w.hit.p50 * 1000, ' us'), '', '', '', '');
+    row('authorizer', 'cache hit p99 (log serialised)', fmt(w.hit.p99 * 1000, ' us'), '', '', '< 100 us', w.hit.p99 < 0.1 ? 'yes' : 'NO');
+    row('authorizer', 'cache hit p50/p99 (log discarded)', `${fmt(w.hitNoLog.p50 * 1000)}/${fmt(w.hitNoLog.p99 * 1000)} us`, '', '', '', '');
+    row('authorizer', 'registry miss p50 vs moto GetItem', fmt(w.miss.p50, ' ms'), fmt(w.motoGetItem.p50, ' ms'), fmt(ratio(w.miss.p50, w.motoGetItem.p50), 'x'), '', '');
+    row('authorizer', 'registry miss p99 vs moto GetItem', fmt(w.miss.p99, ' ms'), fmt(w.motoGetItem.p99, ' ms'), fmt(ratio(w.miss.p99, w.motoGetItem.p99), 'x'), '', '');
+    row('authorizer', 'miss overhead over GetItem p50/p99', `${fmt(w.overhead.p50, '')}/${fmt(w.overhead.p99, '')} ms`, '', '', '', '');
+    row('authorizer', 'GetItem requests per miss', fmt(w.getItemPerMiss), '1', '', '= 1', Math.abs(w.getItemPerMiss - 1) < 1e-9 ? 'yes' : 'NO');
+    row('authorizer', 'cold start (import + 1st call) vs node -e 0', fmt(a.cold.medianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.deltaMs, ' ms')}`, '<= +60 ms', a.cold.deltaMs <= 60 ? 'yes' : 'NO');
+    row('authorizer', 'cold: import / first invocation (in child)', `${fmt(a.cold.importMedianMs)}/${fmt(a.cold.firstInvokeMedianMs)} ms`, '', '', '', '');
+    row('authorizer', 'bundle index.mjs / zip', `${fmt(a.bundle.bytes)} / ${fmt(a.bundle.zipBytes)} B`, '', '', '', '');
+  }
+  const c = r.cli;
+  row('cli', 'ca --version vs node -e 0', fmt(c.versionMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.versionMs, c.bareMs), 'x'), '<= 1.3x', c.versionMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
+  row('cli', 'ca --help vs node -e 0', fmt(c.helpMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.helpMs, c.bareMs), 'x'), '<= 1.3x', c.helpMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
+  const l = r.rotation.local;
+  row('rotation', `local, ${fmt(l.clients)} clients, in-process wall`, fmt(l.wallMs / 1000, ' s'), '', '', l.clients >= 10_000 ? '< 5 s' : '(10k: < 5 s)', l.clients >= 10_000 ? (l.wallMs < 5000 ? 'yes' : 'NO') : '');
+  row('rotation', `local, in-process certs/s`, fmt(l.certsPerSec), '', '', '', '');
+  row('rotation', `local, registry commits: n / time`, `${l.registry.commits} / ${fmt(l.registry.commitMs / 1000, ' s')}`, '', '', '', '');
+  const lmin = Math.ceil(l.clients / 33) + 1;
+  const lp = l.registry.plannedTransactWriteItems;
+  row('rotation', `${fmt(l.clients)} clients: DynamoDB TransactWriteItems (planned) vs min`, fmt(lp), fmt(lmin), fmt(lp / lmin, 'x'), '<= 1.05x', lp / lmin <= 1.05 ? 'yes' : 'NO');
+  row('rotation', `local, real CLI wall (incl. bundles)`, fmt(l.cli.wallMs / 1000, ' s'), '', '', '', '');
+  row('rotation', `local, real CLI certs/s`, fmt(l.cli.certsPerSec), '', '', '', '');
+  if (r.rotation.moto) {
+    const m = r.rotation.moto;
+    const tw = m.requests.TransactWriteItems ?? 0;
+    const min = Math.ceil(m.clients / 33) + 1;
+    row('rotation', `moto, ${fmt(m.clients)} clients, wall`, fmt(m.wallMs / 1000, ' s'), '', '', '', '');
+    row('rotation', `moto, certs/s`, fmt(m.certsPerSec), '', '', '', '');
+    row('rotation', `moto, TransactWriteItems vs min ceil(N/33)+1`, fmt(tw), fmt(min), fmt(tw / min, 'x'), '<= 1.05x', tw / min <= 1.05 ? 'yes' : 'NO');
+    row('rotation', `moto, measured = planned (planCommit)`, fmt(tw), fmt(m.registry.plannedTransactWriteItems), '', '', tw === m.registry.plannedTransactWriteItems ? 'yes' : 'NO');
+    row('rotation', `moto, all DynamoDB requests`, fmt(m.totalRequests), '', '', '', '');
+    row('rotation', `moto, by operation`, Object.entries(m.requests).map(([k, v]) => `${k} ${v}`).join(', '), '', '', '', '');
+  }
+  return R;
+}
+
+function table(R) {
+  const cols = ['section', 'metric', 'ours', 'peer', 'ratio', 'target', 'met'];
+  const w = cols.map((c) => Math.max(c.length, ...R.map((r) => String(r[c] ?? '').length)));
+  const line = (vals) => vals.map((v, k) => String(v ?? '').padEnd(w[k])).join('  ').trimEnd();
+  return [line(cols), line(w.map((n) => '-'.repeat(n))), ...R.map((r) => line(cols.map((c) => r[c])))].join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+const m = machine();
+log(`machine: ${m.nproc} CPUs, ${m.cpu}; node ${m.node}; ${m.openssl}; python ${m.python}, cryptography ${m.cryptography}, moto ${m.moto}; load ${m.loadStart.join(' ')}`);
+if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
+buildScratch();
+const result = { date: new Date().toISOString(), config: CFG, machine: m };
+result.issuance = await issuance();
+result.cli = cliStartup();
+let moto;
+if (!CFG.skipMoto) {
+  log('starting moto');
+  moto = await startMoto();
+}
+try {
+  if (moto) result.authorizer = await authorizer(moto);
+  result.rotation = { local: await rotationLocal() };
+  if (moto) result.rotation.moto = await rotationMoto(moto);
+} finally {
+  await moto?.stop();
+}
+result.machine.loadEnd = loadavg().map((x) => +x.toFixed(2));
+result.wallSeconds = (Date.now() - started) / 1000;
+result.rows = rows(result);
+
+const machineLine = `${m.nproc} CPUs (${m.cpu}), node ${m.node}, ${m.openssl}, python ${m.python} + cryptography ${m.cryptography}, moto ${m.moto}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}`;
+process.stdout.write(`\n${machineLine}\n${quick ? 'quick run' : 'full run'}, ${result.wallSeconds.toFixed(1)} s\n\n${table(result.rows)}\n`);
+mkdirSync(RESULTS, { recursive: true });
+const file = join(RESULTS, `bench-${result.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(`\nwritten: ${file.slice(root.length + 1)}, bench/results/latest.json\n`);

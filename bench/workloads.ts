@@ -1,0 +1,325 @@
+/**
+ * Benchmark workloads that need the TypeScript sources: bench/run.mjs bundles this file with esbuild into
+ * bench/.build/ and runs one subcommand per child process. Each prints ONE JSON line on stdout (last line).
+ *
+ *   authorizer <out-fixture.json>     warm decisions in-process (cache hit; registry miss against moto at
+ *                                     AWS_ENDPOINT_URL, with moto's raw GetItem alongside) + the cold-start fixture
+ *   rotation-local <N> <dir> <cliDir> seeds N active clients on a local store, copies it to cliDir (for the CLI
+ *                                     run), then times rotateIntermediate in-process
+ *   rotation-aws <N>                  the same on the AWS store at AWS_ENDPOINT_URL (moto), counting DynamoDB requests
+ */
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { createLocalStore } from '../src/adapters/local/local-store.js';
+import { awsClients, createAwsStore } from '../src/adapters/aws/aws-store.js';
+import { DynamoDbRegistry, certKey, clientKey, planCommit } from '../src/adapters/aws/dynamodb-registry.js';
+import { systemClock, type OperationContext } from '../src/domain/context.js';
+import { bootstrap, rotateIntermediate } from '../src/domain/hierarchy.js';
+import { issueClient, openIssuer, signClient } from '../src/domain/issuance.js';
+import { DEFAULT_POLICY } from '../src/domain/policy.js';
+import { ecKeyDer } from '../src/domain/template.js';
+import { createAuthorizer } from '../src/lambda/authorizer.js';
+import type { BundleSink, CertificateRecord, ClientBundle, RegistryReader, Store } from '../src/ports.js';
+
+const REGION = 'us-east-1';
+const PASSPHRASE = 'bench-passphrase-123';
+
+/** Delivers nowhere: the benchmarks time signing and recording, not writing bundle files. */
+const noopSink: BundleSink = { kind: 'none', deliver: async () => [] };
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), mean: s.reduce((a, b) => a + b, 0) / s.length, max: s[s.length - 1]! };
+}
+
+/** Each CertificateRecord field as its own S attribute: the item DynamoDbRegistry writes (see its README). */
+function certItem(r: CertificateRecord): Record<string, AttributeValue> {
+  const item: Record<string, AttributeValue> = { pk: { S: certKey(r.serial) } };
+  for (const [k, v] of Object.entries(r)) if (typeof v === 'string') item[k] = { S: v };
+  return item;
+}
+
+/** Counts every HTTP attempt a client makes, by command name (deserialize runs once per attempt, inside retries). */
+function countRequests(client: DynamoDBClient): Record<string, number> {
+  const counts: Record<string, number> = {};
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = (context as { commandName?: string }).commandName ?? 'unknown';
+      counts[name.replace(/Command$/, '')] = (counts[name.replace(/Command$/, '')] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'deserialize', name: 'benchRequestCounter' },
+  );
+  return counts;
+}
+
+function useEndpoint(): string {
+  const endpoint = process.env.AWS_ENDPOINT_URL;
+  if (!endpoint) throw new Error('AWS_ENDPOINT_URL is not set');
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  process.env.AWS_REGION = REGION;
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+  return endpoint;
+}
+
+async function createTable(client: DynamoDBClient, name: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+const unique = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
+
+function eventV2(pem: string) {
+  return {
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/orders',
+    identitySource: [],
+    routeKey: 'GET /orders',
+    rawPath: '/orders',
+    rawQueryString: '',
+    headers: { host: 'api.example.com' },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abcdef123',
+      authentication: { clientCert: { clientCertPem: pem, subjectDN: '', issuerDN: '', serialNumber: '', validity: { notBefore: '', notAfter: '' } } },
+      domainName: 'api.example.com',
+      http: { method: 'GET', path: '/orders', protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'bench' },
+      requestId: 'req-1',
+      routeKey: 'GET /orders',
+      stage: '$default',
+      time: '12/Mar/2020:19:03:58 +0000',
+      timeEpoch: 1583348638390,
+    },
+  };
+}
+
+async function timeDecisions(authorize: (e: unknown) => Promise<{ isAuthorized?: boolean }>, event: unknown, n: number, warmup: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) if (!(await authorize(event)).isAuthorized) throw new Error('warm-up decision denied');
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const r = await authorize(event);
+    out[i] = performance.now() - t;
+    if (!r.isAuthorized) throw new Error('decision denied');
+  }
+  return out;
+}
+
+async function authorizerBench(fixturePath: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'ca-bench-authz-'));
+  try {
+    const store = createLocalStore({ dir, passphrase: async () => PASSPHRASE, plaintextKeys: true });
+    let bundle: ClientBundle | undefined;
+    const sink: BundleSink = { kind: 'capture', deliver: async (b) => ((bundle = b), []) };
+    const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink };
+    await bootstrap(ctx);
+    await issueClient(ctx, { clientId: 'bench-client' });
+    const records = await store.registry.list();
+    const client = records.find((r) => r.kind === 'client')!;
+    const inter = records.find((r) => r.kind === 'intermediate')!;
+    const event = eventV2(bundle!.certificatePem);
+
+    // The cold-start fixture: the event and the two items the registry serves.
+    writeFileSync(fixturePath, JSON.stringify({ event, items: { [certKey(client.serial)]: certItem(client), [certKey(inter.serial)]: certItem(inter) } }));
+
+    // Cache hit, in-process: a Map-backed RegistryReader, so every timed decision is served from the caches.
+    const byserial = new Map(records.map((r) => [r.serial, r]));
+    const reader: RegistryReader = { get: async (s) => byserial.get(s) };
+    let logged = 0;
+    const hitDiscard = createAuthorizer({ registry: reader, log: () => void logged++ });
+    const hitNoLog = stats(await timeDecisions(hitDiscard as never, event, 20_000, 2_000));
+    // The same with the log line serialised as the default logger does (minus the stdout write).
+    let bytes = 0;
+    const hitJson = createAuthorizer({ registry: reader, log: (e) => void (bytes += JSON.stringify(e).length) });
+    const hitLog = stats(await timeDecisions(hitJson as never, event, 20_000, 2_000));
+
+    // Registry miss against moto: client cache TTL 0, so every decision reads CERT#<serial> (the intermediate
+    // stays cached, as in steady state). The SDK client is configured as handler.ts configures it.
+    useEndpoint();
+    const table = unique('bench-authz');
+    const admin = new DynamoDBClient({ region: REGION });
+    await createTable(admin, table);
+    const writer = new DynamoDbRegistry({ client: admin, tableName: table });
+    await writer.commit(records.filter((r) => r.kind !== 'client').map((r) => ({ op: 'create' as const, record: r })), { atomic: true });
+    await writer.commit([{ op: 'create', record: client }], { atomic: true });
+    const ddb = new DynamoDBClient({ region: REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+    const counts = countRequests(ddb);
+    const missAuthz = createAuthorizer({ registry: new DynamoDbRegistry({ client: ddb, tableName: table }), config: { cacheTtlMs: 0 }, log: (e) => void (bytes += JSON.stringify(e).length) });
+    const raw = new DynamoDBClient({ region: REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+    const rawGet = () => raw.send(new GetItemCommand({ TableName: table, Key: { pk: { S: certKey(client.serial) } }, ConsistentRead: true }));
+    for (let i = 0; i < 50; i++) {
+      if (!(await missAuthz(event) as { isAuthorized?: boolean }).isAuthorized) throw new Error('miss decision denied');
+      await rawGet();
+    }
+    const before = counts.GetItem ?? 0;
+    const N = Number(process.env.BENCH_MISS_N ?? 500);
+    const miss: number[] = [];
+    const moto: number[] = [];
+    // Interleaved, so both see the same moto and the same machine load.
+    for (let i = 0; i < N; i++) {
+      let t = performance.now();
+      const r = (await missAuthz(event)) as { isAuthorized?: boolean };
+      miss.push(performance.now() - t);
+      if (!r.isAuthorized) throw new Error('miss decision denied');
+      t = performance.now();
+      await rawGet();
+      moto.push(performance.now() - t);
+    }
+    const getItems = (counts.GetItem ?? 0) - before;
+    const m = stats(miss);
+    const g = stats(moto);
+    return {
+      hit: hitLog,
+      hitNoLog,
+      miss: m,
+      motoGetItem: g,
+      overhead: { p50: m.p50 - g.p50, p99: m.p99 - g.p99 },
+      getItemPerMiss: getItems / N,
+      requestsDuringMiss: Object.fromEntries(Object.entries(counts)),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** 256 client keys, reused round-robin: seeding measures nothing, it only has to be quick. */
+function clientKeys(): Uint8Array[] {
+  return Array.from({ length: 256 }, () => ecKeyDer(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })).spki);
+}
+
+/** Signs N active clients under the store's issuing intermediate; returns their records (not yet recorded). */
+async function signClients(ctx: OperationContext, n: number): Promise<CertificateRecord[]> {
+  const issuer = await openIssuer(ctx);
+  const keys = clientKeys();
+  const out: CertificateRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const { record } = await signClient(ctx, issuer, { clientId: `client-${String(i).padStart(5, '0')}`, keyType: 'ec-p256', keyOrigin: 'csr', publicKeySpki: keys[i % 256]! });
+    out.push(record);
+  }
+  return out;
+}
+
+/**
+ * Wraps registry.commit / list to time them (the domain's own calls, unchanged). Each commit is also run through
+ * DynamoDbRegistry's planner (planCommit, exported for this): `plannedTransactWriteItems` is what the AWS store
+ * would send for the same commits, so the local rotation of 10,000 clients gives the exact DynamoDB count.
+ */
+function instrument(store: Store) {
+  const t = { commits: 0, commitMs: 0, lists: 0, listMs: 0, plannedTransactWriteItems: 0 };
+  const reg = store.registry as { commit: Store['registry']['commit']; list: Store['registry']['list'] };
+  const commit = reg.commit.bind(reg);
+  const list = reg.list.bind(reg);
+  reg.commit = async (c, o) => {
+    t.plannedTransactWriteItems += planCommit('plan', c, o).length;
+    const s = performance.now();
+    try {
+      return await commit(c, o);
+    } finally {
+      t.commits++;
+      t.commitMs += performance.now() - s;
+    }
+  };
+  reg.list = async (q) => {
+    const s = performance.now();
+    try {
+      return await list(q);
+    } finally {
+      t.lists++;
+      t.listMs += performance.now() - s;
+    }
+  };
+  return t;
+}
+
+async function rotationLocal(n: number, dir: string, cliDir: string) {
+  const seedStore = createLocalStore({ dir, passphrase: async () => PASSPHRASE });
+  const seedCtx: OperationContext = { store: seedStore, clock: systemClock, policy: DEFAULT_POLICY, sink: noopSink };
+  let s = performance.now();
+  await bootstrap(seedCtx);
+  const seeded = await signClients(seedCtx, n);
+  await seedStore.registry.commit(seeded.map((record) => ({ op: 'create' as const, record })));
+  const seedMs = performance.now() - s;
+  cpSync(dir, cliDir, { recursive: true });
+  // A fresh store object, as a new CLI process would have: nothing cached.
+  const store = createLocalStore({ dir, passphrase: async () => PASSPHRASE });
+  const timing = instrument(store);
+  const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink: noopSink };
+  s = performance.now();
+  const r = await rotateIntermediate(ctx);
+  const ms = performance.now() - s;
+  if (r.reissued.length !== n) throw new Error(`rotation re-issued ${r.reissued.length} of ${n}`);
+  return { clients: n, seedMs, wallMs: ms, certsPerSec: n / (ms / 1000), registry: timing };
+}
+
+async function rotationAws(n: number) {
+  useEndpoint();
+  const c = awsClients(REGION);
+  const bucket = unique('bench-truststore');
+  const table = unique('bench-registry');
+  await c.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await c.s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  await createTable(c.dynamodb, table);
+  const store = await createAwsStore({ region: REGION, bucket, table, parameterPrefix: `/${unique('bench')}/prod` }, { warn: () => {} });
+  const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink: noopSink };
+  let s = performance.now();
+  await bootstrap(ctx);
+  // Seed with BatchWriteItem (25 items a call), which moto applies quickly; the items are exactly those the
+  // registry's own commit writes (CERT#<serial>, and CLIENT#<id> with its serial set and active serial).
+  const seeded = await signClients(ctx, n);
+  const items: Record<string, AttributeValue>[] = [];
+  for (const r of seeded) {
+    items.push(certItem(r));
+    items.push({ pk: { S: clientKey(r.clientId) }, serials: { SS: [r.serial] }, activeSerial: { S: r.serial } });
+  }
+  const seeder = new DynamoDBClient({ region: REGION, maxAttempts: 10 });
+  const batches: Record<string, AttributeValue>[][] = [];
+  for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < batches.length) {
+        let pending = batches[next++]!.map((Item) => ({ PutRequest: { Item } }));
+        while (pending.length) {
+          const out = await seeder.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
+          pending = (out.UnprocessedItems?.[table] ?? []) as typeof pending;
+        }
+      }
+    }),
+  );
+  const seedMs = performance.now() - s;
+  // The store's one DynamoDB client (registry and lock share it): count at the SDK, per HTTP attempt.
+  const ddb = (store.registry as unknown as { client: DynamoDBClient }).client;
+  const counts = countRequests(ddb);
+  const timing = instrument(store);
+  s = performance.now();
+  const r = await rotateIntermediate(ctx);
+  const ms = performance.now() - s;
+  if (r.reissued.length !== n) throw new Error(`rotation re-issued ${r.reissued.length} of ${n}`);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return { clients: n, seedMs, wallMs: ms, certsPerSec: n / (ms / 1000), requests: counts, totalRequests: total, registry: timing };
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+let result: unknown;
+if (cmd === 'authorizer') result = await authorizerBench(args[0]!);
+else if (cmd === 'rotation-local') result = await rotationLocal(Number(args[0]), args[1]!, args[2]!);
+else if (cmd === 'rotation-aws') result = await rotationAws(Number(args[0]));
+else throw new Error(`unknown workload ${cmd}`);
+process.stdout.write(JSON.stringify(result) + '\n');
