@@ -297,9 +297,10 @@ function cliStartup() {
   for (let i = 0; i < CFG.cliRuns; i++) {
     for (const [k, args] of Object.entries(cases)) {
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
+      const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       t[k].push(ms(t0));
-      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+      // (dist/ is rebuilt by `npm test` and `npm run build`: do not run those at the same time)
+      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${String(r.stderr).trim().split('\n').slice(-3).join(' | ')}`);
     }
   }
   return { runs: CFG.cliRuns, bareMs: median(t.bare), versionMs: median(t.version), helpMs: median(t.help), samples: t };
