@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CaError, ExitCode } from '../domain/errors.js';
-import { EXIT_CODES_HELP, output } from './shared.js';
+import { EXIT_CODES_HELP, cleanups, output } from './shared.js';
 import * as bootstrap from './commands/bootstrap.js';
 import * as issueClient from './commands/issue-client.js';
 import * as renew from './commands/renew.js';
@@ -86,4 +86,6 @@ try {
   await program.parseAsync(process.argv);
 } catch (e) {
   process.exitCode = fail(e);
+} finally {
+  await Promise.all(cleanups.map((c) => c()));
 }

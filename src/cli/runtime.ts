@@ -3,7 +3,7 @@ import type { BundleSink, Store } from '../ports.js';
 import { systemClock, type OperationContext } from '../domain/context.js';
 import { usageError } from '../domain/errors.js';
 import { resolveConfig, type EnvSettings, type ResolvedConfig } from './config.js';
-import { globals, output } from './shared.js';
+import { cleanups, globals, output } from './shared.js';
 import { askSecret } from './prompts.js';
 import { progressBar } from './progress.js';
 import { DirectoryBundleSink } from '../adapters/local/directory-bundle-sink.js';
@@ -65,10 +65,7 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
     store,
     ctx,
     json: !!g.json,
-    done: () => {
-      bar?.end();
-      void pool?.close();
-    },
+    done: () => bar?.end(),
   };
 }
 
@@ -76,7 +73,9 @@ async function signingPool() {
   const { availableParallelism } = await import('node:os');
   if (availableParallelism() < 2) return undefined;
   const { WorkerSigningPool } = await import('../adapters/threads/signing-pool.js');
-  return new WorkerSigningPool();
+  const pool = new WorkerSigningPool();
+  cleanups.push(() => pool.close());
+  return pool;
 }
 
 async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Store> {

@@ -34,3 +34,6 @@ export function globals(cmd: Command): GlobalOptions {
 
 /** Whether a result document was already printed on stdout in this process. */
 export const output = { emitted: false };
+
+/** Resources a command opened (worker threads) that must be released however it ends. */
+export const cleanups: (() => Promise<void>)[] = [];

@@ -20,18 +20,22 @@ export function signingWorkerPath(): string {
 
 /**
  * Worker threads that sign client certificates. The CA key reaches them as a KeyObject over postMessage: it
- * stays in this process's memory and is never serialised to disk. Threads are unref'd, so a command that
- * ends without closing the pool still exits.
+ * stays in this process's memory and is never serialised to disk. Threads start on first use; the owner
+ * closes the pool when its command ends.
  */
 export class WorkerSigningPool implements SigningPool {
-  private readonly workers: Worker[];
+  private workers?: Worker[];
   private next = 0;
   private readonly pending = new Map<number, { resolve: (r: SigningResult[]) => void; reject: (e: Error) => void }>();
 
-  constructor(readonly size = Math.max(1, availableParallelism()), workerPath = signingWorkerPath()) {
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(workerPath);
-      w.unref();
+  constructor(
+    readonly size = Math.max(1, availableParallelism()),
+    private readonly workerPath = signingWorkerPath(),
+  ) {}
+
+  private start(): Worker[] {
+    return (this.workers ??= Array.from({ length: this.size }, () => {
+      const w = new Worker(this.workerPath);
       w.on('message', (m: { id: number; results?: SigningResult[]; error?: string }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -43,28 +47,30 @@ export class WorkerSigningPool implements SigningPool {
         this.pending.clear();
       });
       return w;
-    });
+    }));
   }
 
   /** Splits the items into one slice per thread, signs them in parallel, returns results in input order. */
   async sign(issuerCertificateDer: Uint8Array, key: KeyObject, keyType: KeyType, items: SigningItem[]): Promise<SigningResult[]> {
+    const workers = this.start();
     const per = Math.ceil(items.length / this.size);
     const slices: Promise<SigningResult[]>[] = [];
     for (let i = 0; i < items.length; i += per) {
       const id = this.next++;
-      const worker = this.workers[slices.length % this.size]!;
-      worker.ref();
+      const worker = workers[slices.length % this.size]!;
       slices.push(
         new Promise<SigningResult[]>((resolve, reject) => {
           this.pending.set(id, { resolve, reject });
           worker.postMessage({ id, issuerCertificateDer, key, keyType, items: items.slice(i, i + per) });
-        }).finally(() => worker.unref()),
+        }),
       );
     }
     return (await Promise.all(slices)).flat();
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    const w = this.workers;
+    this.workers = undefined;
+    await Promise.all((w ?? []).map((x) => x.terminate()));
   }
 }
