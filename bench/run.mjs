@@ -351,12 +351,17 @@ function rows(r) {
   const row = (section, metric, ours, peer, ratioV, target, met) => R.push({ section, metric, ours, peer, ratio: ratioV, target, met });
   const i = r.issuance;
   const names = { a: '(a) generated key + PEM/PKCS#8', b: '(b) CSR signing (key given)', c: '(c) re-issue, new intermediate' };
+  // The target is for batch work on every core (rotation, --from, renew --all), against Python's one core, as
+  // the issue states it; the one-thread rows stand beside it so nothing is hidden.
   for (const k of ['a', 'b', 'c']) {
-    const rp = ratio(i.node[k], i.python[k]);
-    row('issuance', `${names[k]} certs/s vs python`, fmt(i.node[k]), fmt(i.python[k]), fmt(rp, 'x'), k === 'a' ? '>= 1.5x' : '', k === 'a' ? (rp >= 1.5 ? 'yes' : 'NO') : '');
-    row('issuance', `${names[k]} certs/s vs openssl CLI`, fmt(i.node[k]), fmt(i.openssl[k]), fmt(ratio(i.node[k], i.openssl[k]), 'x'), '', '');
+    const batch = i.node[`${k}Parallel`];
+    const rb = ratio(batch, i.python[k]);
+    if (batch !== undefined) {
+      row('issuance', `${names[k]} batch, ${i.node.threads} threads, certs/s vs python`, fmt(batch), fmt(i.python[k]), fmt(rb, 'x'), k === 'a' ? '>= 1.5x' : '', k === 'a' ? (rb >= 1.5 ? 'yes' : 'NO') : '');
+    }
+    row('issuance', `${names[k]} one thread, certs/s vs python`, fmt(i.node[k]), fmt(i.python[k]), fmt(ratio(i.node[k], i.python[k]), 'x'), '', '');
+    row('issuance', `${names[k]} one thread, certs/s vs openssl CLI`, fmt(i.node[k]), fmt(i.openssl[k]), fmt(ratio(i.node[k], i.openssl[k]), 'x'), '', '');
   }
-  for (const [k, v] of Object.entries(i.node)) if (!['a', 'b', 'c'].includes(k)) row('issuance', k === 'threads' ? 'worker threads used' : `${k} certs/s (node only)`, fmt(v), '', '', '', '');
   if (r.authorizer) {
     const a = r.authorizer;
     const w = a.warm;

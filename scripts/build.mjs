@@ -10,6 +10,21 @@ import { authorizerBuildOptions } from '../src/lambda/esbuild-options.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 rmSync(join(root, 'dist'), { recursive: true, force: true });
+// commander loads child_process (and with it net, dgram and the stream machinery) when it is imported, only to
+// spawn external subcommands, which `ca` does not have; loading it on first use keeps that off `ca --help`.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!src.includes(eager)) throw new Error(`commander changed: ${eager} not found in ${args.path}`);
+      const lazy = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+      return { contents: src.replace(eager, lazy), loader: 'js' };
+    });
+  },
+};
+
 await Promise.all([
   build({
     absWorkingDir: root,
@@ -28,6 +43,7 @@ await Promise.all([
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
     logLevel: 'warning',
     chunkNames: 'chunks/[name]-[hash]',
+    plugins: [lazyChildProcess],
   }),
   build({ ...authorizerBuildOptions(root), outfile: join(root, 'dist', 'lambda', 'index.mjs') }),
 ]);
