@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ca, fileDigest, openssl, tempDir, PASSPHRASE } from '../helpers/cli.js';
+import { ca, fileDigest, openssl, tempDir, PASSPHRASE, REPO } from '../helpers/cli.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const spki = (pem: string) => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
@@ -320,6 +320,17 @@ describe('configuration and environments', () => {
     expect(existsSync(join(dir, 'pki', 'staging', 'registry.json'))).toBe(true);
     expectError(ca(dir, ['status', '--env', 'production']), 3, /environment production is not in/);
     expectError(ca(dir, ['init', '--env', 'sandbox', '--store', 'local']), 5, /already exists/);
+  });
+
+  it('ca init --ci github writes the workflows into .github/workflows', () => {
+    const dir = tempDir();
+    const r = ca(dir, ['init', '--env', 'production', '--store', 'aws', '--region', 'eu-west-1', '--bucket', 'acme-ca-ts', '--table', 'acme-ca', '--domain', 'api.acme.com:rest', '--ci', 'github', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const wf = readdirSync(join(dir, '.github', 'workflows'));
+    expect(wf.sort()).toEqual(readdirSync(join(REPO, 'templates', 'github')).sort());
+    expect(wf.length).toBeGreaterThanOrEqual(4);
+    const cfg = JSON.parse(readFileSync(join(dir, 'ca.config.json'), 'utf8'));
+    expect(cfg.environments.production.aws).toMatchObject({ region: 'eu-west-1', bucket: 'acme-ca-ts', table: 'acme-ca', domains: [{ name: 'api.acme.com', type: 'rest' }] });
   });
 
   it('flags beat CA_* variables, which beat the file', () => {

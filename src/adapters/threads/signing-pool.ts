@@ -1,21 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../package-root.js';
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
 import type { KeyType, SigningItem, SigningPool, SigningResult } from '../../ports.js';
 
 /** The built worker script, found from the package root whether this code runs from src/ or dist/. */
 export function signingWorkerPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ca') return join(dir, 'dist', 'signing-worker.js');
-    const up = dirname(dir);
-    if (up === dir) throw new Error('failed to locate the package root for the signing worker');
-    dir = up;
-  }
+  return join(packageRoot(), 'dist', 'signing-worker.js');
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync, readdirSync, mkdirSync, copyFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../../package-root.js';
 import { conflict, usageError } from '../../domain/errors.js';
 import { parseKeyType } from '../../domain/keys.js';
 import { validateTrustDomain } from '../../domain/policy.js';
@@ -18,7 +18,7 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
   const envName = g.env ?? (interactive() ? await askText('Environment name', 'sandbox') : 'sandbox');
   if (doc.environments?.[envName] && !o.force) throw conflict(`environment ${envName} already exists in ${path}`, 'use --force to overwrite it');
   const ask = async (v: string | undefined, q: string, d?: string) => v ?? (interactive() ? await askText(q, d) : d);
-  const store = (o.store ?? (interactive() ? await askChoice('Store', ['local', 'aws'], 'local') : 'local')) as 'local' | 'aws';
+  const store = (g.store ?? (interactive() ? await askChoice('Store', ['local', 'aws'], 'local') : 'local')) as 'local' | 'aws';
   if (store !== 'local' && store !== 'aws') throw usageError(`unknown store ${store}`, 'use local or aws');
   const env: EnvSettings = { store };
   const org = await ask(o.org, 'Organization (O=)', doc.organization);
@@ -28,7 +28,7 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
   if (o.keyType) env.clientKeyType = parseKeyType(o.keyType);
   if (o.spiffeTrustDomain) env.spiffeTrustDomain = validateTrustDomain(o.spiffeTrustDomain);
   if (store === 'local') {
-    env.dir = o.dir ?? g.dir ?? `./pki/${envName}`;
+    env.dir = g.dir ?? `./pki/${envName}`;
   } else {
     const need = async (v: string | undefined, q: string, flag: string) => {
       const r = await ask(v, q);
@@ -59,7 +59,7 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
   const written = [path];
   if (o.ci) {
     if (o.ci !== 'github') throw usageError(`unknown CI provider ${o.ci}`, 'use github');
-    const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'templates', 'github');
+    const src = join(packageRoot(), 'templates', 'github');
     const dest = resolve('.github', 'workflows');
     mkdirSync(dest, { recursive: true });
     for (const f of readdirSync(src)) {

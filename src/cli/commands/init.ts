@@ -4,9 +4,7 @@ import { helpFooter } from '../shared.js';
 export function register(program: Command): void {
   const cmd = program
     .command('init')
-    .description('write ca.config.json (prompts on a terminal, flags otherwise); --env names the environment')
-    .option('--store <store>', 'local or aws')
-    .option('--dir <dir>', 'local store directory')
+    .description('write ca.config.json (prompts on a terminal, flags otherwise); --env names the environment, --store and --dir set its store')
     .option('--org <name>', 'organization (O=)')
     .option('--ca-name <name>', 'CA name')
     .option('--key-type <type>', 'client key type')
