@@ -1,21 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { KeyType } from '../ports.js';
+import type { AwsStoreSettings } from '../adapters/aws/aws-store.js';
 import { invalidInput, usageError } from '../domain/errors.js';
 import { parseKeyType } from '../domain/keys.js';
 import { DEFAULT_POLICY, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
 
-/** Settings of the AWS store (see README "Configuration"). */
-export interface AwsSettings {
-  region?: string;
-  bucket?: string;
-  truststoreKey?: string;
-  table?: string;
-  parameterPrefix?: string;
-  keyCustody?: 'ssm' | 'kms';
-  kmsKeyId?: string;
-  domains?: { name: string; type: 'rest' | 'http' }[];
-}
+/** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
+export type AwsSettings = AwsStoreSettings;
 
 /** One environment's settings, as written in ca.config.json (every key optional). */
 export interface EnvSettings {
