@@ -26,7 +26,7 @@ function packageRoot(): string {
 export const PREBUILT_AUTHORIZER = 'dist/lambda/index.mjs';
 
 /**
- * Bundles src/lambda/handler.ts into one minified ESM file for Lambda's nodejs22.x runtime, AWS SDK included
+ * Bundles src/lambda/handler.ts into one minified ESM file for Lambda's nodejs22.x runtime, dependencies included
  * (see esbuild-options.mjs); an installed package, which has no sources or esbuild, uses its prebuilt copy.
  */
 export async function bundleAuthorizer(root = packageRoot()): Promise<Uint8Array> {

@@ -14,11 +14,9 @@ export function authorizerBuildOptions(root) {
     format: 'esm',
     platform: 'node',
     target: 'node22',
-    // The SDK is bundled, not taken from the runtime: the runtime's copy changes version without notice, and
-    // the zip must run with nothing outside it. ESM builds of the SDK tree-shake better than CommonJS ones.
+    // Everything the handler imports is bundled (the registry reader and its SigV4 signer; no AWS SDK client),
+    // so the zip runs with nothing outside it. ESM builds of the @smithy packages tree-shake better than CommonJS.
     mainFields: ['module', 'main'],
-    // CommonJS dependencies call require() on Node built-ins, which an ES module does not have.
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
     legalComments: 'none',
     logLevel: 'silent',
   };

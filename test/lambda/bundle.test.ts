@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAuthorizerBundle } from '../../src/lambda/build.js';
+import { authorizerBuildOptions } from '../../src/lambda/esbuild-options.mjs';
 import { makePki, type TestPki } from './pki.js';
 import { clientCertOf, eventRest, eventV2 } from './events.js';
 
@@ -36,6 +37,20 @@ beforeAll(async () => {
   unzip(built.zipPath, join(dir, 'fn'));
   code = readFileSync(join(dir, 'fn', 'index.mjs'), 'utf8');
   pki = await makePki({ name: 'ca-bundle-pki' });
+  // The runner loads the zip's index.mjs as Lambda's runtime would (an ES module, `handler` export).
+  writeFileSync(
+    join(dir, 'fn', 'run.mjs'),
+    [
+      "import { readFileSync, writeFileSync } from 'node:fs';",
+      'const t0 = performance.now();',
+      "const m = await import('./index.mjs');",
+      'const importMs = performance.now() - t0;',
+      "const events = JSON.parse(readFileSync('events.json', 'utf8'));",
+      'const out = [];',
+      'for (const e of events) out.push(await m.handler(e));',
+      "writeFileSync('result.json', JSON.stringify({ importMs, out, type: typeof m.handler }));",
+    ].join('\n'),
+  );
 }, 120_000);
 
 afterAll(() => {
@@ -57,6 +72,17 @@ describe('the authorizer zip', () => {
     for (const name of ['commander', 'inquirer', '@peculiar', 'reflect-metadata', 'Reflect.defineMetadata']) expect(code).not.toContain(name);
   });
 
+  it('contains no AWS SDK client, only the SigV4 signer the registry reader needs', async () => {
+    const { build } = await import('esbuild');
+    const r = await build({ ...authorizerBuildOptions(process.cwd()), write: false, metafile: true });
+    const inOutput = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
+    const packages = new Set(inOutput.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []));
+    expect([...packages].sort()).toEqual(['@smithy/core', '@smithy/signature-v4']);
+    for (const name of ['DynamoDBClient', 'x-amz-user-agent', 'credential-provider', '@aws-sdk']) expect(code).not.toContain(name);
+    // an ES module has no require(): a bundled CommonJS dependency would fail only when first called
+    expect(code).not.toContain('Dynamic require of');
+  });
+
   it('is the same bytes when built again', async () => {
     const again = await buildAuthorizerBundle({ outDir: join(dir, 'again') });
     expect(readFileSync(again.zipPath).equals(readFileSync(built.zipPath))).toBe(true);
@@ -66,20 +92,6 @@ describe('the authorizer zip', () => {
     const cert = clientCertOf((await pki.issue('alice')).record.certificatePem);
     const events = [null, { hello: 'world' }, eventV2(cert), eventRest(cert)];
     writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify(events));
-    // The runner loads the zip's index.mjs as Lambda's runtime would (an ES module, `handler` export).
-    writeFileSync(
-      join(dir, 'fn', 'run.mjs'),
-      [
-        "import { readFileSync, writeFileSync } from 'node:fs';",
-        'const t0 = performance.now();',
-        "const m = await import('./index.mjs');",
-        'const importMs = performance.now() - t0;',
-        "const events = JSON.parse(readFileSync('events.json', 'utf8'));",
-        'const out = [];',
-        'for (const e of events) out.push(await m.handler(e));',
-        "writeFileSync('result.json', JSON.stringify({ importMs, out, type: typeof m.handler }));",
-      ].join('\n'),
-    );
     const port = await deadPort();
     const started = Date.now();
     const p = spawnSync(process.execPath, ['run.mjs'], {
@@ -111,5 +123,23 @@ describe('the authorizer zip', () => {
     expect(lines).toHaveLength(4);
     for (const l of lines) expect(l).toMatchObject({ msg: 'authorizer decision', decision: 'Deny' });
     expect(p.stdout).not.toContain('BEGIN CERTIFICATE');
+  });
+
+  it('refuses clearly at cold start when the environment has no usable credentials', async () => {
+    const cert = clientCertOf((await pki.issue('dave')).record.certificatePem);
+    writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify([eventV2(cert)]));
+    const env = { PATH: process.env.PATH, CA_TABLE: 'ca-registry-test', AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
+    for (const [vars, message] of [
+      [{}, 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set'],
+      [{ AWS_ACCESS_KEY_ID: 'AKIA EXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-a-secret' }, 'AWS_ACCESS_KEY_ID is malformed'],
+    ] as const) {
+      const p = spawnSync(process.execPath, ['run.mjs'], { cwd: join(dir, 'fn'), encoding: 'utf8', timeout: 30_000, env: { ...env, ...vars } });
+      expect(p.status, p.stderr).toBe(0);
+      const result = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as { out: any[] };
+      expect(result.out[0]).toEqual({ isAuthorized: false, context: { reason: 'config_error' } });
+      const line = JSON.parse(p.stdout.trim()) as Record<string, unknown>;
+      expect(line).toMatchObject({ level: 'error', reason: 'config_error', registryReads: 0 });
+      expect(String(line.configError)).toContain(message);
+    }
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
+import { DynamoDbGetItemReader } from '../../src/adapters/aws/dynamodb-reader.js';
 import { createAuthorizer } from '../../src/lambda/authorizer.js';
 import { buildAuthorizerBundle } from '../../src/lambda/build.js';
 import { revoke } from '../../src/domain/revocation.js';
@@ -70,6 +71,22 @@ describe('the authorizer on the DynamoDB registry', () => {
     expect(await allowed(eventV2(clientCertOf(alice.certificatePem)))).toBe(true);
     expect(ops).toHaveLength(3);
     expect(await allowed(eventV2(clientCertOf(bob.certificatePem)))).toBe(false);
+  });
+
+  it('does the same through the GetItem reader the Lambda handler uses', async () => {
+    const reader = new DynamoDbGetItemReader({ tableName: table, region: REGION, endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, timeoutMs: 2000 });
+    const reads: string[] = [];
+    const registry = { get: (serial: string) => (reads.push(serial), reader.get(serial)) };
+    const run = createAuthorizer({ registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 5000 }, log: () => {} });
+    const decide = async (ev: unknown) => (await run(ev)) as { isAuthorized: boolean; context: { reason?: string } };
+    expect((await decide(eventV2(clientCertOf(alice.certificatePem)))).isAuthorized).toBe(true);
+    expect(reads).toEqual([alice.serial, alice.issuerSerial]);
+    expect((await decide(eventV2(clientCertOf(carol.certificatePem)))).isAuthorized).toBe(true);
+    expect(reads).toHaveLength(3);
+    expect((await decide(eventV2(clientCertOf(alice.certificatePem)))).isAuthorized).toBe(true);
+    expect(reads).toHaveLength(3);
+    expect((await decide(eventV2(clientCertOf(bob.certificatePem)))).context.reason).toBe('revoked');
+    expect((await decide(eventV2(clientCertOf(stranger.certificatePem)))).context.reason).toBe('unknown_serial');
   });
 
   it('the zip, loaded in a fresh process, allows, denies a revoked and a foreign certificate', async () => {

@@ -8,7 +8,7 @@ async function reach(entry: string): Promise<string[]> {
   return Object.keys(r.metafile.inputs);
 }
 
-const FORBIDDEN = [/node_modules\/commander\//, /node_modules\/inquirer\//, /node_modules\/@inquirer\//, /node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /^src\/cli\//, /^src\/domain\/certificate\.ts$/, /^src\/domain\/truststore\.ts$/];
+const FORBIDDEN = [/node_modules\/commander\//, /node_modules\/inquirer\//, /node_modules\/@inquirer\//, /node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /node_modules\/@aws-sdk\//, /^src\/cli\//, /^src\/domain\/certificate\.ts$/, /^src\/domain\/truststore\.ts$/];
 
 describe('the Lambda import graph', () => {
   it.each(['src/lambda/handler.ts', 'src/lambda/authorizer.ts'])('%s reaches nothing of the CLI', async (entry) => {

@@ -12,16 +12,10 @@ import type { CertificateRecord, CertificateRegistry, CertStatus, RegistryChange
 import { CaError, conflict, storageError } from '../../domain/errors.js';
 import { awsError, errorName, isThrottling } from './aws-errors.js';
 import { backoffMs, sleep } from './sdk-config.js';
+import { certKey, itemToRecord, recordToItem } from './dynamodb-codec.js';
 
-/** Every CertificateRecord field, each stored as its own string attribute. */
-const FIELDS = [
-  'serial', 'kind', 'clientId', 'status', 'fingerprint', 'subject', 'issuer', 'issuerSerial', 'notBefore', 'notAfter',
-  'keyType', 'publicKey', 'keyOrigin', 'keyRef', 'spiffeId', 'certificatePem', 'createdAt', 'supersededBy', 'supersededAt',
-  'graceUntil', 'revokedAt', 'revocationReason', 'retiredAt',
-] as const satisfies readonly (keyof CertificateRecord)[];
-type Unlisted = Exclude<keyof CertificateRecord, (typeof FIELDS)[number]>;
-const everyFieldListed: [Unlisted] extends [never] ? true : never = true;
-void everyFieldListed;
+// certKey moved to the SDK-free codec; still exported here for existing callers
+export { certKey };
 
 /** DynamoDB's limit on actions in one TransactWriteItems call. */
 export const MAX_TRANSACTION_ACTIONS = 100;
@@ -29,27 +23,8 @@ const BATCH_GET_LIMIT = 100;
 const SCAN_SEGMENTS = 4;
 const MAX_ATTEMPTS = 8;
 
-export const certKey = (serial: string) => `CERT#${serial}`;
 export const clientKey = (clientId: string) => `CLIENT#${clientId}`;
 export const CA_INDEX_KEY = 'CA';
-
-function toItem(r: CertificateRecord): Record<string, AttributeValue> {
-  const item: Record<string, AttributeValue> = { pk: { S: certKey(r.serial) } };
-  for (const f of FIELDS) {
-    const v = r[f];
-    if (v !== undefined) item[f] = { S: v };
-  }
-  return item;
-}
-
-function fromItem(item: Record<string, AttributeValue>): CertificateRecord {
-  const r: Record<string, string> = {};
-  for (const f of FIELDS) {
-    const v = item[f]?.S;
-    if (v !== undefined) r[f] = v;
-  }
-  return r as unknown as CertificateRecord;
-}
 
 function matches(r: CertificateRecord, q: RegistryQuery): boolean {
   return !((q.kind && r.kind !== q.kind) || (q.clientId && r.clientId !== q.clientId) || (q.status && r.status !== q.status));
@@ -114,7 +89,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
     try {
       this.onRequest?.('GetItem');
       const r = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true }));
-      return r.Item ? fromItem(r.Item) : undefined;
+      return r.Item ? itemToRecord(r.Item) : undefined;
     } catch (e) {
       throw this.fail(e, 'read');
     }
@@ -148,7 +123,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
       }
     }
     const items = await this.batchGet([...serials].map((s) => ({ pk: { S: certKey(s) } })));
-    return items.map(fromItem);
+    return items.map(itemToRecord);
   }
 
   private async batchGet(keys: Record<string, AttributeValue>[]): Promise<Record<string, AttributeValue>[]> {
@@ -199,7 +174,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
             ExclusiveStartKey: start,
           }),
         );
-        for (const it of r.Items ?? []) out.push(fromItem(it));
+        for (const it of r.Items ?? []) out.push(itemToRecord(it));
         start = r.LastEvaluatedKey;
       } while (start);
       return out;
@@ -309,7 +284,7 @@ function certAction(table: string, n: NetChange): Action {
     ? { ConditionExpression: 'attribute_not_exists(pk)' }
     : { ConditionExpression: 'attribute_exists(pk) AND #s = :expect', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':expect': { S: n.expect! } } };
   return {
-    item: { Put: { TableName: table, Item: toItem(n.record), ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+    item: { Put: { TableName: table, Item: recordToItem(n.record), ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
     explain: (old) => {
       if (n.create) return conflict(`serial ${n.serial} is already in the registry`);
       if (!old?.status?.S) return conflict(`serial ${n.serial} is not in the registry`);

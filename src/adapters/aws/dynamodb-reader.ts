@@ -1,0 +1,247 @@
+/**
+ * The authorizer's registry reader: one strongly consistent DynamoDB `GetItem` by primary key, signed with
+ * SigV4 and sent over node:https, without the AWS SDK client. The full DynamoDB client costs the Lambda
+ * ~300 KB of bundle and ~70 ms of cold start (import, then credential/endpoint resolution on the first
+ * request) for this one call. Records are decoded by the same codec DynamoDbRegistry uses.
+ */
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { CertificateRecord, RegistryReader } from '../../ports.js';
+import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js';
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface DynamoDbGetItemReaderOptions {
+  tableName: string;
+  region: string;
+  /** e.g. `https://dynamodb.eu-west-1.amazonaws.com` (the default for the region) or a local `http://` endpoint */
+  endpoint?: string;
+  credentials: AwsCredentials;
+  /** bound on one `get`, both attempts included */
+  timeoutMs: number;
+  /** signing time (tests); the system clock by default */
+  now?: () => Date;
+}
+
+const TARGET = 'DynamoDB_20120810.GetItem';
+/** An item is at most 400 KB (aws-facts); anything much larger is not a GetItem answer. */
+const MAX_RESPONSE_BYTES = 1 << 20;
+/** Answers worth one more attempt: DynamoDB's own retryable errors (throttling, 5xx). */
+const RETRYABLE_TYPES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable']);
+
+/** SHA-256 / HMAC-SHA-256 from node:crypto, in the shape SignatureV4 expects (the SDK's Node hash, minus its dependencies). */
+class NodeSha256 {
+  private hash!: Hash | Hmac;
+
+  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.reset();
+  }
+
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBytes(data));
+  }
+
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+
+  reset(): void {
+    this.hash = this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(this.secret));
+  }
+}
+
+function toBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer | string {
+  if (typeof data === 'string') return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
+
+/** A failed GetItem; `code` is DynamoDB's error type (`ResourceNotFoundException`, …) or a network error code. */
+export class DynamoDbReadError extends Error {
+  override name = 'DynamoDbReadError';
+
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+// A control character or space in a credential would break the Authorization header (or be a pasted newline).
+const CREDENTIAL_CHARS = /^[\x21-\x7e]+$/;
+
+/**
+ * The reader's settings from a Lambda environment: credentials from `AWS_ACCESS_KEY_ID`,
+ * `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (set by Lambda from the execution role), endpoint from
+ * `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`, else the region's default.
+ * @throws Error naming the variable that is missing or malformed
+ */
+export function getItemReaderEnv(env: Record<string, string | undefined>, region: string): Pick<DynamoDbGetItemReaderOptions, 'credentials' | 'endpoint'> {
+  const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
+  const sessionToken = env.AWS_SESSION_TOKEN?.trim() || undefined;
+  if (!accessKeyId || !secretAccessKey) {
+    throw new Error('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: Lambda sets them from the execution role; elsewhere, export credentials allowed dynamodb:GetItem on the table');
+  }
+  // IAM access key ids are word characters (IAM API AccessKeyId pattern [\w]+).
+  if (!/^\w+$/.test(accessKeyId)) throw new Error('AWS_ACCESS_KEY_ID is malformed: expected letters and digits only (like AKIA… or ASIA…)');
+  if (!CREDENTIAL_CHARS.test(secretAccessKey)) throw new Error('AWS_SECRET_ACCESS_KEY is malformed: it contains spaces or control characters');
+  if (sessionToken !== undefined && !CREDENTIAL_CHARS.test(sessionToken)) throw new Error('AWS_SESSION_TOKEN is malformed: it contains spaces or control characters');
+  const ignoreConfigured = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.trim().toLowerCase() === 'true';
+  const configured = ignoreConfigured ? undefined : env.AWS_ENDPOINT_URL_DYNAMODB?.trim() || env.AWS_ENDPOINT_URL?.trim() || undefined;
+  if (!configured) {
+    // The SDK's endpoint rules pick FIPS / dual-stack hosts from these; rather than guess them, ask for the URL.
+    for (const v of ['AWS_USE_FIPS_ENDPOINT', 'AWS_USE_DUALSTACK_ENDPOINT']) {
+      if (env[v]?.trim().toLowerCase() === 'true') throw new Error(`${v} is set: give the DynamoDB endpoint explicitly in AWS_ENDPOINT_URL_DYNAMODB`);
+    }
+  }
+  return { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }, endpoint: configured ?? defaultEndpoint(region) };
+}
+
+/** DynamoDB's regional endpoint in the standard, China and GovCloud partitions. @throws Error for another partition */
+export function defaultEndpoint(region: string): string {
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new Error(`AWS_REGION ${JSON.stringify(region)} is not a region name`);
+  if (/^[a-z]{2}-iso/.test(region)) throw new Error(`region ${region} is in an isolated partition: give the DynamoDB endpoint in AWS_ENDPOINT_URL_DYNAMODB`);
+  return `https://dynamodb.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+}
+
+/**
+ * RegistryReader over one DynamoDB table (schema in README.md beside this file): `get` is a strongly
+ * consistent GetItem of `CERT#<serial>`. Every failure (HTTP error, DynamoDB error, network, timeout) throws
+ * DynamoDbReadError, so the authorizer denies.
+ */
+export class DynamoDbGetItemReader implements RegistryReader {
+  readonly tableName: string;
+  private readonly url: URL;
+  private readonly signer: SignatureV4;
+  private readonly agent: HttpAgent;
+  private readonly send: typeof httpRequest;
+  private readonly timeoutMs: number;
+  private readonly now: () => Date;
+
+  /** @throws Error on an endpoint that is not an http(s) URL or a timeout that is not positive */
+  constructor(o: DynamoDbGetItemReaderOptions) {
+    this.tableName = o.tableName;
+    const endpoint = o.endpoint ?? defaultEndpoint(o.region);
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new Error(`DynamoDB endpoint ${JSON.stringify(endpoint)} is not a URL`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`DynamoDB endpoint ${endpoint} must be http(s)`);
+    if (url.search || url.hash || url.username || url.password) throw new Error(`DynamoDB endpoint ${endpoint} must not carry a query, fragment or user`);
+    if (!(o.timeoutMs > 0)) throw new Error(`DynamoDB read timeout must be positive, got ${o.timeoutMs}`);
+    this.url = url;
+    this.timeoutMs = o.timeoutMs;
+    this.now = o.now ?? (() => new Date());
+    const credentials = { ...o.credentials };
+    this.signer = new SignatureV4({ credentials, region: o.region, service: 'dynamodb', sha256: NodeSha256 });
+    // Keep-alive: a warm instance reuses its TLS connection; a connection dropped while Lambda was frozen
+    // fails on reuse and is retried once on a fresh one.
+    const https = url.protocol === 'https:';
+    this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
+    this.send = https ? (httpsRequest as typeof httpRequest) : httpRequest;
+  }
+
+  async get(serial: string): Promise<CertificateRecord | undefined> {
+    const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true });
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let answer: { Item?: Record<string, StringAttribute> };
+    try {
+      answer = await this.attempt(body, signal);
+    } catch (e) {
+      if (!(e instanceof DynamoDbReadError) || !e.retryable || signal.aborted) throw e;
+      answer = await this.attempt(body, signal);
+    }
+    if (answer.Item === undefined) return undefined;
+    if (answer.Item === null || typeof answer.Item !== 'object') throw new DynamoDbReadError(`failed to read ${certKey(serial)} from DynamoDB table ${this.tableName}: the answer's Item is not an object`, 'InvalidResponse', false);
+    return itemToRecord(answer.Item);
+  }
+
+  private async attempt(body: string, signal: AbortSignal): Promise<{ Item?: Record<string, StringAttribute> }> {
+    const host = this.url.host;
+    const signed = await this.signer.sign(
+      {
+        method: 'POST',
+        protocol: this.url.protocol,
+        hostname: this.url.hostname,
+        ...(this.url.port ? { port: Number(this.url.port) } : {}),
+        path: this.url.pathname || '/',
+        query: {},
+        headers: {
+          host,
+          'content-type': 'application/x-amz-json-1.0',
+          'content-length': String(Buffer.byteLength(body)),
+          'x-amz-target': TARGET,
+        },
+        body,
+      },
+      { signingDate: this.now() },
+    );
+    const { status, type, text } = await this.post(signed.headers, body, signal);
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (status >= 200 && status < 300) {
+      if (!json || typeof json !== 'object') throw new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: the answer is not a JSON object (HTTP ${status})`, 'InvalidResponse', false, status);
+      return json as { Item?: Record<string, StringAttribute> };
+    }
+    // JSON protocol errors: `__type` is `<namespace>#<Name>`, the message is `message` or `Message`.
+    const errType = String(json?.__type ?? type ?? `Http${status}`).split('#').pop()!.split(':')[0]!;
+    const message = String(json?.message ?? json?.Message ?? text.slice(0, 200));
+    const retryable = status >= 500 || RETRYABLE_TYPES.has(errType);
+    const what = errType === 'ResourceNotFoundException' ? `DynamoDB table ${this.tableName} not found` : `failed to read from DynamoDB table ${this.tableName}`;
+    throw new DynamoDbReadError(`${what}: ${errType}: ${message} (HTTP ${status})`, errType, retryable, status);
+  }
+
+  private post(headers: Record<string, string>, body: string, signal: AbortSignal): Promise<{ status: number; type?: string; text: string }> {
+    return new Promise((resolve, reject) => {
+      const fail = (e: Error & { code?: string }) => {
+        if (signal.aborted) reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: no answer within ${this.timeoutMs} ms`, 'Timeout', false));
+        else reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: ${e.code ?? e.name}: ${e.message}`, e.code ?? e.name, true));
+      };
+      const req = this.send(
+        {
+          protocol: this.url.protocol,
+          hostname: this.url.hostname,
+          port: this.url.port || undefined,
+          method: 'POST',
+          path: this.url.pathname || '/',
+          headers,
+          agent: this.agent,
+          signal,
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (d: Buffer) => {
+            size += d.length;
+            if (size > MAX_RESPONSE_BYTES) {
+              res.destroy();
+              reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: answer larger than ${MAX_RESPONSE_BYTES} bytes`, 'InvalidResponse', false));
+            } else chunks.push(d);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: headerValue(res.headers['x-amzn-errortype']), text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', fail);
+        },
+      );
+      req.on('error', fail);
+      req.end(body);
+    });
+  }
+}
+
+const headerValue = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
