@@ -3,7 +3,7 @@ import type { BundleSink, Store } from '../ports.js';
 import { systemClock, type OperationContext } from '../domain/context.js';
 import { usageError } from '../domain/errors.js';
 import { resolveConfig, type EnvSettings, type ResolvedConfig } from './config.js';
-import { cleanups, globals, output } from './shared.js';
+import { cleanups, globals, output, readSecretFile } from './shared.js';
 import { askSecret } from './prompts.js';
 import { progressBar } from './progress.js';
 import { DirectoryBundleSink } from '../adapters/local/directory-bundle-sink.js';
@@ -48,7 +48,7 @@ export interface Runtime {
 export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise<Runtime> {
   const g = globals(cmd);
   const config = resolveConfig({ config: g.config, env: g.env, store: g.store as EnvSettings['store'], dir: g.dir, ...o.settings });
-  const store = await openStore(config, o);
+  const store = await openStore(config, o, g.passphraseFile);
   let sink: BundleSink;
   if (o.deliver === 'ssm') {
     if (config.store !== 'aws') throw usageError('--deliver ssm needs the aws store', 'set "store": "aws" in ca.config.json or CA_STORE=aws');
@@ -78,7 +78,7 @@ async function signingPool() {
   return pool;
 }
 
-async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Store> {
+async function openStore(config: ResolvedConfig, o: RuntimeOptions, passphraseFile?: string): Promise<Store> {
   if (config.store === 'aws') {
     // The SDK warns, over eight lines, that releases after January 2027 need Node 22; the lockfile pins ours.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -92,7 +92,10 @@ async function openStore(config: ResolvedConfig, o: RuntimeOptions): Promise<Sto
   return createLocalStore({
     dir: config.dir,
     plaintextKeys: o.plaintextKeys,
-    passphrase: async ({ confirm }) => process.env.CA_PASSPHRASE ?? askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE', { confirm }),
+    passphrase: async ({ confirm }) =>
+      passphraseFile
+        ? readSecretFile(passphraseFile, 'passphrase')
+        : (process.env.CA_PASSPHRASE ?? askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE or --passphrase-file', { confirm })),
   });
 }
 

@@ -26,6 +26,7 @@ export interface GlobalOptions {
   dir?: string;
   json?: boolean;
   yes?: boolean;
+  passphraseFile?: string;
 }
 
 export function globals(cmd: Command): GlobalOptions {
@@ -37,3 +38,14 @@ export const output = { emitted: false };
 
 /** Resources a command opened (worker threads) that must be released however it ends. */
 export const cleanups: (() => Promise<void>)[] = [];
+
+/** A secret from a file: its first line, so `echo secret > file` works; a missing file is an input error. */
+export async function readSecretFile(path: string, what: string): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const { invalidInput } = await import('../domain/errors.js');
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!;
+  } catch {
+    throw invalidInput(`${what} file ${path} cannot be read`);
+  }
+}

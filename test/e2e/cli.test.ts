@@ -156,6 +156,17 @@ describe('ca end to end on the embedded store', () => {
     expectError(ca(dir, ['issue-client', 'late'], { CA_PASSPHRASE: undefined }), 2, /passphrase needed/);
   });
 
+  it('takes the passphrase from --passphrase-file (first line) instead of the environment', () => {
+    const own = tempDir();
+    writeFileSync(join(own, 'pass.txt'), `${PASSPHRASE}\n`, { mode: 0o600 });
+    expect(ca(own, ['bootstrap', '--passphrase-file', 'pass.txt'], { CA_PASSPHRASE: undefined }).code).toBe(0);
+    const r = ca(own, ['issue-client', 'from-file', '--passphrase-file', 'pass.txt', '--json'], { CA_PASSPHRASE: undefined });
+    expect(r.code, r.stderr).toBe(0);
+    writeFileSync(join(own, 'wrong.txt'), 'not-the-passphrase\n');
+    expectError(ca(own, ['issue-client', 'from-file2', '--passphrase-file', 'wrong.txt'], { CA_PASSPHRASE: undefined }), 3, /wrong passphrase/);
+    expectError(ca(own, ['issue-client', 'from-file3', '--passphrase-file', 'absent.txt'], { CA_PASSPHRASE: undefined }), 3, /cannot be read/);
+  });
+
   it('--no-passphrase needs --insecure', () => {
     expectError(ca(tempDir(), ['bootstrap', '--no-passphrase']), 2, /unencrypted/);
   });

@@ -15,7 +15,7 @@ import type { ClientBundle } from '../../ports.js';
 import { certificateJson, certificateLines, table } from '../format.js';
 import { askSecret, confirmOrYes } from '../prompts.js';
 import { emit, openRuntime, type Runtime } from '../runtime.js';
-import { globals } from '../shared.js';
+import { globals, readSecretFile } from '../shared.js';
 
 /** Reads a user-named input file with a size bound, so a wrong path or a huge file fails cleanly. */
 export function readInputFile(path: string, what: string, maxBytes: number): string {
@@ -58,7 +58,13 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   const validityDays = o.days !== undefined ? validateDays('--days', Number(o.days)) : undefined;
   const csr = o.csr ? checkCsr(readInputFile(o.csr, 'CSR file', MAX_CSR_BYTES)) : undefined;
   const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, settings: { spiffeTrustDomain: o.spiffeTrustDomain } });
-  const p12Password = o.p12 && !o.dryRun ? process.env.CA_P12_PASSWORD ?? (await askSecret('PKCS#12 password', 'CA_P12_PASSWORD', { confirm: true })) : undefined;
+  const p12Password =
+    o.p12 && !o.dryRun
+      ? o.p12PasswordFile
+        ? await readSecretFile(o.p12PasswordFile, 'PKCS#12 password')
+        : (process.env.CA_P12_PASSWORD ?? (await askSecret('PKCS#12 password', 'CA_P12_PASSWORD or --p12-password-file', { confirm: true })))
+      : undefined;
+  if (p12Password !== undefined && p12Password.length === 0) throw invalidInput('the PKCS#12 password is empty');
   const r = await rt.store.lock.withLock(() =>
     issueClient(rt.ctx, {
       clientId: id,
