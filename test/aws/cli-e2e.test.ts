@@ -90,7 +90,7 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     // custody: SecureString parameters, or KMS SIGN_VERIFY keys; never a key on local disk
     const params = (await clients.ssm.send(new GetParametersByPathCommand({ Path: e.prefix, Recursive: true }))).Parameters ?? [];
     if (custody === 'ssm') {
-      expect(params.length).toBe(2);
+      expect(params.filter((p) => p.Name!.startsWith(`${e.prefix}/ca/`)).length).toBe(2);
       expect(params.every((p) => p.Type === 'SecureString')).toBe(true);
     } else {
       expect(params).toHaveLength(0);
@@ -137,6 +137,14 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     expect((await item(e.table, partner.json().serial))!.status!.S).toBe('superseded');
     expect((await item(e.table, r.reissued[0].serial))!.status!.S).toBe('active');
 
+    // --deliver ssm: the bundle as SecureString parameters, the private key included, nothing on disk
+    const delivered = await run('issue-client', 'delivered', '--deliver', 'ssm');
+    expect(delivered.code, delivered.stderr).toBe(0);
+    const clientParams = (await clients.ssm.send(new GetParametersByPathCommand({ Path: `${e.prefix}/clients/delivered`, Recursive: true }))).Parameters ?? [];
+    expect(clientParams.map((p) => p.Name!.split('/').pop()).sort()).toEqual(['certificate', 'chain', 'private-key']);
+    expect(clientParams.every((p) => p.Type === 'SecureString')).toBe(true);
+    expect(delivered.stderr).toMatch(/10,000 parameters/);
+
     const st = await run('status');
     expect(st.code, st.stderr).toBe(0);
     expect(st.json().truststore.inSync).toBe(true);
@@ -145,6 +153,7 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     for (const f of files(dir)) {
       const text = readFileSync(f, 'utf8');
       if (/PRIVATE KEY/.test(text)) expect(f).toMatch(/bundles\/acme\/acme\.key$|partner\.key$/);
+      expect(f).not.toMatch(/delivered/);
     }
   });
 });
