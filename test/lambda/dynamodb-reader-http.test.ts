@@ -152,8 +152,11 @@ describe('the reader over HTTP', () => {
       else res.end(JSON.stringify({ Item: item }));
     });
     close = fail500.close;
-    expect(await reader(fail500.endpoint).get(SERIAL)).toMatchObject({ serial: SERIAL });
+    const attempts: string[] = [];
+    const counted = new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: fail500.endpoint, credentials: NO_TOKEN, timeoutMs: 2000, onRequest: (op) => attempts.push(op) });
+    expect(await counted.get(SERIAL)).toMatchObject({ serial: SERIAL });
     expect(fail500.seen).toHaveLength(2);
+    expect(attempts).toEqual(['GetItem', 'GetItem']);
     await fail500.close();
 
     const throttled = await loopback((_n, _q, res) =>

@@ -27,6 +27,8 @@ export interface DynamoDbGetItemReaderOptions {
   timeoutMs: number;
   /** signing time (tests); the system clock by default */
   now?: () => Date;
+  /** called once per HTTP attempt, with the operation name (request counting, as DynamoDbRegistry's) */
+  onRequest?: (operation: string) => void;
 }
 
 const TARGET = 'DynamoDB_20120810.GetItem';
@@ -127,6 +129,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
   private readonly send: typeof httpRequest;
   private readonly timeoutMs: number;
   private readonly now: () => Date;
+  private readonly onRequest?: (operation: string) => void;
 
   /** @throws Error on an endpoint that is not an http(s) URL or a timeout that is not positive */
   constructor(o: DynamoDbGetItemReaderOptions) {
@@ -144,6 +147,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
     this.url = url;
     this.timeoutMs = o.timeoutMs;
     this.now = o.now ?? (() => new Date());
+    this.onRequest = o.onRequest;
     const credentials = { ...o.credentials };
     this.signer = new SignatureV4({ credentials, region: o.region, service: 'dynamodb', sha256: NodeSha256 });
     // Keep-alive: a warm instance reuses its TLS connection; a connection dropped while Lambda was frozen
@@ -188,6 +192,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
       },
       { signingDate: this.now() },
     );
+    this.onRequest?.('GetItem');
     const { status, type, text } = await this.post(signed.headers, body, signal);
     let json: Record<string, unknown> | undefined;
     try {
