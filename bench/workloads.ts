@@ -18,6 +18,7 @@ import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client
 import { createLocalStore } from '../src/adapters/local/local-store.js';
 import { awsClients, createAwsStore } from '../src/adapters/aws/aws-store.js';
 import { DynamoDbRegistry, certKey, clientKey, planCommit } from '../src/adapters/aws/dynamodb-registry.js';
+import { DynamoDbGetItemReader } from '../src/adapters/aws/dynamodb-reader.js';
 import { systemClock, type OperationContext } from '../src/domain/context.js';
 import { bootstrap, rotateIntermediate } from '../src/domain/hierarchy.js';
 import { issueClient, openIssuer, signClient } from '../src/domain/issuance.js';
@@ -151,7 +152,7 @@ async function authorizerBench(fixturePath: string) {
     const hitLog = stats(await timeDecisions(hitJson as never, event, 20_000, 2_000));
 
     // Registry miss against moto: client cache TTL 0, so every decision reads CERT#<serial> (the intermediate
-    // stays cached, as in steady state). The SDK client is configured as handler.ts configures it.
+    // stays cached, as in steady state), through the reader the Lambda handler uses.
     useEndpoint();
     const table = unique('bench-authz');
     const admin = new DynamoDBClient({ region: REGION });
@@ -159,9 +160,16 @@ async function authorizerBench(fixturePath: string) {
     const writer = new DynamoDbRegistry({ client: admin, tableName: table });
     await writer.commit(records.filter((r) => r.kind !== 'client').map((r) => ({ op: 'create' as const, record: r })), { atomic: true });
     await writer.commit([{ op: 'create', record: client }], { atomic: true });
-    const ddb = new DynamoDBClient({ region: REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
-    const counts = countRequests(ddb);
-    const missAuthz = createAuthorizer({ registry: new DynamoDbRegistry({ client: ddb, tableName: table }), config: { cacheTtlMs: 0 }, log: (e) => void (bytes += JSON.stringify(e).length) });
+    const counts: Record<string, number> = {};
+    const missReader = new DynamoDbGetItemReader({
+      tableName: table,
+      region: REGION,
+      endpoint: process.env.AWS_ENDPOINT_URL!,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      timeoutMs: 2000,
+      onRequest: (op) => void (counts[op] = (counts[op] ?? 0) + 1),
+    });
+    const missAuthz = createAuthorizer({ registry: missReader, config: { cacheTtlMs: 0 }, log: (e) => void (bytes += JSON.stringify(e).length) });
     const raw = new DynamoDBClient({ region: REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
     const rawGet = () => raw.send(new GetItemCommand({ TableName: table, Key: { pk: { S: certKey(client.serial) } }, ConsistentRead: true }));
     for (let i = 0; i < 50; i++) {
