@@ -158,8 +158,15 @@ export interface ClientBundle {
 /** Hands bundles to clients: files in a directory, or SSM parameters. */
 export interface BundleSink {
   readonly kind: string;
-  /** Returns where it was delivered (paths or parameter names). */
+  /** Returns where it was delivered (paths or parameter names). Delivered means durable: recorded next. */
   deliver(bundle: ClientBundle): Promise<string[]>;
+  /**
+   * Delivers many bundles, each as `deliver` would (same locations, in the same order), all durable when it
+   * resolves; a sink that can overlap the work (parallel writes, one wait for the disk) does it here. On a
+   * failure some bundles may have been delivered: the caller records none of them, and a re-run re-issues.
+   * Every sink implements it; callers holding a sink from elsewhere fall back to `deliver` one by one.
+   */
+  deliverMany?(bundles: ClientBundle[]): Promise<string[][]>;
 }
 
 /** Serialises state-changing commands against one store. */

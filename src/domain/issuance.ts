@@ -1,4 +1,4 @@
-import type { CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
+import type { BundleSink, CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
 import { isStillAccepted, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
 import { formatSubject, subjectOrganization } from './certificate.js';
 import { ClientTemplate, generateClientKey } from './template.js';
@@ -230,6 +230,14 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   return { action: existing ? 'replaced' : 'issued', record: issued.record, replacedSerial: existing?.serial, delivered };
 }
 
+/** Delivers bundles through the sink's batch method when it has one, else one by one; all durable when it resolves. */
+export async function deliverAll(sink: BundleSink, bundles: ClientBundle[]): Promise<string[][]> {
+  if (sink.deliverMany) return sink.deliverMany(bundles);
+  const out: string[][] = [];
+  for (const b of bundles) out.push(await sink.deliver(b));
+  return out;
+}
+
 export interface ReissueResult {
   clientId: string;
   oldSerial: string;
@@ -256,21 +264,29 @@ export async function reissueClients(
   // 990 clients: a multiple of 33, the clients that fill one 100-action DynamoDB transaction (3 actions each),
   // so chunking never adds a half-empty request (see src/adapters/aws/README.md).
   const chunkSize = o.chunkSize ?? 990;
-  ctx.progress?.(0, targets.length);
-  for (let i = 0; i < targets.length; i += chunkSize) {
+  const sign = (i: number) => {
     const chunk = targets.slice(i, i + chunkSize);
     const rekey = chunk.map((old) => !!o.rekey && old.keyOrigin === 'generated');
-    const signed = await signClients(
+    const signing = signClients(
       ctx,
       issuer,
       chunk.map((old, k) => {
         const { publicKeySpki, ...rest } = sameKeySpec(old);
         return rekey[k] ? rest : { ...rest, publicKeySpki };
       }),
-    );
-    const issued = chunk.map((old, k) => ({ old, next: signed[k]!, rekeyed: rekey[k]! }));
-    const delivered: string[][] = [];
-    for (const it of issued) delivered.push(await ctx.sink.deliver(it.next.bundle));
+    ).then((signed) => chunk.map((old, k) => ({ old, next: signed[k]!, rekeyed: rekey[k]! })));
+    // awaited in the next round; a failure there (or here, before) must not go unhandled meanwhile
+    signing.catch(() => undefined);
+    return signing;
+  };
+  ctx.progress?.(0, targets.length);
+  let signing = targets.length ? sign(0) : undefined;
+  for (let i = 0; i < targets.length; i += chunkSize) {
+    const issued = await signing!;
+    // Signing has no effect outside this process, so the next chunk is signed (on the pool's threads) while
+    // this one is delivered and recorded.
+    signing = i + chunkSize < targets.length ? sign(i + chunkSize) : undefined;
+    const delivered = await deliverAll(ctx.sink, issued.map((it) => it.next.bundle));
     const changes: RegistryChange[] = [];
     for (const it of issued) changes.push({ op: 'create', record: it.next.record }, supersede(ctx, it.old, it.next.record.serial));
     await ctx.store.registry.commit(changes);

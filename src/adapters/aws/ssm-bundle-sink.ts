@@ -52,4 +52,11 @@ export class SsmBundleSink implements BundleSink {
     }
     return params.map(([n]) => n);
   }
+
+  /** One bundle after the other: SSM's PutParameter throughput limit, not the disk, is what bounds this sink. */
+  async deliverMany(bundles: ClientBundle[]): Promise<string[][]> {
+    const out: string[][] = [];
+    for (const b of bundles) out.push(await this.deliver(b));
+    return out;
+  }
 }

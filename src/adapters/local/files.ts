@@ -1,15 +1,68 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { execFile } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+
+/** a directory that receives a private key is private too */
+export const dirModeFor = (fileMode: number) => (fileMode & 0o077 ? 0o755 : 0o700);
+
+/** unique per process (a random prefix) and per file (a counter): cheaper than random bytes for each of thousands */
+const tmpPrefix = randomBytes(4).toString('hex');
+let tmpCounter = 0;
+const tmpName = (path: string) => `${path}.${tmpPrefix}${(tmpCounter++).toString(36)}.tmp`;
+
+/**
+ * Makes a directory's entries (files created, renamed or removed in it) durable: a rename is only on disk once
+ * its directory is, whatever happened to the file's content. Windows cannot open a directory (and its
+ * NTFS journal makes the rename durable with the file), hence the skip there.
+ */
+export function fsyncDir(dir: string): void {
+  if (process.platform === 'win32') return;
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const h = await open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * The directories whose entries a `mkdir -p` of `dir` changed, given what mkdir returned (the first directory
+ * it created, or undefined): the parent of the first new one, and each new one but the last.
+ */
+function changedByMkdir(dir: string, firstCreated: string | undefined): string[] {
+  if (!firstCreated) return [];
+  const out = [dirname(firstCreated)];
+  const rest = relative(firstCreated, dir);
+  let d = firstCreated;
+  for (const part of rest ? rest.split(sep) : []) {
+    out.push(d);
+    d = join(d, part);
+  }
+  return out;
+}
 
 /**
  * Writes a file so that readers see the old content or the new, never half of it: a temporary file with the
- * final mode from the start (a key is never readable by others, not even briefly), fsync, then rename.
+ * final mode from the start (a key is never readable by others, not even briefly), fsync, rename, then fsync
+ * of the directory, so the new content is on disk when this returns (a caller records it next).
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
-  // a directory that receives a private key is private too
-  mkdirSync(dirname(path), { recursive: true, mode: mode & 0o077 ? 0o755 : 0o700 });
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const dir = dirname(path);
+  const created = changedByMkdir(dir, mkdirSync(dir, { recursive: true, mode: dirModeFor(mode) }));
+  const tmp = tmpName(path);
   const fd = openSync(tmp, 'wx', mode);
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
@@ -23,4 +76,216 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   }
   closeSync(fd);
   renameSync(tmp, path);
+  for (const d of [...created, dir]) fsyncDir(d);
+}
+
+/** Files that go together into one directory, renamed into place in the order given. */
+export interface FileGroup {
+  dir: string;
+  /** mode for the directory if it has to be created; an existing one is narrowed to it when it is 0700 */
+  dirMode: number;
+  files: { path: string; data: string | Uint8Array; mode: number }[];
+}
+
+/** Runs `fn` on every item with at most `limit` running at once; the first failure is thrown after all settle. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const run = async () => {
+    while (next < items.length && !failure) {
+      try {
+        await fn(items[next++]!);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  if (failure) throw failure.e;
+}
+
+/**
+ * How many fsyncs are in flight at once where they cannot be avoided. libuv runs them on its thread pool
+ * (4 threads unless UV_THREADPOOL_SIZE says otherwise); overlapping fsyncs are committed by the file system's
+ * journal together instead of one after the other.
+ */
+const IO_CONCURRENCY = 32;
+
+/**
+ * How a batch of files becomes durable: `filesystem` flushes each file system involved with one syncfs(2)
+ * where that is possible (Linux, through coreutils' `sync --file-system`), else like `files`: an fsync per
+ * file and per directory, in parallel. A batch of fewer than SYNCFS_MIN_FILES files is fsynced file by file
+ * either way: that costs less than writing back whatever else is dirty on the file system.
+ */
+export type FlushMode = 'filesystem' | 'files';
+
+const SYNCFS_MIN_FILES = 64;
+
+let syncBinary: string | null | undefined;
+const execFileAsync = promisify(execFile);
+
+/**
+ * syncfs(2) on the file system holding each path: every dirty file and directory entry on it reaches the disk.
+ * Thousands of new small files then cost one writeback, in which the block layer merges their writes, where an
+ * fsync each costs a data write and a journal commit each (ext4 in a 2-vCPU VM, 20,000 files: 1.3 s, against
+ * 5 s for parallel fsyncs and 9 s for one after the other). False when it could not be done (not Linux, no
+ * `sync`, or it failed): the caller then fsyncs file by file, which also reports any I/O error.
+ */
+async function syncFileSystems(paths: string[]): Promise<boolean> {
+  if (process.platform !== 'linux' || !paths.length) return false;
+  // an absolute path: neither PATH nor a shell decides what runs
+  if (syncBinary === undefined) syncBinary = ['/usr/bin/sync', '/bin/sync'].find((p) => existsSync(p)) ?? null;
+  if (!syncBinary) return false;
+  try {
+    await execFileAsync(syncBinary, ['--file-system', '--', ...paths], { timeout: 600_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One directory per file system (st_dev) among the given ones, to hand to syncfs. */
+function onePerFileSystem(dirs: Iterable<string>): string[] {
+  const byDev = new Map<number, string>();
+  for (const d of dirs) {
+    const dev = statSync(d).dev;
+    if (!byDev.has(dev)) byDev.set(dev, d);
+  }
+  return [...byDev.values()];
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const h = await open(path, 'r+');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** Files of a group written under temporary names, not yet in place. */
+interface Staged {
+  group: FileGroup;
+  tmps: string[];
+}
+
+/** What a batch write changed: directories whose entries changed, and an existing directory per new entry. */
+interface Touched {
+  dirs: Set<string>;
+  anchors: Set<string>;
+}
+
+/** Writes a group's files under temporary names (fsynced each when `fsync`), making its directory first. */
+function stage(g: FileGroup, fsync: boolean, touched: Touched, staged: Staged[]): void {
+  const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
+  for (const d of changedByMkdir(g.dir, created)) touched.dirs.add(d);
+  touched.dirs.add(g.dir);
+  if (created) {
+    touched.anchors.add(dirname(created));
+  } else {
+    touched.anchors.add(g.dir);
+    // a key going into a directory made earlier for a bundle without one
+    if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
+  }
+  const s: Staged = { group: g, tmps: [] };
+  staged.push(s);
+  for (const f of g.files) {
+    const tmp = tmpName(f.path);
+    const fd = openSync(tmp, 'wx', f.mode);
+    s.tmps.push(tmp);
+    try {
+      writeFileSync(fd, f.data);
+      if (fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Renames a group's files into place, in order. */
+function place(s: Staged): void {
+  s.group.files.forEach((f, i) => {
+    renameSync(s.tmps[i]!, f.path);
+    s.tmps[i] = '';
+  });
+}
+
+/** Files per syncfs while writing (see writeFileGroupsDurably). */
+const SYNCFS_BATCH_FILES = 1024;
+
+/**
+ * writeFileAtomic for many files at once, with the same guarantees when it resolves, and much faster. Each
+ * file is written under a temporary name; once its content is durable it is renamed into place (a group's files
+ * in the given order); once the renames are durable, this resolves. So a crash never leaves a final name on an
+ * empty or partial file, nor loses a file this reported written.
+ *
+ * Durable means, with FlushMode `filesystem` and enough files: syncfs runs (in another process) on what is
+ * written so far while the next batch of files is written, and a batch is renamed once a syncfs that started
+ * after it was written has finished; a last syncfs covers the last renames. Otherwise, or when a syncfs fails:
+ * an fsync per file and per directory, in parallel. Writing and renaming are synchronous: on libuv's pool they
+ * were no faster and cost twice the CPU, which the signing threads running meanwhile need.
+ *
+ * A failure in a group names it (`onError`); temporary files are removed, and files of groups already renamed
+ * stay (each one complete).
+ */
+export async function writeFileGroupsDurably(
+  groups: FileGroup[],
+  onError: (group: FileGroup, e: unknown) => Error,
+  flush: FlushMode = 'filesystem',
+): Promise<void> {
+  const touched: Touched = { dirs: new Set(), anchors: new Set() };
+  const staged: Staged[] = [];
+  const few = groups.reduce((n, g) => n + g.files.length, 0) < SYNCFS_MIN_FILES;
+  const guarded = (g: FileGroup, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      throw onError(g, e);
+    }
+  };
+  /** staged[placed..] are written but not in place */
+  let placed = 0;
+  const placeUpTo = (end: number) => {
+    for (; placed < end; placed++) guarded(staged[placed]!.group, () => place(staged[placed]!));
+  };
+  try {
+    if (few) {
+      for (const g of groups) guarded(g, () => stage(g, true, touched, staged));
+      placeUpTo(staged.length);
+      for (const d of touched.dirs) fsyncDir(d);
+      return;
+    }
+    let durable = flush === 'filesystem';
+    if (durable) {
+      const syncfs = () => syncFileSystems(onePerFileSystem(touched.anchors));
+      /** the syncfs that started after staged[..covers] were written */
+      let flushing: { done: Promise<boolean>; covers: number } | undefined;
+      let files = 0;
+      for (const [i, g] of groups.entries()) {
+        guarded(g, () => stage(g, false, touched, staged));
+        files += g.files.length;
+        if (files < SYNCFS_BATCH_FILES && i < groups.length - 1) continue;
+        files = 0;
+        const next = { done: syncfs(), covers: staged.length };
+        if (flushing) {
+          if (!(durable = await flushing.done)) break;
+          placeUpTo(flushing.covers);
+        }
+        flushing = next;
+      }
+      if (durable && flushing && (durable = await flushing.done)) {
+        placeUpTo(staged.length);
+        durable = await syncfs();
+      }
+    }
+    if (!durable) {
+      // file by file: what is not in place yet, then every directory (also those of groups placed already)
+      for (const g of groups.slice(staged.length)) guarded(g, () => stage(g, false, touched, staged));
+      await eachLimited(staged.slice(placed).flatMap((s) => s.tmps), IO_CONCURRENCY, fsyncFile);
+      placeUpTo(staged.length);
+      await eachLimited([...touched.dirs], IO_CONCURRENCY, fsyncDirAsync);
+    }
+  } finally {
+    for (const s of staged) for (const t of s.tmps) if (t) rmSync(t, { force: true });
+  }
 }

@@ -1,53 +1,241 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, fdatasyncSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQuery } from '../../ports.js';
 import { conflict, storageError } from '../../domain/errors.js';
 import { writeFileAtomic } from './files.js';
 
+/** registry.json: every record as of one generation. Versions before the journal wrote no `generation` (0). */
 interface RegistryFile {
   format: 1;
+  generation?: number;
   records: CertificateRecord[];
 }
 
+/** First line of registry.journal: the generation of the snapshot it continues. */
+interface JournalHeader {
+  journal: 1;
+  generation: number;
+}
+
+/** Every other line: one commit, as the records it created or changed, in their new state. */
+interface JournalEntry {
+  seq: number;
+  records: CertificateRecord[];
+}
+
+/** What this process has read of the journal. */
+interface JournalView {
+  ino: number;
+  /** size and mtime when last read: unchanged means nothing new */
+  size: number;
+  mtimeMs: number;
+  /** offset just past the last complete line; anything after it is a commit that never completed */
+  end: number;
+  seq: number;
+}
+
+export interface JsonFileRegistryOptions {
+  /** fold the journal into registry.json during a commit once it is this many bytes and twice the snapshot */
+  compactAtBytes?: number;
+}
+
+/** Journal bytes and the journal's identity when they were read. */
+interface JournalRead {
+  at: Omit<JournalView, 'seq'>;
+  lines: Buffer;
+  damage?: string;
+}
+
+const MAX_RELOADS = 20;
+
+/** Reads a whole file from `from` through one descriptor. */
+function readFrom(fd: number, from: number): Buffer {
+  const chunks: Buffer[] = [];
+  let pos = from;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(Math.max(1 << 16, fstatSync(fd).size - pos));
+    const n = readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    pos += n;
+  }
+  return Buffer.concat(chunks);
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 /**
- * The registry as one JSON file, replaced atomically on every commit: each commit is all-or-nothing, which
- * satisfies both the atomic and the batched contract. Loaded once per process (commands hold the store lock).
+ * The registry as `registry.json` (a snapshot, replaced atomically) plus `registry.journal`: one line per
+ * commit, appended with a single write and fdatasync. A commit is the line: all of it or, when a crash cut it
+ * short (no final newline, or not JSON), none of it; the next commit cuts such a tail off before appending.
+ * Loading reads the snapshot and replays the journal on top. `compact` (at store lock release, and during
+ * commits once the journal grows large) writes a new snapshot of the next generation, after which the old
+ * journal no longer applies and is removed. So at rest, after a command, registry.json alone holds everything.
+ *
+ * Other processes (`ca gateway` while a command runs) notice a new snapshot by its identity and new commits by
+ * the journal's size, and read only the lines they have not seen.
  */
 export class JsonFileRegistry implements CertificateRegistry {
   private records?: Map<string, CertificateRecord>;
-  /** the file's identity when loaded: another process (a revoke while `ca gateway` runs) replaces the file */
-  private loadedStamp = '';
+  /** identity of the snapshot the records come from */
+  private snapshotStamp = '';
+  private snapshotSize = 0;
+  private generation = 0;
+  private journal?: JournalView;
   readonly path: string;
+  readonly journalPath: string;
+  private readonly compactAtBytes: number;
 
-  constructor(dir: string) {
+  constructor(
+    private readonly dir: string,
+    o: JsonFileRegistryOptions = {},
+  ) {
     this.path = join(dir, 'registry.json');
+    this.journalPath = join(dir, 'registry.journal');
+    this.compactAtBytes = o.compactAtBytes ?? 64 << 20;
   }
 
-  private stamp(): string {
-    try {
-      const st = statSync(this.path);
-      return `${st.ino}:${st.mtimeMs}:${st.size}`;
-    } catch {
-      return 'absent';
-    }
+  private static stampOf(st: Stats | undefined): string {
+    return st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'absent';
   }
 
   private load(): Map<string, CertificateRecord> {
-    const stamp = this.stamp();
-    if (this.records && stamp === this.loadedStamp) return this.records;
-    this.loadedStamp = stamp;
-    const m = new Map<string, CertificateRecord>();
-    if (existsSync(this.path)) {
-      let doc: RegistryFile;
+    for (let attempt = 0; attempt < MAX_RELOADS; attempt++) {
+      if (this.records && JsonFileRegistry.stampOf(statOrUndefined(this.path)) === this.snapshotStamp) {
+        const j = statOrUndefined(this.journalPath);
+        const seen = this.journal;
+        if (!j && !seen) return this.records;
+        if (j && seen && j.ino === seen.ino && j.size === seen.size && j.mtimeMs === seen.mtimeMs) return this.records;
+        // new lines on the journal we know: read only those
+        if (j && seen && j.ino === seen.ino && j.size >= seen.end) {
+          const read = this.readJournal(seen.end);
+          if (read && this.snapshotUnchanged()) {
+            this.applyLines(this.records, { ...seen, ...read.at }, read.lines);
+            return this.records;
+          }
+        }
+      }
+      if (this.reload()) return this.records!;
+    }
+    throw storageError(`failed to read registry ${this.path}: it kept changing while being read`, 'retry the command');
+  }
+
+  /**
+   * Reads the snapshot, then the journal that continues it. False when the snapshot was replaced meanwhile
+   * (a compaction in another process): the journal read may belong to the new one, so start over.
+   */
+  private reload(): boolean {
+    const records = new Map<string, CertificateRecord>();
+    let generation = 0;
+    let stamp = 'absent';
+    let size = 0;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(`failed to read registry ${this.path}: ${(e as Error).message}`, undefined, e);
+    }
+    if (fd !== undefined) {
       try {
-        doc = JSON.parse(readFileSync(this.path, 'utf8'));
+        const st = fstatSync(fd);
+        stamp = JsonFileRegistry.stampOf(st);
+        const buf = readFrom(fd, 0);
+        size = buf.length;
+        const doc = JSON.parse(buf.toString('utf8')) as RegistryFile;
+        generation = doc.generation ?? 0;
+        for (const r of doc.records) records.set(r.serial, r);
       } catch (e) {
         throw storageError(`failed to read registry ${this.path}: ${(e as Error).message}`, 'restore it from backup', e);
+      } finally {
+        closeSync(fd);
       }
-      for (const r of doc.records) m.set(r.serial, r);
     }
-    this.records = m;
-    return m;
+    const journal = this.openJournal(generation);
+    // A compaction in another process replaced the snapshot meanwhile: the journal read may be the new one.
+    if (JsonFileRegistry.stampOf(statOrUndefined(this.path)) !== stamp) return false;
+    if (journal?.damage) throw storageError(`failed to read registry journal ${this.journalPath}: ${journal.damage}`, 'restore the store from backup');
+    this.journal = undefined;
+    if (journal) this.applyLines(records, { ...journal.at, seq: 0 }, journal.lines);
+    this.records = records;
+    this.snapshotStamp = stamp;
+    this.snapshotSize = size;
+    this.generation = generation;
+    return true;
+  }
+
+  private snapshotUnchanged(): boolean {
+    return JsonFileRegistry.stampOf(statOrUndefined(this.path)) === this.snapshotStamp;
+  }
+
+  /**
+   * The journal that continues the snapshot of `generation`, read whole but not yet applied (see applyLines);
+   * undefined when there is none, or only one a compaction left behind.
+   */
+  private openJournal(generation: number): JournalRead | undefined {
+    const read = this.readJournal(0);
+    if (!read) return undefined;
+    const nl = read.lines.indexOf(0x0a);
+    // no complete header: a journal whose creation never completed, with nothing to replay
+    if (nl < 0) return undefined;
+    let header: JournalHeader;
+    try {
+      header = JSON.parse(read.lines.subarray(0, nl).toString('utf8'));
+    } catch (e) {
+      // damage, unless the snapshot changed meanwhile and this is another generation's journal mid-write
+      return { ...read, damage: `bad header: ${(e as Error).message}` };
+    }
+    // a journal left by a compaction that was cut short: the snapshot already holds it
+    if (header.journal !== 1 || header.generation !== generation) return undefined;
+    return { at: { ...read.at, end: nl + 1 }, lines: read.lines.subarray(nl + 1) };
+  }
+
+  /** The journal's bytes from `from` on, and its identity; undefined when there is no journal. */
+  private readJournal(from: number): JournalRead | undefined {
+    let fd: number;
+    try {
+      fd = openSync(this.journalPath, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storageError(`failed to read registry journal ${this.journalPath}: ${(e as Error).message}`, undefined, e);
+    }
+    try {
+      const st = fstatSync(fd);
+      const lines = readFrom(fd, from);
+      return { at: { ino: st.ino, mtimeMs: st.mtimeMs, size: Math.max(from + lines.length, st.size), end: from }, lines };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Applies the complete lines of `lines` (journal bytes from `view.end`) and moves `view` past them; an
+   * incomplete last line is a commit that never completed and is left alone.
+   */
+  private applyLines(records: Map<string, CertificateRecord>, view: JournalView, lines: Buffer): void {
+    let pos = 0;
+    const entries: JournalEntry[] = [];
+    for (;;) {
+      const nl = lines.indexOf(0x0a, pos);
+      if (nl < 0) break;
+      try {
+        entries.push(JSON.parse(lines.subarray(pos, nl).toString('utf8')));
+      } catch (e) {
+        // each line ends with its only newline, so a commit cut short can only be the tail: this is damage
+        throw storageError(`failed to read registry journal ${this.journalPath} at byte ${view.end + pos}: ${(e as Error).message}`, 'restore the store from backup', e);
+      }
+      pos = nl + 1;
+    }
+    for (const entry of entries) for (const r of entry.records) records.set(r.serial, r);
+    if (entries.length) view.seq = entries[entries.length - 1]!.seq;
+    view.end += pos;
+    this.journal = view;
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
@@ -64,12 +252,14 @@ export class JsonFileRegistry implements CertificateRegistry {
     return out;
   }
 
+  /** Every commit is one journal line, so each is all-or-nothing, which satisfies the atomic and batched contract alike. */
   async commit(changes: RegistryChange[]): Promise<void> {
     const current = this.load();
-    const next = new Map(current);
+    // the changes on top of the current state, checked before anything is written
+    const next = new Map<string, CertificateRecord>();
     const touched = new Set<string>();
     for (const c of changes) {
-      const existing = next.get(c.record.serial);
+      const existing = next.get(c.record.serial) ?? current.get(c.record.serial);
       if (c.op === 'create' && existing) throw conflict(`serial ${c.record.serial} is already in the registry`);
       if (c.op === 'update') {
         if (!existing) throw conflict(`serial ${c.record.serial} is not in the registry`);
@@ -80,16 +270,95 @@ export class JsonFileRegistry implements CertificateRegistry {
     }
     if (touched.size) {
       const active = new Map<string, number>();
-      for (const r of next.values()) if (r.kind === 'client' && r.status === 'active' && touched.has(r.clientId)) active.set(r.clientId, (active.get(r.clientId) ?? 0) + 1);
+      const count = (r: CertificateRecord) => {
+        if (r.kind === 'client' && r.status === 'active' && touched.has(r.clientId)) active.set(r.clientId, (active.get(r.clientId) ?? 0) + 1);
+      };
+      for (const r of next.values()) count(r);
+      for (const [serial, r] of current) if (!next.has(serial)) count(r);
       for (const [id, n] of active) if (n > 1) throw conflict(`client ${id} would have ${n} active certificates`);
     }
-    const doc: RegistryFile = { format: 1, records: [...next.values()] };
+    if (!next.size) return;
+    if (this.snapshotStamp === 'absent' && !this.journal) {
+      // a new store: its first commit is small, and registry.json then exists from the start
+      const all = new Map([...current, ...next]);
+      this.writeSnapshot(all);
+      this.records = all;
+      return;
+    }
+    const seq = (this.journal?.seq ?? 0) + 1;
+    const line = JSON.stringify({ seq, records: [...next.values()] } satisfies JournalEntry) + '\n';
     try {
-      writeFileAtomic(this.path, JSON.stringify(doc), 0o600);
+      this.append(line, seq);
+    } catch (e) {
+      throw storageError(`failed to write registry ${this.journalPath}: ${(e as Error).message}`, undefined, e);
+    }
+    for (const [serial, r] of next) current.set(serial, r);
+    if (this.journal!.end >= this.compactAtBytes && this.journal!.end >= 2 * this.snapshotSize) this.compact();
+  }
+
+  /** Appends one commit line and waits for the disk; starts the journal of this generation if there is none. */
+  private append(line: string, seq: number): void {
+    const data = Buffer.from(line);
+    if (!this.journal) {
+      // A new journal appears complete, with its header and first commit, or not at all (and replaces a stale
+      // one left by an interrupted compaction).
+      const header = JSON.stringify({ journal: 1, generation: this.generation } satisfies JournalHeader) + '\n';
+      writeFileAtomic(this.journalPath, Buffer.concat([Buffer.from(header), data]), 0o600);
+      const st = statSync(this.journalPath);
+      this.journal = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, end: st.size, seq };
+      return;
+    }
+    const view = this.journal;
+    const fd = openSync(this.journalPath, 'r+');
+    try {
+      const st = fstatSync(fd);
+      if (st.ino !== view.ino) throw new Error('the journal was replaced by another process');
+      // a commit a crash cut short: it never happened, and our line must not be glued to it
+      if (st.size !== view.end) ftruncateSync(fd, view.end);
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off, view.end + off);
+      fdatasyncSync(fd);
+      const after = fstatSync(fd);
+      view.end += data.length;
+      view.size = after.size;
+      view.mtimeMs = after.mtimeMs;
+      view.seq = seq;
+    } finally {
+      // on a failure, what was written is not a commit: view.end did not move, the next append cuts it off
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Folds the journal into a new registry.json (the next generation), then removes the journal. Run with the
+   * store lock held. A crash after the snapshot is in place leaves a journal of the previous generation,
+   * which loading ignores and the next commit replaces.
+   */
+  compact(): void {
+    if (!this.records && !statOrUndefined(this.journalPath)) return;
+    const records = this.load();
+    if (!this.journal) {
+      // one that does not continue registry.json (see above) holds nothing to keep
+      rmSync(this.journalPath, { force: true });
+      return;
+    }
+    this.writeSnapshot(records);
+  }
+
+  /** registry.json of the next generation, holding `records`; then the journal it replaces goes. */
+  private writeSnapshot(records: Map<string, CertificateRecord>): void {
+    const generation = this.generation + 1;
+    const text = JSON.stringify({ format: 1, generation, records: [...records.values()] } satisfies RegistryFile);
+    try {
+      // on disk (file and directory) before the journal goes: from here on it is the only copy
+      writeFileAtomic(this.path, text, 0o600);
+      rmSync(this.journalPath, { force: true });
     } catch (e) {
       throw storageError(`failed to write registry ${this.path}: ${(e as Error).message}`, undefined, e);
     }
-    this.records = next;
-    this.loadedStamp = this.stamp();
+    this.generation = generation;
+    this.snapshotStamp = JsonFileRegistry.stampOf(statSync(this.path));
+    this.snapshotSize = Buffer.byteLength(text);
+    this.journal = undefined;
   }
 }

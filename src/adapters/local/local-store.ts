@@ -16,14 +16,16 @@ export interface LocalStoreOptions {
 export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; truststorePath: string } {
   const dir = resolve(o.dir);
   const truststore = new FileTruststore(dir);
+  const registry = new JsonFileRegistry(dir);
   return {
     name: 'local',
     dir,
     truststorePath: truststore.path,
     custody: new FileKeyCustody(dir, o.passphrase, { plaintext: o.plaintextKeys }),
-    registry: new JsonFileRegistry(dir),
+    registry,
     truststore,
-    lock: new LockFile(dir),
+    // a command's commits are journal lines; at its end registry.json alone holds them again
+    lock: new LockFile(dir, { beforeRelease: () => registry.compact() }),
     describe: () => `local directory ${o.dir}`,
   };
 }

@@ -12,12 +12,23 @@ function alive(pid: number): boolean {
   }
 }
 
+export interface LockFileOptions {
+  /**
+   * Runs as the outermost `withLock` ends, while the lock is still held (the local store folds the registry
+   * journal into registry.json here). Housekeeping: a failure is ignored, the next command runs it again.
+   */
+  beforeRelease?: () => void;
+}
+
 /** An exclusive lock file holding the owner's pid; a lock left by a dead process is taken over. */
 export class LockFile implements StoreLock {
   private readonly path: string;
   private depth = 0;
   private createdDir = false;
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly o: LockFileOptions = {},
+  ) {
     this.path = join(dir, '.lock');
   }
 
@@ -46,6 +57,11 @@ export class LockFile implements StoreLock {
       return await fn();
     } finally {
       if (--this.depth === 0) {
+        try {
+          this.o.beforeRelease?.();
+        } catch {
+          /* the work is done and durable; only the housekeeping is left for the next command */
+        }
         rmSync(this.path, { force: true });
         // a command that failed before writing anything leaves no empty store directory behind
         if (this.createdDir) {
