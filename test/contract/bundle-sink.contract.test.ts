@@ -38,6 +38,19 @@ function bundleSinkContract(name: string, fixture: () => Promise<SinkFixture>) {
       expect(again.sort()).toEqual([bundle(2).certificatePem, bundle(2).chainPem].sort());
     });
 
+    it('delivers a batch like one by one, each bundle where deliver would put it', async () => {
+      const { sink, read } = await fixture();
+      const batch = [1, 2, 3].map((n) => ({ ...bundle(n, n !== 2), clientId: `svc-batch-${n}` }));
+      expect(sink.deliverMany, 'every sink implements deliverMany').toBeTypeOf('function');
+      const locations = await sink.deliverMany!(batch);
+      expect(locations).toHaveLength(3);
+      for (const [i, b] of batch.entries()) {
+        expect(locations[i]).toEqual(await sink.deliver(b));
+        const contents = await Promise.all(locations[i]!.map(read));
+        expect(contents.sort()).toEqual([b.certificatePem, b.chainPem, ...(b.privateKeyPem ? [b.privateKeyPem] : [])].sort());
+      }
+    });
+
     it('refuses a client id that is not a valid name', async () => {
       const { sink } = await fixture();
       const e = await sink.deliver({ ...bundle(1), clientId: '../escape' }).catch((x: unknown) => x);
