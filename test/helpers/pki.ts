@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate as NodeX509 } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -113,7 +113,9 @@ export async function makeCa(o: { policy?: Partial<CaPolicy>; bootstrap?: boolea
     policy,
     ctx: (when = T0, p = {}) => ({ store, clock: fixedClock(when), policy: { ...policy, ...p }, sink }),
     registryPath: join(storeDir, 'registry.json'),
-    registryBytes: () => readFileSync(join(storeDir, 'registry.json')),
+    // the journal holds commits made since registry.json was last folded (domain calls here run without the lock)
+    registryBytes: () =>
+      Buffer.concat([readFileSync(join(storeDir, 'registry.json')), existsSync(join(storeDir, 'registry.journal')) ? readFileSync(join(storeDir, 'registry.journal')) : Buffer.alloc(0)]),
     records: () => store.registry.list(),
     truststoreFile: () => readFileSync(store.truststorePath, 'utf8'),
     bundle(clientId) {
