@@ -14,8 +14,8 @@ export function authorizerBuildOptions(root) {
     format: 'esm',
     platform: 'node',
     target: 'node22',
-    // Everything the handler imports is bundled (the registry reader and its SigV4 signer; no AWS SDK client),
-    // so the zip runs with nothing outside it. ESM builds of the @smithy packages tree-shake better than CommonJS.
+    // Everything the handler imports is bundled (the registry reader and its SigV4 signer, both our own code
+    // on node: modules; no AWS SDK client), so the zip runs with nothing outside it.
     mainFields: ['module', 'main'],
     legalComments: 'none',
     logLevel: 'silent',

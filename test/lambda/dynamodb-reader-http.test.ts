@@ -1,8 +1,14 @@
-import { describe, it, expect, afterEach, vi } from 'vitest';
+import { describe, it, expect, afterAll, afterEach, vi } from 'vitest';
 import { createHash, createHmac } from 'node:crypto';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbGetItemReader, DynamoDbReadError } from '../../src/adapters/aws/dynamodb-reader.js';
+import { cleanupAll, opensslOk, tempDir } from '../helpers/pki.js';
+
+afterAll(cleanupAll);
 
 /** One captured request. */
 interface Seen {
@@ -110,6 +116,46 @@ describe('the reader signs GetItem exactly as the AWS SDK does', () => {
     else expect(ours.headers['x-amz-security-token']).toBeUndefined();
     // and both agree with the algorithm as documented, computed here without the signing library
     expect(String(ours.headers.authorization).endsWith(`Signature=${sigV4ByHand(ours, credentials.secretAccessKey)}`)).toBe(true);
+  });
+});
+
+describe('the reader\'s signing key', () => {
+  it('is derived again when the day changes, and every signature still verifies', async () => {
+    const srv = await loopback();
+    try {
+      let now = new Date('2026-03-01T23:59:59.500Z');
+      const reader = new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: srv.endpoint, credentials: WITH_TOKEN, timeoutMs: 2000, now: () => now });
+      await reader.get(SERIAL);
+      now = new Date('2026-03-02T00:00:00.100Z');
+      await reader.get(SERIAL);
+      expect(srv.seen.map((s) => s.headers['x-amz-date'])).toEqual(['20260301T235959Z', '20260302T000000Z']);
+      expect(String(srv.seen[1]!.headers.authorization)).toContain('Credential=ASIAQEXAMPLE7EXAMPLE/20260302/eu-west-1/dynamodb/aws4_request');
+      for (const seen of srv.seen) expect(String(seen.headers.authorization).endsWith(`Signature=${sigV4ByHand(seen, WITH_TOKEN.secretAccessKey)}`)).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('speaks TLS to an https endpoint and refuses a server certificate it cannot verify', async () => {
+    const dir = tempDir('reader-tls');
+    opensslOk(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    let requests = 0;
+    const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_q, res) => (requests++, res.end('{}')));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const endpoint = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+      const e = await new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint, credentials: NO_TOKEN, timeoutMs: 5000 }).get(SERIAL).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(DynamoDbReadError);
+      expect((e as DynamoDbReadError).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+      expect(requests).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('refuses an endpoint whose path would need URI-encoding to be signed', () => {
+    expect(() => new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: 'https://example.com/a b%2F', credentials: NO_TOKEN, timeoutMs: 1000 })).toThrow(/path that is not plain ASCII/);
   });
 });
 

@@ -1,13 +1,11 @@
 /**
  * The authorizer's registry reader: one strongly consistent DynamoDB `GetItem` by primary key, signed with
- * SigV4 and sent over node:https, without the AWS SDK client. The full DynamoDB client costs the Lambda
+ * SigV4 (./sigv4.ts) and sent over node:https, without the AWS SDK client. The full DynamoDB client costs the Lambda
  * ~300 KB of bundle and ~70 ms of cold start (import, then credential/endpoint resolution on the first
  * request) for this one call. Records are decoded by the same codec DynamoDbRegistry uses.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { PostSigner } from './sigv4.js';
 import type { CertificateRecord, RegistryReader } from '../../ports.js';
 import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js';
 
@@ -36,33 +34,6 @@ const TARGET = 'DynamoDB_20120810.GetItem';
 const MAX_RESPONSE_BYTES = 1 << 20;
 /** Answers worth one more attempt: DynamoDB's own retryable errors (throttling, 5xx). */
 const RETRYABLE_TYPES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable']);
-
-/** SHA-256 / HMAC-SHA-256 from node:crypto, in the shape SignatureV4 expects (the SDK's Node hash, minus its dependencies). */
-class NodeSha256 {
-  private hash!: Hash | Hmac;
-
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.reset();
-  }
-
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(toBytes(data));
-  }
-
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-
-  reset(): void {
-    this.hash = this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(this.secret));
-  }
-}
-
-function toBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer | string {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
 
 /** A failed GetItem; `code` is DynamoDB's error type (`ResourceNotFoundException`, …) or a network error code. */
 export class DynamoDbReadError extends Error {
@@ -124,9 +95,9 @@ export function defaultEndpoint(region: string): string {
 export class DynamoDbGetItemReader implements RegistryReader {
   readonly tableName: string;
   private readonly url: URL;
-  private readonly signer: SignatureV4;
-  private readonly agent: HttpAgent;
-  private readonly send: typeof httpRequest;
+  private readonly signer: PostSigner;
+  /** resolved on the first request: node:https (and TLS) is loaded only for an https endpoint */
+  private transport?: Promise<{ agent: HttpAgent; send: typeof httpRequest }>;
   private readonly timeoutMs: number;
   private readonly now: () => Date;
   private readonly onRequest?: (operation: string) => void;
@@ -143,57 +114,53 @@ export class DynamoDbGetItemReader implements RegistryReader {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`DynamoDB endpoint ${endpoint} must be http(s)`);
     if (url.search || url.hash || url.username || url.password) throw new Error(`DynamoDB endpoint ${endpoint} must not carry a query, fragment or user`);
+    // The signed path is used as it is: one that would need URI-encoding is no DynamoDB endpoint.
+    if (!/^\/[\w./~-]*$/.test(url.pathname)) throw new Error(`DynamoDB endpoint ${endpoint} has a path that is not plain ASCII`);
     if (!(o.timeoutMs > 0)) throw new Error(`DynamoDB read timeout must be positive, got ${o.timeoutMs}`);
     this.url = url;
     this.timeoutMs = o.timeoutMs;
     this.now = o.now ?? (() => new Date());
     this.onRequest = o.onRequest;
     const credentials = { ...o.credentials };
-    this.signer = new SignatureV4({ credentials, region: o.region, service: 'dynamodb', sha256: NodeSha256 });
-    // Keep-alive: a warm instance reuses its TLS connection; a connection dropped while Lambda was frozen
-    // fails on reuse and is retried once on a fresh one.
-    const https = url.protocol === 'https:';
-    this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
-    this.send = https ? (httpsRequest as typeof httpRequest) : httpRequest;
+    this.signer = new PostSigner(credentials, o.region, 'dynamodb');
+  }
+
+  /**
+   * Keep-alive: a warm instance reuses its TLS connection; a connection dropped while Lambda was frozen fails
+   * on reuse and is retried once on a fresh one.
+   */
+  private connection(): Promise<{ agent: HttpAgent; send: typeof httpRequest }> {
+    this.transport ??=
+      this.url.protocol === 'https:'
+        ? import('node:https').then((https) => ({ agent: new https.Agent({ keepAlive: true, maxSockets: 8 }), send: https.request as typeof httpRequest }))
+        : Promise.resolve({ agent: new HttpAgent({ keepAlive: true, maxSockets: 8 }), send: httpRequest });
+    return this.transport;
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
     const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true });
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    const deadline = Date.now() + this.timeoutMs;
     let answer: { Item?: Record<string, StringAttribute> };
     try {
-      answer = await this.attempt(body, signal);
+      answer = await this.attempt(body, deadline);
     } catch (e) {
-      if (!(e instanceof DynamoDbReadError) || !e.retryable || signal.aborted) throw e;
-      answer = await this.attempt(body, signal);
+      if (!(e instanceof DynamoDbReadError) || !e.retryable || Date.now() >= deadline) throw e;
+      answer = await this.attempt(body, deadline);
     }
     if (answer.Item === undefined) return undefined;
     if (answer.Item === null || typeof answer.Item !== 'object') throw new DynamoDbReadError(`failed to read ${certKey(serial)} from DynamoDB table ${this.tableName}: the answer's Item is not an object`, 'InvalidResponse', false);
     return itemToRecord(answer.Item);
   }
 
-  private async attempt(body: string, signal: AbortSignal): Promise<{ Item?: Record<string, StringAttribute> }> {
-    const host = this.url.host;
-    const signed = await this.signer.sign(
-      {
-        method: 'POST',
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        ...(this.url.port ? { port: Number(this.url.port) } : {}),
-        path: this.url.pathname || '/',
-        query: {},
-        headers: {
-          host,
-          'content-type': 'application/x-amz-json-1.0',
-          'content-length': String(Buffer.byteLength(body)),
-          'x-amz-target': TARGET,
-        },
-        body,
-      },
-      { signingDate: this.now() },
+  private async attempt(body: string, deadline: number): Promise<{ Item?: Record<string, StringAttribute> }> {
+    const headers = this.signer.sign(
+      this.url.pathname,
+      { host: this.url.host, 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(body)), 'x-amz-target': TARGET },
+      body,
+      this.now(),
     );
     this.onRequest?.('GetItem');
-    const { status, type, text } = await this.post(signed.headers, body, signal);
+    const { status, type, text } = await this.post(headers, body, deadline);
     let json: Record<string, unknown> | undefined;
     try {
       json = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
@@ -212,22 +179,35 @@ export class DynamoDbGetItemReader implements RegistryReader {
     throw new DynamoDbReadError(`${what}: ${errType}: ${message} (HTTP ${status})`, errType, retryable, status);
   }
 
-  private post(headers: Record<string, string>, body: string, signal: AbortSignal): Promise<{ status: number; type?: string; text: string }> {
+  private async post(headers: Record<string, string>, body: string, deadline: number): Promise<{ status: number; type?: string; text: string }> {
+    const { agent, send } = await this.connection();
     return new Promise((resolve, reject) => {
-      const fail = (e: Error & { code?: string }) => {
-        if (signal.aborted) reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: no answer within ${this.timeoutMs} ms`, 'Timeout', false));
-        else reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: ${e.code ?? e.name}: ${e.message}`, e.code ?? e.name, true));
+      let timedOut = false;
+      let req: ClientRequest | undefined = undefined;
+      // A timer rather than an AbortSignal: the signal plumbing loads Node's stream utilities on the cold path.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        req?.destroy();
+        reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: no answer within ${this.timeoutMs} ms`, 'Timeout', false));
+      }, Math.max(0, deadline - Date.now()));
+      const settle = <T>(f: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        f(v);
       };
-      const req = this.send(
+      const ok = settle(resolve);
+      const fail = settle((e: Error & { code?: string }) => {
+        if (timedOut) return;
+        reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: ${e.code ?? e.name}: ${e.message}`, e.code ?? e.name, true));
+      });
+      req = send(
         {
           protocol: this.url.protocol,
           hostname: this.url.hostname,
           port: this.url.port || undefined,
           method: 'POST',
-          path: this.url.pathname || '/',
+          path: this.url.pathname,
           headers,
-          agent: this.agent,
-          signal,
+          agent,
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
@@ -236,10 +216,10 @@ export class DynamoDbGetItemReader implements RegistryReader {
             size += d.length;
             if (size > MAX_RESPONSE_BYTES) {
               res.destroy();
-              reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: answer larger than ${MAX_RESPONSE_BYTES} bytes`, 'InvalidResponse', false));
+              settle(reject)(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: answer larger than ${MAX_RESPONSE_BYTES} bytes`, 'InvalidResponse', false));
             } else chunks.push(d);
           });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: headerValue(res.headers['x-amzn-errortype']), text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () => ok({ status: res.statusCode ?? 0, type: headerValue(res.headers['x-amzn-errortype']), text: Buffer.concat(chunks).toString('utf8') }));
           res.on('error', fail);
         },
       );
