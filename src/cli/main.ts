@@ -83,10 +83,14 @@ function fail(e: unknown): number {
   return ExitCode.internal;
 }
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  process.exitCode = fail(e);
-} finally {
-  await Promise.all(cleanups.map((c) => c()));
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    process.exitCode = fail(e);
+  } finally {
+    await Promise.all(cleanups.map((c) => c()));
+  }
 }
+
+void main();

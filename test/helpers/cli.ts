@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const BIN = join(REPO, 'bin', 'ca.js');
+export const BIN = join(REPO, 'bin', 'ca.cjs');
 export const PASSPHRASE = 'e2e-passphrase-0123';
 
 export interface CaRun {

@@ -10,7 +10,7 @@ declare module 'vitest' {
 }
 
 /**
- * Runs once before all tests. The CLI's end-to-end tests spawn `bin/ca.js`, which runs the built `dist/`,
+ * Runs once before all tests. The CLI's end-to-end tests spawn `bin/ca.cjs`, which runs the built `dist/`,
  * so build first. Services (moto) are started here too and their addresses handed to the tests.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

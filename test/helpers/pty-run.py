@@ -1,4 +1,4 @@
-"""Runs `node bin/ca.js ARGS...` on a pseudo-terminal, answering prompts like a person at a keyboard.
+"""Runs `node bin/ca.cjs ARGS...` on a pseudo-terminal, answering prompts like a person at a keyboard.
 
 argv[1]: JSON list of [expected text, keys to send] pairs, in order; argv[2:]: the CLI arguments.
 Prints one JSON line: {"exit": code, "output": what the terminal showed}. No CA_PASSPHRASE, no CI.
@@ -12,7 +12,7 @@ import time
 
 script = json.loads(sys.argv[1])
 args = sys.argv[2:]
-bin_path = os.path.join(os.path.dirname(__file__), '..', '..', 'bin', 'ca.js')
+bin_path = os.path.join(os.path.dirname(__file__), '..', '..', 'bin', 'ca.cjs')
 pid, fd = pty.fork()
 if pid == 0:
     env = {k: v for k, v in os.environ.items() if k not in ('CA_PASSPHRASE', 'CI', 'VITEST', 'NODE_OPTIONS')}

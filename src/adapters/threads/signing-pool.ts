@@ -7,7 +7,7 @@ import type { KeyType, SigningItem, SigningPool, SigningResult } from '../../por
 
 /** The built worker script, found from the package root whether this code runs from src/ or dist/. */
 export function signingWorkerPath(): string {
-  return join(packageRoot(), 'dist', 'signing-worker.js');
+  return join(packageRoot(), 'dist', 'signing-worker.cjs');
 }
 
 /**

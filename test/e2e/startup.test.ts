@@ -1,0 +1,98 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, PASSPHRASE, REPO, tempDir } from '../helpers/cli.js';
+
+const dir = tempDir('ca-startup-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Preloaded into the CLI's process: at exit, prints every file CommonJS loaded and whether Node's ES module
+// loader ran a module (its module_job code was loaded), so the test sees what a command pulled in.
+const probe = join(dir, 'probe.cjs');
+writeFileSync(
+  probe,
+  `process.on('exit', () => require('node:fs').writeSync(2, '\\nLOADED ' + JSON.stringify({ files: Object.keys(require.cache), esm: process.moduleLoadList.some((m) => m.includes('esm/module_job')) }) + '\\n'));\n`,
+);
+
+function loaded(args: string[]): { code: number; files: string[]; esm: boolean; stdout: string } {
+  const r = spawnSync(process.execPath, ['--require', probe, BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CA_PASSPHRASE: PASSPHRASE }, timeout: 60_000 });
+  const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+  expect(line, r.stderr).toBeDefined();
+  const { files, esm } = JSON.parse(line!.slice('LOADED '.length)) as { files: string[]; esm: boolean };
+  return { code: r.status ?? -1, files, esm, stdout: r.stdout };
+}
+
+const packagesIn = (files: string[]) => [...new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []))].sort();
+
+describe('what the CLI loads', () => {
+  it.each([['--help'], ['--version'], ['issue-client', '--help'], ['rotate-intermediate', '--help']])('`ca %s` loads no package and no ES module: only bin and dist/cli.cjs', (...args) => {
+    const r = loaded(args);
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(0);
+    expect(packagesIn(r.files)).toEqual([]);
+    // dist/cli.cjs is compiled by bin/cli-loader.cjs (with its code cache), so it is not in require's cache
+    expect(r.files.sort()).toEqual([BIN, join(REPO, 'bin', 'cli-loader.cjs'), probe].sort());
+    expect(r.esm).toBe(false);
+  });
+
+  it('a command that issues loads the X.509 schemas it needs, and still no AWS SDK on the local store', () => {
+    expect(loaded(['bootstrap', '--yes']).code).toBe(0);
+    const r = loaded(['issue-client', 'startup-probe', '--json']);
+    expect(r.code).toBe(0);
+    const pkgs = packagesIn(r.files);
+    expect(pkgs).toContain('@peculiar/asn1-x509');
+    expect(pkgs.filter((p) => p.startsWith('@aws-sdk') || p.startsWith('@smithy'))).toEqual([]);
+  });
+});
+
+/** Runs a CommonJS snippet in a plain Node process (the V8 flags the build's own run had) and returns its JSON. */
+function node(code: string): any {
+  const r = spawnSync(process.execPath, ['-e', code], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+describe('the code cache beside dist/cli.cjs', () => {
+  it('belongs to the built source and V8 accepts it', () => {
+    const r = node(`
+      const { readFileSync } = require('node:fs'); const vm = require('node:vm'); const Module = require('node:module');
+      const { ENTRY, cachedDataFor } = require('./bin/cli-loader.cjs');
+      const source = readFileSync(ENTRY); const data = cachedDataFor(source);
+      const script = new vm.Script(Module.wrap(source.toString()), { filename: ENTRY, cachedData: data });
+      console.log(JSON.stringify({ bytes: data ? data.length : 0, rejected: script.cachedDataRejected }));`);
+    expect(r.bytes).toBeGreaterThan(10_000);
+    expect(r.rejected).toBe(false);
+  });
+
+  it('is not used for a source that differs, even by one byte of the same length', () => {
+    const r = node(`
+      const { readFileSync } = require('node:fs');
+      const { ENTRY, cachedDataFor } = require('./bin/cli-loader.cjs');
+      const source = readFileSync(ENTRY); const changed = Buffer.from(source); changed[changed.length - 2] ^= 1;
+      console.log(JSON.stringify({ same: !!cachedDataFor(source), changed: !!cachedDataFor(changed), shorter: !!cachedDataFor(source.subarray(1)) }));`);
+    expect(r).toEqual({ same: true, changed: false, shorter: false });
+  });
+
+  it.each([
+    ['missing', null],
+    ['empty', Buffer.alloc(0)],
+    ['garbage', Buffer.from('not a cache at all, just some bytes')],
+    ['for another source', (() => { const b = Buffer.alloc(4 + 3 + 100, 7); b.writeUInt32LE(3, 0); return b; })()],
+  ])('when %s, the CLI still runs', (_what, contents) => {
+    const copy = tempDir('ca-cache-');
+    try {
+      mkdirSync(join(copy, 'dist'));
+      cpSync(join(REPO, 'bin'), join(copy, 'bin'), { recursive: true });
+      cpSync(join(REPO, 'dist', 'cli.cjs'), join(copy, 'dist', 'cli.cjs'));
+      cpSync(join(REPO, 'package.json'), join(copy, 'package.json'));
+      symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+      if (contents) writeFileSync(join(copy, 'dist', 'cli.cjs.cache'), contents);
+      const r = spawnSync(process.execPath, [join(copy, 'bin', 'ca.cjs'), '--version'], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+});
