@@ -5,6 +5,7 @@
 // `npm run bench` builds dist/ first; this script bundles its TypeScript workloads into bench/.build/.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -27,7 +28,7 @@ const CFG = {
   quick,
   issuanceSeconds: quick ? 1 : 3,
   opensslRuns: quick ? 30 : 100,
-  coldRuns: 10,
+  coldRuns: quick ? 10 : 20,
   cliRuns: quick ? 10 : 20,
   hitDecisions: 20_000,
   missDecisions: quick ? 200 : 500,
@@ -219,10 +220,13 @@ const awsEnv = (endpoint) => {
 
 // ---------------------------------------------------------------- authorizer
 
-/** A loopback server answering DynamoDB GetItem (JSON 1.0 protocol) from the fixture's items. */
-function fakeRegistry(items) {
+/**
+ * A loopback server answering DynamoDB GetItem (JSON 1.0 protocol) from the fixture's items; over HTTPS when
+ * given a key and certificate (as DynamoDB itself answers).
+ */
+function fakeRegistry(items, tls) {
   let getItems = 0;
-  const server = createServer((req, res) => {
+  const handle = (req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
@@ -237,9 +241,11 @@ function fakeRegistry(items) {
       const pk = JSON.parse(body).Key?.pk?.S;
       res.end(JSON.stringify(items[pk] ? { Item: items[pk] } : {}));
     });
-  });
+  };
+  const server = tls ? createHttpsServer(tls, handle) : createServer(handle);
+  const scheme = tls ? 'https' : 'http';
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ endpoint: `http://127.0.0.1:${server.address().port}`, count: () => getItems, close: () => new Promise((r) => server.close(r)) })),
+    server.listen(0, '127.0.0.1', () => resolve({ endpoint: `${scheme}://127.0.0.1:${server.address().port}`, count: () => getItems, close: () => new Promise((r) => server.close(r)) })),
   );
 }
 
@@ -252,28 +258,38 @@ async function authorizer(moto) {
   log(`authorizer: warm decisions (${CFG.hitDecisions} hits, ${CFG.missDecisions} misses against moto)`);
   const warm = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'authorizer', fixture], { env: { ...awsEnv(moto.endpoint), BENCH_MISS_N: String(CFG.missDecisions) } })).stdout);
 
-  log(`authorizer: cold starts (${CFG.coldRuns} alternating with node -e 0)`);
-  const reg = await fakeRegistry(JSON.parse(readFileSync(fixture, 'utf8')).items);
-  const env = { ...awsEnv(reg.endpoint), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-  const cold = [];
-  const bare = [];
-  const inner = [];
-  // The harness's own cost (a child that imports and calls a handler that does nothing), measured in the same
-  // alternation, so the authorizer's share above that floor is visible too.
+  // Cold starts: each round runs, back to back, `node -e 0`, the harness with a handler that does nothing
+  // (its own floor), the authorizer against a plain-HTTP registry (the issue's measure) and against the same
+  // registry over HTTPS, as DynamoDB answers in AWS (TLS and one handshake on top; the server certificate is
+  // trusted through NODE_EXTRA_CA_CERTS). Interleaving puts all four under the same machine load.
+  log(`authorizer: cold starts (${CFG.coldRuns} rounds of node -e 0, empty handler, HTTP registry, HTTPS registry)`);
+  const items = JSON.parse(readFileSync(fixture, 'utf8')).items;
+  const key = join(dir, 'registry-key.pem');
+  const cert = join(dir, 'registry-cert.pem');
+  out('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert]);
+  const reg = await fakeRegistry(items);
+  const tlsReg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
+  const regEnv = (endpoint) => ({ ...awsEnv(endpoint), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
+  const env = regEnv(reg.endpoint);
+  const tlsEnv = { ...regEnv(tlsReg.endpoint), NODE_EXTRA_CA_CERTS: cert };
   const empty = join(dir, 'empty-handler.mjs');
   writeFileSync(empty, 'export const handler = async () => ({ isAuthorized: true });\n');
-  const floor = [];
+  const child = (handlerFile, e) => runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), handlerFile, fixture], { env: e });
+  const [bare, floor, cold, coldTls, inner] = [[], [], [], [], []];
   try {
-    await runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), join(dir, 'index.mjs'), fixture], { env }); // disk cache
+    await child(join(dir, 'index.mjs'), env); // disk cache
+    await child(join(dir, 'index.mjs'), tlsEnv);
     for (let i = 0; i < CFG.coldRuns; i++) {
       bare.push((await runChild(process.execPath, ['-e', '0'])).wall);
-      floor.push((await runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), empty, fixture], { env })).wall);
-      const r = await runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), join(dir, 'index.mjs'), fixture], { env });
+      floor.push((await child(empty, env)).wall);
+      const r = await child(join(dir, 'index.mjs'), env);
       cold.push(r.wall);
       inner.push(lastJsonLine(r.stdout));
+      coldTls.push((await child(join(dir, 'index.mjs'), tlsEnv)).wall);
     }
   } finally {
     await reg.close();
+    await tlsReg.close();
   }
   const gets = reg.count();
   return {
@@ -289,6 +305,7 @@ async function authorizer(moto) {
       emptyHandlerMedianMs: median(floor),
       samples: { cold, bare, floor },
     },
+    coldHttps: { runs: CFG.coldRuns, medianMs: median(coldTls), bareNodeMedianMs: median(bare), deltaMs: median(coldTls) - median(bare), getItemsPerColdStart: tlsReg.count() / (CFG.coldRuns + 1), samples: { cold: coldTls } },
     warm,
   };
 }
@@ -297,7 +314,7 @@ async function authorizer(moto) {
 
 function cliStartup() {
   log(`cli: ${CFG.cliRuns} runs each of node -e 0, ca --version, ca --help (alternating)`);
-  const bin = join(root, 'bin', 'ca.js');
+  const bin = join(root, 'bin', 'ca.cjs');
   const cases = { bare: ['-e', '0'], version: [bin, '--version'], help: [bin, '--help'] };
   const t = { bare: [], version: [], help: [] };
   for (const args of Object.values(cases)) spawnSync(process.execPath, args, { stdio: 'ignore' }); // disk cache
@@ -322,7 +339,7 @@ async function rotationLocal() {
     log(`rotation (local): seeding ${n} clients, rotating in-process`);
     const inproc = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'rotation-local', String(n), join(tmp, 'pki'), join(tmp, 'pki-cli')])).stdout);
     log('rotation (local): the real CLI, ca rotate-intermediate');
-    const cli = await runChild(process.execPath, [join(root, 'bin', 'ca.js'), 'rotate-intermediate', '--dir', join(tmp, 'pki-cli'), '--out', join(tmp, 'bundles'), '--json', '--yes'], {
+    const cli = await runChild(process.execPath, [join(root, 'bin', 'ca.cjs'), 'rotate-intermediate', '--dir', join(tmp, 'pki-cli'), '--out', join(tmp, 'bundles'), '--json', '--yes'], {
       env: { ...process.env, CA_PASSPHRASE: 'bench-passphrase-123', CA_STORE: 'local' },
       cwd: tmp,
     });
@@ -381,6 +398,7 @@ function rows(r) {
     row('authorizer', 'GetItem requests per miss', fmt(w.getItemPerMiss), '1', '', '= 1', Math.abs(w.getItemPerMiss - 1) < 1e-9 ? 'yes' : 'NO');
     row('authorizer', 'cold start (import + 1st call) vs node -e 0', fmt(a.cold.medianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.deltaMs, ' ms')}`, '<= +60 ms', a.cold.deltaMs <= 60 ? 'yes' : 'NO');
     row('authorizer', 'cold: import / first invocation (in child)', `${fmt(a.cold.importMedianMs)}/${fmt(a.cold.firstInvokeMedianMs)} ms`, '', '', '', '');
+    if (a.coldHttps) row('authorizer', 'cold start, registry over HTTPS, vs node -e 0', fmt(a.coldHttps.medianMs, ' ms'), fmt(a.coldHttps.bareNodeMedianMs, ' ms'), `+${fmt(a.coldHttps.deltaMs, ' ms')}`, '', '');
     row('authorizer', 'cold: harness floor (empty handler) vs node -e 0', fmt(a.cold.emptyHandlerMedianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.emptyHandlerMedianMs - a.cold.bareNodeMedianMs, ' ms')}`, '', '');
     row('authorizer', 'bundle index.mjs / zip', `${fmt(a.bundle.bytes)} / ${fmt(a.bundle.zipBytes)} B`, '', '', '', '');
   }
