@@ -5,8 +5,9 @@
 // this exact source is not used; one V8 rejects (another Node version or V8 flags) only costs the compile.
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
-const Module = require('node:module');
 const vm = require('node:vm');
+// CommonJS's own Module class (what require('node:module') gives, without building that public module)
+const Module = module.constructor;
 
 const DIST = join(__dirname, '..', 'dist');
 const ENTRY = join(DIST, 'cli.cjs');

@@ -50,8 +50,8 @@ await Promise.all([
     // import() of a package or built-in becomes require() on first use, so no ES module loader is ever started
     supported: { 'dynamic-import': false },
     // import.meta does not exist in CommonJS: the code's uses (locating the package root) get the file's URL.
-    define: { 'import.meta.url': '__import_meta_url' },
-    banner: { js: "const __import_meta_url=require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__import_meta.url' },
+    banner: { js: "const __import_meta={get url(){return require('node:url').pathToFileURL(__filename).href}};" },
     logLevel: 'warning',
     plugins: [lazyChildProcess],
   }),
