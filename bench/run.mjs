@@ -91,7 +91,8 @@ function machine() {
   } catch {
     throw new Error('openssl is not on PATH: install it (e.g. apt-get install openssl)');
   }
-  return { nproc: availableParallelism(), cpu, node: process.version, openssl, ...ensurePython(), loadStart: loadavg().map((x) => +x.toFixed(2)) };
+  const nodeExtraCaCerts = process.env.NODE_EXTRA_CA_CERTS ? `set to ${process.env.NODE_EXTRA_CA_CERTS}, not passed to the start-up runs` : 'unset';
+  return { nproc: availableParallelism(), cpu, node: process.version, openssl, ...ensurePython(), nodeExtraCaCerts, loadStart: loadavg().map((x) => +x.toFixed(2)) };
 }
 
 /**
@@ -211,8 +212,19 @@ async function startMoto() {
   return { endpoint, stop };
 }
 
-const awsEnv = (endpoint) => {
-  const env = { ...process.env, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
+/**
+ * Start-up measurements (CLI, authorizer cold start, and the `node -e 0` they are compared with) run without
+ * NODE_EXTRA_CA_CERTS: a machine that points it at the system bundle makes every Node start read ~150
+ * certificates (~80 ms on the reference VM), which would flatter every ratio against `node -e 0`.
+ */
+const startupEnv = (() => {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+})();
+
+const awsEnv = (endpoint, base = process.env) => {
+  const env = { ...base, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
   delete env.AWS_PROFILE;
   delete env.AWS_SESSION_TOKEN;
   return env;
@@ -269,7 +281,7 @@ async function authorizer(moto) {
   out('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert]);
   const reg = await fakeRegistry(items);
   const tlsReg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
-  const regEnv = (endpoint) => ({ ...awsEnv(endpoint), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
+  const regEnv = (endpoint) => ({ ...awsEnv(endpoint, startupEnv), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
   const env = regEnv(reg.endpoint);
   const tlsEnv = { ...regEnv(tlsReg.endpoint), NODE_EXTRA_CA_CERTS: cert };
   const empty = join(dir, 'empty-handler.mjs');
@@ -280,7 +292,7 @@ async function authorizer(moto) {
     await child(join(dir, 'index.mjs'), env); // disk cache
     await child(join(dir, 'index.mjs'), tlsEnv);
     for (let i = 0; i < CFG.coldRuns; i++) {
-      bare.push((await runChild(process.execPath, ['-e', '0'])).wall);
+      bare.push((await runChild(process.execPath, ['-e', '0'], { env: startupEnv })).wall);
       floor.push((await child(empty, env)).wall);
       const r = await child(join(dir, 'index.mjs'), env);
       cold.push(r.wall);
@@ -313,15 +325,17 @@ async function authorizer(moto) {
 // ---------------------------------------------------------------- CLI start-up
 
 function cliStartup() {
-  log(`cli: ${CFG.cliRuns} runs each of node -e 0, ca --version, ca --help (alternating)`);
+  log(`cli: ${CFG.cliRuns} runs each of node -e 0, ca --version, ca --help (alternating, without NODE_EXTRA_CA_CERTS)`);
   const bin = join(root, 'bin', 'ca.cjs');
   const cases = { bare: ['-e', '0'], version: [bin, '--version'], help: [bin, '--help'] };
   const t = { bare: [], version: [], help: [] };
-  for (const args of Object.values(cases)) spawnSync(process.execPath, args, { stdio: 'ignore' }); // disk cache
+  // stdout is a pipe, as when a script or CI captures the output
+  const opts = { stdio: ['ignore', 'pipe', 'pipe'], env: startupEnv };
+  for (const args of Object.values(cases)) spawnSync(process.execPath, args, opts); // disk cache
   for (let i = 0; i < CFG.cliRuns; i++) {
     for (const [k, args] of Object.entries(cases)) {
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const r = spawnSync(process.execPath, args, opts);
       t[k].push(ms(t0));
       // (dist/ is rebuilt by `npm test` and `npm run build`: do not run those at the same time)
       if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${String(r.stderr).trim().split('\n').slice(-3).join(' | ')}`);
@@ -439,7 +453,7 @@ function table(R) {
 
 const m = machine();
 log(`machine: ${m.nproc} CPUs, ${m.cpu}; node ${m.node}; ${m.openssl}; python ${m.python}, cryptography ${m.cryptography}, moto ${m.moto}; load ${m.loadStart.join(' ')}`);
-if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
+if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
 buildScratch();
 const result = { date: new Date().toISOString(), config: CFG, machine: m };
 result.issuance = await issuance();
@@ -460,7 +474,7 @@ result.machine.loadEnd = loadavg().map((x) => +x.toFixed(2));
 result.wallSeconds = (Date.now() - started) / 1000;
 result.rows = rows(result);
 
-const machineLine = `${m.nproc} CPUs (${m.cpu}), node ${m.node}, ${m.openssl}, python ${m.python} + cryptography ${m.cryptography}, moto ${m.moto}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}`;
+const machineLine = `${m.nproc} CPUs (${m.cpu}), node ${m.node}, ${m.openssl}, python ${m.python} + cryptography ${m.cryptography}, moto ${m.moto}; NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}`;
 process.stdout.write(`\n${machineLine}\n${quick ? 'quick run' : 'full run'}, ${result.wallSeconds.toFixed(1)} s\n\n${table(result.rows)}\n`);
 mkdirSync(RESULTS, { recursive: true });
 const file = join(RESULTS, `bench-${result.date.replace(/[:.]/g, '-')}.json`);
