@@ -40,8 +40,9 @@ function cacheFileContents(source, script) {
 }
 
 /**
- * Compiles and runs dist/cli.cjs as Node's CommonJS loader would (same wrapper, require, __filename). The
- * build turns every import() into require(), so the script needs no dynamic-import hook.
+ * Compiles and runs dist/cli.cjs as Node's CommonJS loader would (same wrapper, require, __filename), and puts
+ * it in require's cache: dist/cli-runtime.cjs, loaded when a command runs, requires it for the modules the two
+ * share. The build turns every import() into require(), so the script needs no dynamic-import hook.
  * @returns {{ script: vm.Script, source: Buffer }}
  */
 function runCli({ useCache = true } = {}) {
@@ -50,8 +51,11 @@ function runCli({ useCache = true } = {}) {
     filename: ENTRY,
     cachedData: useCache ? cachedDataFor(source) : undefined,
   });
-  const module = { exports: {}, id: ENTRY, filename: ENTRY, loaded: false };
-  script.runInThisContext().call(module.exports, module.exports, Module.createRequire(ENTRY), module, ENTRY, DIST);
+  const cli = new Module(ENTRY, module);
+  cli.filename = ENTRY;
+  require.cache[ENTRY] = cli;
+  script.runInThisContext().call(cli.exports, cli.exports, Module.createRequire(ENTRY), cli, ENTRY, DIST);
+  cli.loaded = true;
   return { script, source };
 }
 

@@ -1,11 +1,12 @@
-// Builds the CLI into dist/cli.cjs: `ca --help` runs commander and the command definitions only; a command
-// runs the domain, X.509 and AWS code (and loads those packages) when it needs them.
+// Builds the CLI into dist/cli.cjs (commander and the command definitions: all `ca --help` compiles) and
+// dist/cli-runtime.cjs (the domain, X.509 and AWS code, compiled when a command runs; the packages it uses
+// load when it needs them), plus dist/signing-worker.cjs for the signing threads.
 // Also prebuilds the authorizer bundle (dist/lambda/index.mjs) that an installed package ships.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { authorizerBuildOptions } from '../src/lambda/esbuild-options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,39 +27,96 @@ const lazyChildProcess = {
   },
 };
 
-await Promise.all([
+// The CLI is two files. dist/cli.cjs, what every start compiles: commander, the command definitions and what
+// they import statically (a third of the code). dist/cli-runtime.cjs, compiled only when a command runs: every
+// module the definitions load with import(), and what those import. A module is in one file only: the
+// runtime's imports of a cli.cjs module (errors, shared state such as `output` and `cleanups`) are answered by
+// cli.cjs's own instance, which bin/cli-loader.cjs registers in require's cache; the CLI's import() of a
+// runtime module becomes a require of cli-runtime.cjs on first use.
+const src = join(root, 'src');
+const keyOf = (abs) => relative(root, abs).replace(/\.ts$/, '').replace(/[^A-Za-z0-9]/g, '_');
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  // Dependencies stay in node_modules (and esbuild, used by `ca authorizer build` in a checkout), except
+  // commander: bundled, it loads as part of the entry file.
+  external: [...Object.keys(pkg.dependencies).filter((d) => d !== 'commander'), 'esbuild'],
+  sourcemap: 'linked',
+  // Whitespace and syntax only: ~40% less to parse on every start, while names stay readable in stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // import() of a package or built-in becomes require() on first use, so no ES module loader is ever started
+  supported: { 'dynamic-import': false },
+  // import.meta does not exist in CommonJS: the code's uses (locating the package root) get the file's URL.
+  define: { 'import.meta.url': '__import_meta.url' },
+  banner: { js: "const __import_meta={get url(){return require('node:url').pathToFileURL(__filename).href}};" },
+  logLevel: 'warning',
+};
+const resolved = async (b, args) => {
+  const r = await b.resolve(args.path, { resolveDir: args.resolveDir, importer: args.importer, kind: args.kind, pluginData: 'resolving' });
+  if (r.errors.length) throw new Error(r.errors[0].text);
+  return r.path;
+};
+/** A module whose exports are those of a module in the other file, found by key in that file's exports. */
+const shim = (ns, file) => ({ name: `${ns}-shim`, setup(b) {
+  b.onResolve({ filter: new RegExp(`^${file.replace(/[.]/g, '\\.')}$`) }, (args) => (args.namespace === ns ? { path: file, external: true } : undefined));
+  b.onLoad({ filter: /.*/, namespace: ns }, (args) => ({ contents: `module.exports = require(${JSON.stringify(file)}).${keyOf(args.path)};`, loader: 'js' }));
+} });
+
+// 1. cli.cjs's modules: main.ts and its static imports; what they import() is the runtime's entry points.
+const shellModules = new Set();
+const lazyModules = new Set();
+const graph = await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/graph.cjs', write: false, metafile: true, logLevel: 'silent', plugins: [{ name: 'find-lazy', setup(b) {
+  b.onResolve({ filter: /^\./ }, async (args) => {
+    if (args.kind !== 'dynamic-import' || args.pluginData === 'resolving') return undefined;
+    lazyModules.add(await resolved(b, args));
+    return { path: args.path, external: true };
+  });
+} }] });
+for (const input of Object.keys(graph.metafile.inputs)) if (input.startsWith('src/')) shellModules.add(join(root, input));
+for (const m of shellModules) lazyModules.delete(m);
+
+const [shell, runtime] = await Promise.all([
   build({
-    absWorkingDir: root,
-    entryPoints: { cli: 'src/cli/main.ts', 'signing-worker': 'src/adapters/threads/signing-worker.ts' },
-    outdir: 'dist',
-    outExtension: { '.js': '.cjs' },
-    bundle: true,
-    // CommonJS, one file per entry: Node starts a CommonJS main ~10 ms sooner than an ES module (no module
-    // loader, one file instead of an entry and its chunks), a quarter of what `ca --help` costs above
-    // `node -e 0`. The command implementations sit in the same file behind esbuild's lazy module wrappers, so
-    // they are parsed but not run until a command needs them; dependencies load with require() on first use.
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    // Dependencies stay in node_modules (and esbuild, used by `ca authorizer build` in a checkout), except
-    // commander: bundled, it loads as part of the entry file.
-    external: [...Object.keys(pkg.dependencies).filter((d) => d !== 'commander'), 'esbuild'],
-    sourcemap: 'linked',
-    // Whitespace and syntax only: ~40% less to parse on every start, while names stay readable in stack traces.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    // import() of a package or built-in becomes require() on first use, so no ES module loader is ever started
-    supported: { 'dynamic-import': false },
-    // import.meta does not exist in CommonJS: the code's uses (locating the package root) get the file's URL.
-    define: { 'import.meta.url': '__import_meta.url' },
-    banner: { js: "const __import_meta={get url(){return require('node:url').pathToFileURL(__filename).href}};" },
-    logLevel: 'warning',
-    plugins: [lazyChildProcess],
+    ...common,
+    metafile: true,
+    // the entry runs main.ts and exports the namespaces of its modules for cli-runtime.cjs
+    stdin: { contents: [...shellModules].map((m) => `export * as ${keyOf(m)} from ${JSON.stringify(m)};`).join('\n') + `\nimport ${JSON.stringify(join(src, 'cli', 'main.ts'))};\n`, resolveDir: root, sourcefile: 'cli-entry.js', loader: 'js' },
+    outfile: 'dist/cli.cjs',
+    plugins: [lazyChildProcess, { name: 'to-runtime', setup(b) {
+      b.onResolve({ filter: /^\./ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.pluginData === 'resolving') return undefined;
+        const path = await resolved(b, args);
+        return lazyModules.has(path) ? { path, namespace: 'runtime' } : undefined;
+      });
+    } }, shim('runtime', './cli-runtime.cjs')],
   }),
+  build({
+    ...common,
+    stdin: { contents: [...lazyModules].map((m) => `export * as ${keyOf(m)} from ${JSON.stringify(m)};`).join('\n') + '\n', resolveDir: root, sourcefile: 'cli-runtime-entry.js', loader: 'js' },
+    outfile: 'dist/cli-runtime.cjs',
+    metafile: true,
+    plugins: [{ name: 'from-shell', setup(b) {
+      b.onResolve({ filter: /^\./ }, async (args) => {
+        if (args.pluginData === 'resolving' || args.namespace !== 'file') return undefined;
+        const path = await resolved(b, args);
+        return shellModules.has(path) ? { path, namespace: 'shell' } : undefined;
+      });
+    } }, shim('shell', './cli.cjs')],
+  }),
+  build({ ...common, entryPoints: { 'signing-worker': 'src/adapters/threads/signing-worker.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } }),
   build({ ...authorizerBuildOptions(root), outfile: join(root, 'dist', 'lambda', 'index.mjs') }),
 ]);
 
-for (const f of ['cli.cjs', 'signing-worker.cjs']) {
+// one instance of each module: a module in both files would have two copies of its state and classes
+const srcInputs = (r) => Object.keys(r.metafile.inputs).filter((i) => i.startsWith('src/'));
+const both = srcInputs(shell).filter((i) => srcInputs(runtime).includes(i));
+if (both.length) throw new Error(`in both dist/cli.cjs and dist/cli-runtime.cjs: ${both.join(', ')}`);
+if (srcInputs(runtime).length === 0) throw new Error('dist/cli-runtime.cjs holds no module');
+for (const f of ['cli.cjs', 'cli-runtime.cjs', 'signing-worker.cjs']) {
   if (/\bimport\(/.test(readFileSync(join(root, 'dist', f), 'utf8'))) throw new Error(`dist/${f} still calls import(): bin/cli-loader.cjs runs it without an ES module loader`);
 }
 

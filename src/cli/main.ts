@@ -1,5 +1,6 @@
 import { fstatSync, writeSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { CommanderError, Option } from 'commander';
+import { DeferredCommand } from './deferred-command.js';
 import { CaError, ExitCode } from '../domain/errors.js';
 import { EXIT_CODES_HELP, cleanups, output } from './shared.js';
 import * as bootstrap from './commands/bootstrap.js';
@@ -35,7 +36,7 @@ function writeToFd(fd: number, text: string): void {
   }
 }
 
-const program = new Command('ca')
+const program = new DeferredCommand('ca', { eager: true })
   .description('A private PKI for AWS API Gateway mutual TLS: CA, client certificates, rotation, revocation, authorizer.')
   .version(pkg.version, '-V, --version')
   .option('--env <name>', 'environment from ca.config.json (or CA_ENV)')

@@ -26,20 +26,32 @@ function loaded(args: string[]): { code: number; files: string[]; esm: boolean; 
 const packagesIn = (files: string[]) => [...new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []))].sort();
 
 describe('what the CLI loads', () => {
-  it.each([['--help'], ['--version'], ['issue-client', '--help'], ['rotate-intermediate', '--help']])('`ca %s` loads no package and no ES module: only bin and dist/cli.cjs', (...args) => {
+  it.each([['--help'], ['--version'], ['issue-client', '--help'], ['rotate-intermediate', '--help'], ['help', 'truststore']])('`ca %s` loads no package and no ES module: only bin and dist/cli.cjs, not the runtime', (...args) => {
     const r = loaded(args);
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(0);
     expect(packagesIn(r.files)).toEqual([]);
-    // dist/cli.cjs is compiled by bin/cli-loader.cjs (with its code cache), so it is not in require's cache
-    expect(r.files.sort()).toEqual([BIN, join(REPO, 'bin', 'cli-loader.cjs'), probe].sort());
+    // bin/cli-loader.cjs compiles dist/cli.cjs (with its code cache) and puts it in require's cache itself
+    expect(r.files.sort()).toEqual([BIN, join(REPO, 'bin', 'cli-loader.cjs'), join(REPO, 'dist', 'cli.cjs'), probe].sort());
     expect(r.esm).toBe(false);
+  });
+
+  it('a subcommand\'s help lists every option it declares, though they are declared only when it is dispatched', () => {
+    for (const args of [['issue-client', '--help'], ['help', 'issue-client']]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      for (const flag of ['--csr <file>', '--from <file>', '--prune', '--key-type <type>', '--deliver <where>', '--dry-run']) expect(r.stdout).toContain(flag);
+    }
+    const top = spawnSync(process.execPath, [BIN, '--help'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    expect(top.stdout).toMatch(/^ {2}issue-client \[options\] \[id\] /m);
+    expect(top.stdout).toMatch(/^ {2}inspect <target> /m);
   });
 
   it('a command that issues loads the X.509 schemas it needs, and still no AWS SDK on the local store', () => {
     expect(loaded(['bootstrap', '--yes']).code).toBe(0);
     const r = loaded(['issue-client', 'startup-probe', '--json']);
     expect(r.code).toBe(0);
+    expect(r.files).toContain(join(REPO, 'dist', 'cli-runtime.cjs'));
     const pkgs = packagesIn(r.files);
     expect(pkgs).toContain('@peculiar/asn1-x509');
     expect(pkgs.filter((p) => p.startsWith('@aws-sdk') || p.startsWith('@smithy'))).toEqual([]);
