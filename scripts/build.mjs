@@ -31,7 +31,7 @@ const lazyChildProcess = {
 // they import statically (a third of the code). dist/cli-runtime.cjs, compiled only when a command runs: every
 // module the definitions load with import(), and what those import. A module is in one file only: the
 // runtime's imports of a cli.cjs module (errors, shared state such as `output` and `cleanups`) are answered by
-// cli.cjs's own instance, which bin/cli-loader.cjs registers in require's cache; the CLI's import() of a
+// cli.cjs's own instance, which bin/ca.cjs registers in require's cache; the CLI's import() of a
 // runtime module becomes a require of cli-runtime.cjs on first use.
 const src = join(root, 'src');
 const keyOf = (abs) => relative(root, abs).replace(/\.ts$/, '').replace(/[^A-Za-z0-9]/g, '_');
@@ -117,8 +117,8 @@ const both = srcInputs(shell).filter((i) => srcInputs(runtime).includes(i));
 if (both.length) throw new Error(`in both dist/cli.cjs and dist/cli-runtime.cjs: ${both.join(', ')}`);
 if (srcInputs(runtime).length === 0) throw new Error('dist/cli-runtime.cjs holds no module');
 for (const f of ['cli.cjs', 'cli-runtime.cjs', 'signing-worker.cjs']) {
-  if (/\bimport\(/.test(readFileSync(join(root, 'dist', f), 'utf8'))) throw new Error(`dist/${f} still calls import(): bin/cli-loader.cjs runs it without an ES module loader`);
+  if (/\bimport\(/.test(readFileSync(join(root, 'dist', f), 'utf8'))) throw new Error(`dist/${f} still calls import(): bin/ca.cjs runs it without an ES module loader`);
 }
 
-// The CLI's V8 code cache (see bin/cli-loader.cjs), made by running `ca --help` once with this Node.
+// The CLI's V8 code cache (see bin/ca.cjs), made by running `ca --help` once with this Node.
 execFileSync(process.execPath, [join(root, 'scripts', 'code-cache.cjs')], { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -31,8 +31,8 @@ describe('what the CLI loads', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(0);
     expect(packagesIn(r.files)).toEqual([]);
-    // bin/cli-loader.cjs compiles dist/cli.cjs (with its code cache) and puts it in require's cache itself
-    expect(r.files.sort()).toEqual([BIN, join(REPO, 'bin', 'cli-loader.cjs'), join(REPO, 'dist', 'cli.cjs'), probe].sort());
+    // bin/ca.cjs compiles dist/cli.cjs (with its code cache) and puts it in require's cache itself
+    expect(r.files.sort()).toEqual([BIN, join(REPO, 'dist', 'cli.cjs'), probe].sort());
     expect(r.esm).toBe(false);
   });
 
@@ -69,7 +69,7 @@ describe('the code cache beside dist/cli.cjs', () => {
   it('belongs to the built source and V8 accepts it', () => {
     const r = node(`
       const { readFileSync } = require('node:fs'); const vm = require('node:vm'); const Module = require('node:module');
-      const { ENTRY, cachedDataFor } = require('./bin/cli-loader.cjs');
+      const { ENTRY, cachedDataFor } = require('./bin/ca.cjs');
       const source = readFileSync(ENTRY); const data = cachedDataFor(source);
       const script = new vm.Script(Module.wrap(source.toString()), { filename: ENTRY, cachedData: data });
       console.log(JSON.stringify({ bytes: data ? data.length : 0, rejected: script.cachedDataRejected }));`);
@@ -80,7 +80,7 @@ describe('the code cache beside dist/cli.cjs', () => {
   it('is not used for a source that differs, even by one byte of the same length', () => {
     const r = node(`
       const { readFileSync } = require('node:fs');
-      const { ENTRY, cachedDataFor } = require('./bin/cli-loader.cjs');
+      const { ENTRY, cachedDataFor } = require('./bin/ca.cjs');
       const source = readFileSync(ENTRY); const changed = Buffer.from(source); changed[changed.length - 2] ^= 1;
       console.log(JSON.stringify({ same: !!cachedDataFor(source), changed: !!cachedDataFor(changed), shorter: !!cachedDataFor(source.subarray(1)) }));`);
     expect(r).toEqual({ same: true, changed: false, shorter: false });
