@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -346,13 +346,38 @@ function cliStartup() {
 
 // ---------------------------------------------------------------- rotation
 
+/** CPU seconds used by this process's waited-for children so far (Linux: /proc/self/stat), or undefined. */
+function childCpuSeconds(hz) {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // after the command's ')' the fields start at the 3rd (state): cutime and cstime are the 16th and 17th
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[16 - 3]) / hz, sys: Number(f[17 - 3]) / hz };
+  } catch {
+    return undefined;
+  }
+}
+
 async function rotationLocal() {
   const n = CFG.localClients;
   const tmp = mkdtempSync(join(tmpdir(), 'ca-bench-rotate-'));
   try {
     log(`rotation (local): seeding ${n} clients, rotating in-process`);
     const inproc = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'rotation-local', String(n), join(tmp, 'pki'), join(tmp, 'pki-cli')])).stdout);
+    // ext4 skips inodes freed in the last minutes when it allocates one, scanning past each: after a mass deletion
+    // nearby (a previous run's 20,000 bundle files, a test suite's temp files) every file creation costs ~1 ms of
+    // kernel time for a while, where it normally costs ~30 us. Timed here, so the CLI's figure can be read.
+    const probe = join(tmp, 'create-probe');
+    mkdirSync(probe);
+    const p0 = process.hrtime.bigint();
+    for (let i = 0; i < 1000; i++) closeSync(openSync(join(probe, String(i)), 'wx'));
+    const createMsPer1000 = ms(p0);
     log('rotation (local): the real CLI, ca rotate-intermediate');
+    let hz = 100;
+    try {
+      hz = Number(out('getconf', ['CLK_TCK'])) || 100;
+    } catch {}
+    const cpu0 = childCpuSeconds(hz);
     const cli = await runChild(process.execPath, [join(root, 'bin', 'ca.cjs'), 'rotate-intermediate', '--dir', join(tmp, 'pki-cli'), '--out', join(tmp, 'bundles'), '--json', '--yes'], {
       env: { ...process.env, CA_PASSPHRASE: 'bench-passphrase-123', CA_STORE: 'local' },
       cwd: tmp,
@@ -361,7 +386,9 @@ async function rotationLocal() {
     try {
       reissued = JSON.parse(cli.stdout).reissued?.length;
     } catch {}
-    return { ...inproc, cli: { wallMs: cli.wall, certsPerSec: n / (cli.wall / 1000), reissued } };
+    const cpu1 = childCpuSeconds(hz);
+    const cpu = cpu0 && cpu1 ? { userS: cpu1.user - cpu0.user, sysS: cpu1.sys - cpu0.sys } : undefined;
+    return { ...inproc, cli: { wallMs: cli.wall, certsPerSec: n / (cli.wall / 1000), reissued, cpu, createMsPer1000 } };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -426,8 +453,10 @@ function rows(r) {
   const lmin = Math.ceil(l.clients / 33) + 1;
   const lp = l.registry.plannedTransactWriteItems;
   row('rotation', `${fmt(l.clients)} clients: DynamoDB TransactWriteItems (planned) vs min`, fmt(lp), fmt(lmin), fmt(lp / lmin, 'x'), '<= 1.05x', lp / lmin <= 1.05 ? 'yes' : 'NO');
-  row('rotation', `local, real CLI wall (incl. bundles)`, fmt(l.cli.wallMs / 1000, ' s'), '', '', '', '');
+  row('rotation', `local, real CLI wall (incl. ${fmt(l.clients * 2)} bundle files)`, fmt(l.cli.wallMs / 1000, ' s'), '', '', l.clients >= 10_000 ? '< 5 s' : '', l.clients >= 10_000 ? (l.cli.wallMs < 5000 ? 'yes' : 'NO') : '');
   row('rotation', `local, real CLI certs/s`, fmt(l.cli.certsPerSec), '', '', '', '');
+  if (l.cli.cpu) row('rotation', 'local, real CLI CPU user / kernel', `${fmt(l.cli.cpu.userS, '')} / ${fmt(l.cli.cpu.sysS, ' s')}`, '', '', '', '');
+  row('rotation', 'file system: 1,000 file creations just before', fmt(l.cli.createMsPer1000, ' ms'), '', '', '', '');
   if (r.rotation.moto) {
     const m = r.rotation.moto;
     const tw = m.requests.TransactWriteItems ?? 0;
