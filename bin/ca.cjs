@@ -6,7 +6,7 @@
 // source is not used; one V8 rejects (another Node version or V8 flags) only costs the compile.
 // CommonJS, as is the built CLI: a CommonJS main starts without Node's ES module loader; and one file, since
 // each module a start loads costs a resolution, a read and a compile.
-const { readFileSync } = require('node:fs');
+const { readFileSync, realpathSync } = require('node:fs');
 const { join } = require('node:path');
 const vm = require('node:vm');
 // CommonJS's own Module class (what require('node:module') gives, without building that public module)
@@ -56,7 +56,10 @@ function runCli({ useCache = true } = {}) {
   });
   const cli = new Module(ENTRY, module);
   cli.filename = ENTRY;
+  // under the path require() resolves to as well (it follows symlinks, as in a dist/ that is one), or the
+  // runtime's require('./cli.cjs') would load and run a second CLI
   require.cache[ENTRY] = cli;
+  require.cache[realpathSync.native(ENTRY)] = cli;
   script.runInThisContext().call(cli.exports, cli.exports, Module.createRequire(ENTRY), cli, ENTRY, DIST);
   cli.loaded = true;
   return { script, source };

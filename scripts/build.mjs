@@ -79,6 +79,11 @@ const graph = await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile
 for (const input of Object.keys(graph.metafile.inputs)) if (input.startsWith('src/')) shellModules.add(join(root, input));
 for (const m of shellModules) lazyModules.delete(m);
 
+// A build that fails leaves no dist/: half of one would run (bin/ca.cjs checks only that dist/cli.cjs exists).
+const fail = (e) => {
+  rmSync(join(root, 'dist'), { recursive: true, force: true });
+  throw e;
+};
 const [shell, runtime] = await Promise.all([
   build({
     ...common,
@@ -109,15 +114,15 @@ const [shell, runtime] = await Promise.all([
   }),
   build({ ...common, entryPoints: { 'signing-worker': 'src/adapters/threads/signing-worker.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } }),
   build({ ...authorizerBuildOptions(root), outfile: join(root, 'dist', 'lambda', 'index.mjs') }),
-]);
+]).catch(fail);
 
 // one instance of each module: a module in both files would have two copies of its state and classes
 const srcInputs = (r) => Object.keys(r.metafile.inputs).filter((i) => i.startsWith('src/'));
 const both = srcInputs(shell).filter((i) => srcInputs(runtime).includes(i));
-if (both.length) throw new Error(`in both dist/cli.cjs and dist/cli-runtime.cjs: ${both.join(', ')}`);
-if (srcInputs(runtime).length === 0) throw new Error('dist/cli-runtime.cjs holds no module');
+if (both.length) fail(new Error(`in both dist/cli.cjs and dist/cli-runtime.cjs: ${both.join(', ')}`));
+if (srcInputs(runtime).length === 0) fail(new Error('dist/cli-runtime.cjs holds no module'));
 for (const f of ['cli.cjs', 'cli-runtime.cjs', 'signing-worker.cjs']) {
-  if (/\bimport\(/.test(readFileSync(join(root, 'dist', f), 'utf8'))) throw new Error(`dist/${f} still calls import(): bin/ca.cjs runs it without an ES module loader`);
+  if (/\bimport\(/.test(readFileSync(join(root, 'dist', f), 'utf8'))) fail(new Error(`dist/${f} still calls import(): bin/ca.cjs runs it without an ES module loader`));
 }
 
 // The CLI's V8 code cache (see bin/ca.cjs), made by running `ca --help` once with this Node.

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 
 /**
- * A subcommand whose options after the first are declared only when it is dispatched (to run, or to show its
- * own help). `ca --help` lists the commands but needs none of their sixty-odd options, and declaring one
- * (parsing its flags into an Option) is a measurable part of the CLI's start. Help shown without a dispatch
- * (`ca help <command>`) declares them first. The first is declared at once,
- * so the command list shows `[options]` for the commands that have them, as it would otherwise.
+ * A subcommand whose options after the first are declared only when it is about to be parsed (commander saves
+ * a command's state, option defaults included, just before its first parse) or its help is shown. `ca --help`
+ * lists the commands but needs none of their sixty-odd options, and declaring one (parsing its flags into an
+ * Option) is a measurable part of the CLI's start. The first is declared at once, so the command list shows
+ * `[options]` for the commands that have them, as it would otherwise.
  */
 export class DeferredCommand extends Command {
   /** Declarations still to make; undefined once they are made (or for a command that declares at once). */
@@ -14,10 +14,6 @@ export class DeferredCommand extends Command {
   constructor(name?: string, { eager = false }: { eager?: boolean } = {}) {
     super(name);
     this.pending = eager ? undefined : [];
-    // a command's own subcommands are configured as it dispatches to one of them
-    this.hook('preSubcommand', (_self, sub) => {
-      if (sub instanceof DeferredCommand) sub.declarePending();
-    });
   }
 
   override createCommand(name?: string): Command {
@@ -30,7 +26,13 @@ export class DeferredCommand extends Command {
     return this;
   }
 
-  /** `ca help <command>` shows a command's help without dispatching to it. */
+  /** Runs before the first parse of this command (dispatch included), so the saved state has every default. */
+  override saveStateBeforeParse(): void {
+    this.declarePending();
+    super.saveStateBeforeParse();
+  }
+
+  /** `ca help <command>` shows a command's help without parsing it. */
   override helpInformation(context?: Parameters<Command['helpInformation']>[0]): string {
     this.declarePending();
     return super.helpInformation(context);

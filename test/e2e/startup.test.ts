@@ -1,6 +1,6 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, PASSPHRASE, REPO, tempDir } from '../helpers/cli.js';
 
@@ -55,6 +55,31 @@ describe('what the CLI loads', () => {
     const pkgs = packagesIn(r.files);
     expect(pkgs).toContain('@peculiar/asn1-x509');
     expect(pkgs.filter((p) => p.startsWith('@aws-sdk') || p.startsWith('@smithy'))).toEqual([]);
+  });
+});
+
+describe('a dist/ reached through a symlink', () => {
+  it('runs the CLI once: the runtime gets the instance of dist/cli.cjs that bin/ca.cjs started', () => {
+    const copy = tempDir('ca-symlinked-');
+    try {
+      cpSync(join(REPO, 'bin'), join(copy, 'bin'), { recursive: true });
+      cpSync(join(REPO, 'dist'), join(copy, 'build-output'), { recursive: true });
+      symlinkSync('build-output', join(copy, 'dist'));
+      cpSync(join(REPO, 'package.json'), join(copy, 'package.json'));
+      symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+      const work = join(copy, 'work');
+      mkdirSync(work);
+      const run = (...args: string[]) => spawnSync(process.execPath, [join(copy, 'bin', 'ca.cjs'), ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, CA_PASSPHRASE: PASSPHRASE }, timeout: 60_000 });
+      const boot = run('bootstrap', '--yes', '--json');
+      expect(boot.status, boot.stderr).toBe(0);
+      expect(() => JSON.parse(boot.stdout)).not.toThrow(); // one document: one CLI ran
+      expect(readdirSync(join(work, 'pki', 'truststore-versions'))).toEqual(['1.pem']);
+      const missing = run('inspect', 'nosuch');
+      expect(missing.status).toBe(4);
+      expect(missing.stderr.trim().split('\n')).toEqual(['error: unknown client nosuch', 'hint: see `ca list`']);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 });
 
