@@ -36,7 +36,7 @@ describe('what the CLI loads', () => {
     expect(r.esm).toBe(false);
   });
 
-  it('a subcommand\'s help lists every option it declares, though they are declared only when it is dispatched', () => {
+  it('a subcommand\'s help lists every option it declares, though they are declared only when it is parsed', () => {
     for (const args of [['issue-client', '--help'], ['help', 'issue-client']]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
       expect(r.status, r.stderr).toBe(0);
