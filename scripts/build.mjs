@@ -60,6 +60,8 @@ const resolved = async (b, args) => {
   if (r.errors.length) throw new Error(r.errors[0].text);
   return r.path;
 };
+/** An entry module that exports each given module's namespace under its key. */
+const exportsOf = (modules) => [...modules].map((m) => `export * as ${keyOf(m)} from ${JSON.stringify(m)};`).join('\n') + '\n';
 /** A module whose exports are those of a module in the other file, found by key in that file's exports. */
 const shim = (ns, file) => ({ name: `${ns}-shim`, setup(b) {
   b.onResolve({ filter: new RegExp(`^${file.replace(/[.]/g, '\\.')}$`) }, (args) => (args.namespace === ns ? { path: file, external: true } : undefined));
@@ -89,7 +91,7 @@ const [shell, runtime] = await Promise.all([
     ...common,
     metafile: true,
     // the entry runs main.ts and exports the namespaces of its modules for cli-runtime.cjs
-    stdin: { contents: [...shellModules].map((m) => `export * as ${keyOf(m)} from ${JSON.stringify(m)};`).join('\n') + `\nimport ${JSON.stringify(join(src, 'cli', 'main.ts'))};\n`, resolveDir: root, sourcefile: 'cli-entry.js', loader: 'js' },
+    stdin: { contents: exportsOf(shellModules) + `import ${JSON.stringify(join(src, 'cli', 'main.ts'))};\n`, resolveDir: root, sourcefile: 'cli-entry.js', loader: 'js' },
     outfile: 'dist/cli.cjs',
     plugins: [lazyChildProcess, { name: 'to-runtime', setup(b) {
       b.onResolve({ filter: /^\./ }, async (args) => {
@@ -101,7 +103,7 @@ const [shell, runtime] = await Promise.all([
   }),
   build({
     ...common,
-    stdin: { contents: [...lazyModules].map((m) => `export * as ${keyOf(m)} from ${JSON.stringify(m)};`).join('\n') + '\n', resolveDir: root, sourcefile: 'cli-runtime-entry.js', loader: 'js' },
+    stdin: { contents: exportsOf(lazyModules), resolveDir: root, sourcefile: 'cli-runtime-entry.js', loader: 'js' },
     outfile: 'dist/cli-runtime.cjs',
     metafile: true,
     plugins: [{ name: 'from-shell', setup(b) {
