@@ -11,13 +11,14 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { CertificateRecord } from '../src/ports.js';
 import { keyObjectSigner } from '../src/adapters/local/file-key-custody.js';
-import { issueCertificate } from '../src/domain/certificate.js';
 import { fixedClock, type OperationContext } from '../src/domain/context.js';
 import { generatedKeySpec, signClient, signClients, type Issuer, type ClientSpec } from '../src/domain/issuance.js';
 import { WorkerSigningPool } from '../src/adapters/threads/signing-pool.js';
 import { DEFAULT_POLICY } from '../src/domain/policy.js';
 import { randomSerial } from '../src/domain/serial.js';
-import { ClientTemplate, ecKeyDer } from '../src/domain/template.js';
+import { CertificateTemplate, ClientTemplate, ecKeyDer } from '../src/domain/template.js';
+import { INTERMEDIATE, ROOT } from '../src/domain/profiles.js';
+import { toPem } from '../src/domain/der.js';
 
 const SECONDS = Number(process.argv[2] ?? 2);
 const now = new Date();
@@ -27,19 +28,16 @@ const ctx = { clock, policy: DEFAULT_POLICY } as OperationContext;
 async function ca(name: string, parent?: { der: Buffer; signer: ReturnType<typeof keyObjectSigner> }) {
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const signer = keyObjectSigner(key, 'ec-p256');
-  const cert = await issueCertificate(
-    {
-      kind: parent ? 'intermediate' : 'root',
-      serial: randomSerial(),
-      subject: { commonName: name, organization: 'Bench Org' },
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(now.getTime() + 1000 * 86_400_000),
-      publicKeySpki: signer.publicKeySpki,
-      issuerCertificate: parent?.der,
-    },
-    parent?.signer ?? signer,
-  );
-  return { der: cert.der, pem: cert.pem, signer };
+  const tpl = new CertificateTemplate(parent?.der, 'ec-p256');
+  const tbs = tpl.tbs(parent ? INTERMEDIATE : ROOT, {
+    serial: randomSerial(),
+    subject: { commonName: name, organization: 'Bench Org' },
+    notBefore: new Date(Math.floor((now.getTime() - 60_000) / 1000) * 1000),
+    notAfter: new Date(Math.floor((now.getTime() + 1000 * 86_400_000) / 1000) * 1000),
+    publicKeySpki: signer.publicKeySpki,
+  });
+  const der = tpl.certificate(tbs, await (parent?.signer ?? signer).sign(tbs));
+  return { der, pem: toPem('CERTIFICATE', der), signer };
 }
 
 function issuerOf(root: Awaited<ReturnType<typeof ca>>, inter: Awaited<ReturnType<typeof ca>>): Issuer {

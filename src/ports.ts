@@ -51,6 +51,13 @@ export interface CertificateRecord {
   /** CA certificates only: the custody's reference to the private key */
   keyRef?: string;
   spiffeId?: string;
+  /**
+   * client certificates: the validity length in days the certificate was asked for (before capping at its
+   * issuer's end); renew and rotation issue the next certificate with the same length
+   */
+  validityDays?: number;
+  /** the root only: the CA profile recorded at bootstrap, which every later operation issues with */
+  profile?: CaProfile;
   certificatePem: string;
   createdAt: string;
   /** serial of the certificate that replaced this one */
@@ -61,6 +68,24 @@ export interface CertificateRecord {
   revokedAt?: string;
   revocationReason?: RevocationReason;
   retiredAt?: string;
+}
+
+/**
+ * What a CA issues with, recorded on its root at bootstrap and read back by every later operation (rotation,
+ * issuance, the gateway's server certificate), so that today's settings never silently change the CA.
+ */
+export interface CaProfile {
+  organization: string;
+  caName: string;
+  caKeyType: KeyType;
+  clientKeyType: KeyType;
+  rootValidityDays: number;
+  intermediateValidityDays: number;
+  clientValidityDays: number;
+  /** how long a superseded client certificate stays accepted */
+  graceDays: number;
+  /** when set, client certificates carry `spiffe://<trust-domain>/client/<id>` */
+  spiffeTrustDomain?: string;
 }
 
 /** Signs with a CA private key that the caller never sees. */

@@ -4,7 +4,8 @@ import type { KeyType } from '../ports.js';
 import type { AwsStoreSettings } from '../adapters/aws/aws-store.js';
 import { invalidInput, usageError } from '../domain/errors.js';
 import { parseKeyType } from '../domain/keys.js';
-import { DEFAULT_POLICY, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
+import { DEFAULT_POLICY, parseGraceDays, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
+import type { RequestedProfile } from '../domain/profile.js';
 
 /** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
 export type AwsSettings = AwsStoreSettings;
@@ -71,9 +72,15 @@ export interface ResolvedConfig {
   store: 'local' | 'aws';
   dir: string;
   bundleDir: string;
+  /** the defaults with this run's explicit settings over them, before the store's recorded profile is read */
   policy: CaPolicy;
+  /** the profile settings given explicitly (flags, variables, the config file), checked against the recorded profile */
+  requested: RequestedProfile;
   aws: AwsSettings;
 }
+
+/** Flags that set a profile setting without a SETTINGS row of their own. */
+const PROFILE_FLAGS: Partial<Record<keyof CaPolicy, string>> = { rootValidityDays: '--root-days', intermediateValidityDays: '--intermediate-days' };
 
 function readConfigFile(path: string): ConfigFile {
   let text: string;
@@ -155,19 +162,27 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
 
   const store = pick('store') ?? 'local';
   if (store !== 'local' && store !== 'aws') throw usageError(`unknown store ${JSON.stringify(store)}`, 'use local or aws');
-  const keyType = (k: 'caKeyType' | 'clientKeyType', d: KeyType) => (pick(k) ? parseKeyType(String(pick(k))) : d);
-  const td = pick('spiffeTrustDomain');
-  const policy: CaPolicy = {
-    organization: String(pick('organization') ?? DEFAULT_POLICY.organization),
-    caName: String(pick('caName') ?? DEFAULT_POLICY.caName),
-    caKeyType: keyType('caKeyType', DEFAULT_POLICY.caKeyType),
-    clientKeyType: keyType('clientKeyType', DEFAULT_POLICY.clientKeyType),
-    rootValidityDays: num('rootValidityDays', pick('rootValidityDays')) ?? DEFAULT_POLICY.rootValidityDays,
-    intermediateValidityDays: num('intermediateValidityDays', pick('intermediateValidityDays')) ?? DEFAULT_POLICY.intermediateValidityDays,
-    clientValidityDays: num('clientValidityDays', pick('clientValidityDays')) ?? DEFAULT_POLICY.clientValidityDays,
-    graceDays: pick('graceDays') === undefined ? DEFAULT_POLICY.graceDays : graceDays(pick('graceDays')),
-    ...(td ? { spiffeTrustDomain: validateTrustDomain(String(td)) } : {}),
+  // Each profile setting given explicitly, parsed, with where it came from (named when it disagrees with the CA's
+  // recorded profile); the policy is these over the defaults, until the store's recorded profile is read.
+  const requested: RequestedProfile = {};
+  const take = <K extends keyof CaPolicy>(k: K, parse: (v: unknown) => CaPolicy[K]) => {
+    const from = flagSettings[k] !== undefined ? 'flag' : envSettings[k] !== undefined ? 'env' : fileSettings[k] !== undefined ? 'file' : undefined;
+    if (!from) return;
+    const d = SETTINGS.find((x) => x.key === k);
+    const source = from === 'flag' ? (d?.flag ?? PROFILE_FLAGS[k] ?? k) : from === 'env' ? d!.env : `${k} in ${configPath}`;
+    (requested as Record<string, unknown>)[k] = { value: parse(pick(k as keyof EnvSettings)), source };
   };
+  take('organization', String);
+  take('caName', String);
+  take('caKeyType', (v) => parseKeyType(String(v)));
+  take('clientKeyType', (v) => parseKeyType(String(v)));
+  take('rootValidityDays', (v) => num('rootValidityDays', v)!);
+  take('intermediateValidityDays', (v) => num('intermediateValidityDays', v)!);
+  take('clientValidityDays', (v) => num('clientValidityDays', v)!);
+  take('graceDays', parseGraceDays);
+  take('spiffeTrustDomain', (v) => validateTrustDomain(String(v)));
+  const policy: CaPolicy = { ...DEFAULT_POLICY };
+  for (const [k, v] of Object.entries(requested)) (policy as unknown as Record<string, unknown>)[k] = v!.value;
   const aws: AwsSettings = { ...fileSettings.aws, ...envSettings.aws };
   if (!aws.region && env.AWS_REGION) aws.region = env.AWS_REGION;
   return {
@@ -177,12 +192,7 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
     dir: pathOf('dir', envDefaultDir),
     bundleDir: pathOf('bundleDir', './bundles'),
     policy,
+    requested,
     aws,
   };
-}
-
-function graceDays(v: unknown): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 365) throw invalidInput(`graceDays must be a whole number from 0 to 365, got ${String(v)}`);
-  return n;
 }

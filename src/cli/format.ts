@@ -26,6 +26,7 @@ export function certificateJson(r: CertificateRecord) {
     keyType: r.keyType,
     keyOrigin: r.keyOrigin,
     ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
+    ...(r.validityDays !== undefined ? { validityDays: r.validityDays } : {}),
   };
 }
 

@@ -46,6 +46,7 @@ const program = new DeferredCommand('ca', { eager: true })
   .option('--passphrase-file <file>', 'read the CA key passphrase from this file (or CA_PASSPHRASE; else asked on a terminal)')
   .option('--json', 'print one JSON document on stdout')
   .option('-y, --yes', 'answer yes to confirmations')
+  .option('--update-profile', 'record settings that differ from the CA profile recorded at bootstrap (else refused)')
   .enablePositionalOptions(false)
   .showHelpAfterError('hint: run the command with --help for usage and examples')
   .configureOutput({

@@ -34,6 +34,14 @@ export interface RuntimeOptions {
   publishes?: boolean;
   /** batch work: sign on worker threads when there is more than one core */
   parallel?: boolean;
+  /**
+   * How this run's profile settings meet the CA's recorded profile: `check` refuses a disagreeing setting
+   * (unless --update-profile, which records it), `read` uses the recorded profile (read-only commands),
+   * `replace` takes this run's settings (bootstrap --force). Default `check`.
+   */
+  profile?: 'check' | 'read' | 'replace';
+  /** the command changes nothing (--dry-run): a profile change is checked but not recorded */
+  dryRun?: boolean;
 }
 
 export interface Runtime {
@@ -59,7 +67,8 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
   }
   const bar = o.progress ? progressBar(o.progress) : undefined;
   const pool = o.parallel ? await signingPool() : undefined;
-  const ctx: OperationContext = { store, clock: systemClock, policy: config.policy, sink, progress: bar, warn, pool };
+  const policy = await effectivePolicy(store, config, o, !!g.updateProfile);
+  const ctx: OperationContext = { store, clock: systemClock, policy, sink, progress: bar, warn, pool };
   return {
     config,
     store,
@@ -67,6 +76,20 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
     json: !!g.json,
     done: () => bar?.end(),
   };
+}
+
+/** The policy this run issues with: the store's recorded CA profile, reconciled with this run's settings. */
+async function effectivePolicy(store: Store, config: ResolvedConfig, o: RuntimeOptions, update: boolean) {
+  const mode = o.profile ?? 'check';
+  if (mode === 'replace') return config.policy;
+  const { loadProfile } = await import('../domain/profile.js');
+  const record = mode === 'check' && !o.dryRun;
+  const load = () => loadProfile(store.registry, config.requested, { update, record, keep: mode === 'read' });
+  const r = record ? await store.lock.withLock(load) : await load();
+  for (const c of r.changes) {
+    if (record) info(`recorded the CA profile change: ${c.key} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`);
+  }
+  return r.profile;
 }
 
 async function signingPool() {

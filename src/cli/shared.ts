@@ -27,6 +27,8 @@ export interface GlobalOptions {
   json?: boolean;
   yes?: boolean;
   passphraseFile?: string;
+  /** record profile settings that differ from the CA's recorded profile instead of refusing them */
+  updateProfile?: boolean;
 }
 
 export function globals(cmd: Command): GlobalOptions {

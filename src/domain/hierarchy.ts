@@ -1,13 +1,16 @@
 import type { CertificateRecord, RegistryChange, TruststoreState } from '../ports.js';
 import { isStillAccepted, loadCaState, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
-import { issueCertificate } from './certificate.js';
+import { formatSubject } from './certificate.js';
+import { CertificateTemplate } from './template.js';
+import { INTERMEDIATE, ROOT } from './profiles.js';
+import { sha256Hex } from './keys.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
 import { openIssuer, reissueClients, type ReissueResult } from './issuance.js';
 import { BACKDATE_MS, DAY_MS } from './policy.js';
 import { randomSerial } from './serial.js';
 import { buildTruststore, sameTruststore } from './truststore.js';
-import { pemBlocks } from './der.js';
+import { pemBlocks, toPem } from './der.js';
 
 const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
 
@@ -31,18 +34,11 @@ async function createCa(
   const serial = randomSerial();
   const commonName = kind === 'root' ? `${p.caName} Root CA` : `${p.caName} Issuing CA G${generation}`;
   const issuerSigner = parent ? await openSigner(ctx.store.custody, parent) : signer;
-  const cert = await issueCertificate(
-    {
-      kind,
-      serial,
-      subject: { commonName, organization: p.organization },
-      notBefore,
-      notAfter,
-      publicKeySpki: signer.publicKeySpki,
-      issuerCertificate: parent ? pemBlocks(parent.certificatePem, 'CERTIFICATE')[0] : undefined,
-    },
-    issuerSigner,
-  );
+  const template = new CertificateTemplate(parent ? pemBlocks(parent.certificatePem, 'CERTIFICATE')[0] : undefined, issuerSigner.keyType);
+  const subject = { commonName, organization: p.organization };
+  const tbs = template.tbs(kind === 'root' ? ROOT : INTERMEDIATE, { serial, subject, notBefore, notAfter, publicKeySpki: signer.publicKeySpki });
+  const der = template.certificate(tbs, await issuerSigner.sign(tbs));
+  const cert = { pem: toPem('CERTIFICATE', der), fingerprint: sha256Hex(der), subject: formatSubject(subject) };
   return {
     serial,
     kind,
@@ -58,6 +54,8 @@ async function createCa(
     publicKey: Buffer.from(signer.publicKeySpki).toString('base64'),
     keyOrigin: 'ca',
     keyRef,
+    // the root carries the CA profile: every later operation issues with it (see profile.ts)
+    ...(kind === 'root' ? { profile: { ...p } } : {}),
     certificatePem: cert.pem,
     createdAt: now.toISOString(),
   };

@@ -33,7 +33,10 @@ export interface ClientSpec {
   keyOrigin: 'generated' | 'csr';
   /** PKCS#8 PEM of a key the tool generated just now; it goes into the bundle and nowhere else */
   privateKeyPem?: string;
+  /** the validity length asked for; absent: the profile's */
   validityDays?: number;
+  /** the SPIFFE ID to carry; null: none; absent: the profile's (from its trust domain) */
+  spiffeId?: string | null;
 }
 
 export interface IssuedClient {
@@ -47,9 +50,28 @@ export function generatedKeySpec(clientId: string, keyType: KeyType, validityDay
   return { clientId, keyType, keyOrigin: 'generated', publicKeySpki: spki, privateKeyPem, validityDays };
 }
 
-/** A ClientSpec for re-issuing an existing certificate's key (renewal, rotation). */
+/**
+ * A ClientSpec for re-issuing an existing certificate (renewal, rotation): what it was issued with — key,
+ * key type and origin, validity length, SPIFFE ID — carried over, never recomputed from today's settings.
+ */
 export function sameKeySpec(r: CertificateRecord): ClientSpec {
-  return { clientId: r.clientId, keyType: r.keyType, keyOrigin: r.keyOrigin === 'csr' ? 'csr' : 'generated', publicKeySpki: Buffer.from(r.publicKey, 'base64') };
+  return {
+    clientId: r.clientId,
+    keyType: r.keyType,
+    keyOrigin: r.keyOrigin === 'csr' ? 'csr' : 'generated',
+    publicKeySpki: Buffer.from(r.publicKey, 'base64'),
+    validityDays: recordedValidityDays(r),
+    spiffeId: r.spiffeId ?? null,
+  };
+}
+
+/**
+ * The validity length a certificate was asked for. Records made before it was recorded: the certificate's own
+ * span without the backdating, in whole days (shorter than asked when its issuer's end capped it).
+ */
+export function recordedValidityDays(r: CertificateRecord): number {
+  if (r.validityDays !== undefined) return r.validityDays;
+  return Math.max(1, Math.round((Date.parse(r.notAfter) - Date.parse(r.notBefore) - BACKDATE_MS) / DAY_MS));
 }
 
 /** A certificate to issue in a batch: with a known key, or (no publicKeySpki) a key to generate. */
@@ -61,6 +83,10 @@ interface Planned {
   serial: string;
   notBefore: Date;
   notAfter: Date;
+  /** the length asked for (before capping at the issuer's end), recorded with the certificate */
+  validityDays: number;
+  /** the validity was cut short at the issuer's end */
+  capped: boolean;
   spiffeId?: string;
 }
 
@@ -78,12 +104,15 @@ function plan(ctx: OperationContext, issuer: Issuer, request: ClientRequest): Pl
   }
   // X.509 times have whole seconds; truncating here keeps the record equal to the certificate.
   const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+  const wanted = now.getTime() + days * DAY_MS;
   return {
     request,
     serial: randomSerial(),
     notBefore: sec(Math.max(now.getTime() - BACKDATE_MS, Date.parse(issuing.notBefore))),
-    notAfter: sec(Math.min(now.getTime() + days * DAY_MS, Date.parse(issuing.notAfter))),
-    spiffeId: spiffeIdFor(ctx.policy, request.clientId),
+    notAfter: sec(Math.min(wanted, Date.parse(issuing.notAfter))),
+    validityDays: days,
+    capped: wanted > Date.parse(issuing.notAfter),
+    spiffeId: request.spiffeId === undefined ? spiffeIdFor(ctx.policy, request.clientId) : (request.spiffeId ?? undefined),
   };
 }
 
@@ -106,6 +135,7 @@ function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Arr
     publicKey: Buffer.from(publicKeySpki).toString('base64'),
     keyOrigin: p.request.keyOrigin,
     ...(p.spiffeId ? { spiffeId: p.spiffeId } : {}),
+    validityDays: p.validityDays,
     certificatePem: pem,
     createdAt: ctx.clock.now().toISOString(),
   };
@@ -140,7 +170,7 @@ export async function signClients(ctx: OperationContext, issuer: Issuer, request
   if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
     const out: IssuedClient[] = [];
     for (const r of requests) {
-      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : generatedKeySpec(r.clientId, r.keyType, r.validityDays)));
+      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId }));
     }
     return out;
   }
@@ -257,7 +287,7 @@ export async function reissueClients(
   ctx: OperationContext,
   issuer: Issuer,
   targets: CertificateRecord[],
-  o: { rekey?: boolean; chunkSize?: number } = {},
+  o: { rekey?: boolean; chunkSize?: number; /** a new validity length for every certificate (else each keeps its own) */ validityDays?: number } = {},
 ): Promise<ReissueResult[]> {
   if (!ctx.sink) throw usageError('no bundle destination configured');
   const out: ReissueResult[] = [];
@@ -271,7 +301,8 @@ export async function reissueClients(
       ctx,
       issuer,
       chunk.map((old, k) => {
-        const { publicKeySpki, ...rest } = sameKeySpec(old);
+        const { publicKeySpki, ...kept } = sameKeySpec(old);
+        const rest = o.validityDays !== undefined ? { ...kept, validityDays: o.validityDays } : kept;
         return rekey[k] ? rest : { ...rest, publicKeySpki };
       }),
     ).then((signed) => chunk.map((old, k) => ({ old, next: signed[k]!, rekeyed: rekey[k]! })));
@@ -301,6 +332,8 @@ export async function reissueClients(
 export interface RenewOptions {
   clientId?: string;
   all?: boolean;
+  /** a new validity length; else each certificate keeps the length it was issued with */
+  validityDays?: number;
   dryRun?: boolean;
 }
 
@@ -323,5 +356,5 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
     return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
   }
   const issuer = await openIssuer(ctx);
-  return { renewed: await reissueClients(ctx, issuer, targets), dryRun: false };
+  return { renewed: await reissueClients(ctx, issuer, targets, { validityDays: o.validityDays }), dryRun: false };
 }

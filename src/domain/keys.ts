@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { KeyType } from '../ports.js';
 import { invalidInput } from './errors.js';
+import { children, readTlv } from './der.js';
 
 export const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
 
@@ -73,9 +74,19 @@ export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
 }
 
-/** RFC 7093 section 2 method 1: the leftmost 160 bits of SHA-256 over the subjectPublicKey BIT STRING value. */
-export function keyIdentifier(subjectPublicKeyBits: Uint8Array): Buffer {
-  return createHash('sha256').update(subjectPublicKeyBits).digest().subarray(0, 20);
+/** The subjectPublicKey BIT STRING's content (without the unused-bits octet) of a DER SPKI. */
+export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
+  const outer = readTlv(spki, 0);
+  const bits = children(spki, outer)[1]!;
+  return spki.subarray(bits.valueStart + 1, bits.end);
+}
+
+/**
+ * The key identifier of a DER SPKI, used for SKI and AKI alike: RFC 7093 section 2 method 1, the leftmost 160
+ * bits of SHA-256 over the subjectPublicKey BIT STRING value.
+ */
+export function keyIdentifier(spki: Uint8Array): Buffer {
+  return createHash('sha256').update(subjectPublicKeyBits(spki)).digest().subarray(0, 20);
 }
 
 export function sha256Hex(data: Uint8Array): string {

@@ -1,20 +1,8 @@
-import type { KeyType } from '../ports.js';
+import type { CaProfile } from '../ports.js';
 import { invalidInput } from './errors.js';
 
-/** The CA's issuing policy, resolved from configuration. */
-export interface CaPolicy {
-  organization: string;
-  caName: string;
-  caKeyType: KeyType;
-  clientKeyType: KeyType;
-  rootValidityDays: number;
-  intermediateValidityDays: number;
-  clientValidityDays: number;
-  /** how long a superseded client certificate stays accepted */
-  graceDays: number;
-  /** when set, client certificates carry `spiffe://<trust-domain>/client/<id>` */
-  spiffeTrustDomain?: string;
-}
+/** The CA's issuing policy: the recorded CA profile (see CaProfile in ports.ts). */
+export type CaPolicy = CaProfile;
 
 export const DEFAULT_POLICY: CaPolicy = {
   organization: 'Example Org',
@@ -47,4 +35,11 @@ export function spiffeIdFor(policy: CaPolicy, clientId: string): string | undefi
 export function validateDays(name: string, v: number, max = 36500): number {
   if (!Number.isInteger(v) || v < 1 || v > max) throw invalidInput(`${name} must be a whole number of days from 1 to ${max}, got ${v}`);
   return v;
+}
+
+/** The grace period of superseded client certificates: 0 to 365 whole days. */
+export function parseGraceDays(v: unknown): number {
+  const n = typeof v === 'string' && !/^\d+$/.test(v.trim()) ? NaN : Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 365) throw invalidInput(`graceDays must be a whole number from 0 to 365, got ${String(v)}`);
+  return n;
 }

@@ -1,4 +1,4 @@
-import type { CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
+import type { CaProfile, CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
 import { isStillAccepted, loadCaState, requireCa } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { DAY_MS } from './policy.js';
@@ -59,6 +59,8 @@ export interface StatusReport {
   intermediates: (CertificateSummary & { clients: Record<string, number> })[];
   clients: Record<string, number>;
   truststore?: TruststoreState & { inSync: boolean; certificates: number };
+  /** the CA profile recorded at bootstrap, which rotation and issuance use */
+  profile?: CaProfile;
   warnings: string[];
 }
 
@@ -78,6 +80,7 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
     return c;
   };
   report.root = summarize(state.root, now);
+  report.profile = ctx.policy;
   const inters = [...(state.issuing ? [state.issuing] : []), ...state.previous, ...state.retired.filter((r) => r.issuerSerial === state.root!.serial)];
   report.intermediates = inters.map((i) => ({ ...summarize(i, now), clients: count(clients.filter((c) => c.issuerSerial === i.serial)) }));
   report.clients = count(clients);

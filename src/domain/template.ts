@@ -1,14 +1,17 @@
-import { createECDH, createHash } from 'node:crypto';
+import { createECDH } from 'node:crypto';
 import type { KeyType } from '../ports.js';
 import { bitString, children, objectIdentifier, readTlv, sequence, tlv } from './der.js';
-import { generateKeyPair, signatureAlgorithmOf, spkiDer } from './keys.js';
+import { generateKeyPair, keyIdentifier, signatureAlgorithmOf, spkiDer } from './keys.js';
 import { toPem } from './der.js';
+import { KEY_USAGE_BITS, SPIFFE_CLIENT, clientProfile, type CertificateProfile, type ExtKeyUsageName, type KeyUsageName } from './profiles.js';
 
 /**
- * The fast path for client certificates: the TBSCertificate is assembled from byte fragments computed once per
- * issuer and profile, filling in only what varies (serial, validity, subject, key, key identifiers, SAN). It
- * produces exactly the bytes of the schema-based builder in certificate.ts, which stays the reference (a test
- * compares the two over many random inputs).
+ * The one certificate builder: a TBSCertificate assembled from DER fragments, for every profile in profiles.ts
+ * (root, intermediate, client, SPIFFE client, server). Per issuer, its name and key identifier are computed
+ * once; per profile, its constant extensions; per certificate only what varies (serial, validity, subject,
+ * key, key identifier, SANs). Hand-assembled rather than through the ASN.1 schema library because that is
+ * what keeps issuance ahead of Python's cryptography in `npm run bench` (issuance rows); the schema-based
+ * encoder in test/helpers/reference-encoder.ts is the oracle it must equal byte for byte (test/unit/template.test.ts).
  */
 
 const OID_CN = objectIdentifier('2.5.4.3');
@@ -17,14 +20,10 @@ const CRITICAL = Buffer.from([0x01, 0x01, 0xff]);
 const ext = (oid: string, critical: boolean, value: Uint8Array) => sequence(objectIdentifier(oid), ...(critical ? [CRITICAL] : []), tlv(0x04, value));
 
 const VERSION_3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
-// RFC 5280 4.2.1.9: cA=false is the DEFAULT, so DER omits it: an empty SEQUENCE.
-const EXT_BC_CLIENT = ext('2.5.29.19', true, sequence());
-// RFC 5280 4.2.1.3: digitalSignature is bit 0; DER drops the 7 unused trailing bits.
-const EXT_KU_CLIENT = ext('2.5.29.15', true, Buffer.from([0x03, 0x02, 0x07, 0x80]));
-const CLIENT_AUTH = objectIdentifier('1.3.6.1.5.5.7.3.2');
-const SERVER_AUTH = objectIdentifier('1.3.6.1.5.5.7.3.1');
-const EXT_EKU_CLIENT = ext('2.5.29.37', false, sequence(CLIENT_AUTH));
-const EXT_EKU_SPIFFE = ext('2.5.29.37', false, sequence(SERVER_AUTH, CLIENT_AUTH));
+const EKU_OIDS: Record<ExtKeyUsageName, Buffer> = { serverAuth: objectIdentifier('1.3.6.1.5.5.7.3.1'), clientAuth: objectIdentifier('1.3.6.1.5.5.7.3.2') };
+const OID_BC = '2.5.29.19';
+const OID_KU = '2.5.29.15';
+const OID_EKU = '2.5.29.37';
 const OID_SAN = '2.5.29.17';
 const OID_SKI = '2.5.29.14';
 const OID_AKI = '2.5.29.35';
@@ -32,6 +31,7 @@ const OID_AKI = '2.5.29.35';
 /** AlgorithmIdentifier DER for the issuer's signature (RSA with NULL parameters, ECDSA without). */
 export function signatureAlgorithmDer(keyType: KeyType): Buffer {
   const { oid } = signatureAlgorithmOf(keyType);
+  // RFC 4055: RSA PKCS#1 v1.5 identifiers carry NULL parameters; RFC 5758: ECDSA ones carry none.
   return keyType.startsWith('rsa') ? sequence(objectIdentifier(oid), Buffer.from([0x05, 0x00])) : sequence(objectIdentifier(oid));
 }
 
@@ -47,16 +47,88 @@ function rdn(oid: Buffer, value: string): Buffer {
   return tlv(0x31, sequence(oid, tlv(0x0c, Buffer.from(value, 'utf8'))));
 }
 
-/** The subjectPublicKey BIT STRING's content (without the unused-bits octet) of a DER SPKI. */
-export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
-  const outer = readTlv(spki, 0);
-  const bits = children(spki, outer)[1]!;
-  return spki.subarray(bits.valueStart + 1, bits.end);
+/** Subject names: CN and, when given, O (O first, the most significant RDN, as DER orders them). */
+export interface SubjectNames {
+  commonName: string;
+  organization?: string;
 }
 
-/** RFC 7093 section 2 method 1 key identifier. */
-export function keyId(spki: Uint8Array): Buffer {
-  return createHash('sha256').update(subjectPublicKeyBits(spki)).digest().subarray(0, 20);
+function nameDer(s: SubjectNames): Buffer {
+  return sequence(...(s.organization ? [rdn(OID_O, s.organization)] : []), rdn(OID_CN, s.commonName));
+}
+
+/** RFC 5280 4.2.1.3: a named-bit BIT STRING in DER drops trailing zero bits and says how many it dropped. */
+function keyUsageDer(names: readonly KeyUsageName[]): Buffer {
+  const bits = names.map((n) => KEY_USAGE_BITS[n]);
+  const top = Math.max(...bits);
+  const bytes = Buffer.alloc(Math.floor(top / 8) + 1);
+  for (const b of bits) bytes[b >> 3]! |= 0x80 >> (b & 7);
+  return tlv(0x03, Buffer.from([7 - (top & 7)]), bytes);
+}
+
+/** The extensions a profile always carries the same way: basicConstraints, keyUsage, extendedKeyUsage. */
+function fixedExtensions(p: CertificateProfile): Buffer[] {
+  const bc = p.basicConstraints;
+  // RFC 5280 4.2.1.9: cA=false is the DEFAULT, so DER omits it (an empty SEQUENCE).
+  const bcValue = bc.ca ? sequence(Buffer.from([0x01, 0x01, 0xff]), ...(bc.pathLen !== undefined ? [tlv(0x02, Buffer.from([bc.pathLen]))] : [])) : sequence();
+  const out = [ext(OID_BC, true, bcValue), ext(OID_KU, true, keyUsageDer(p.keyUsage))];
+  if (p.extKeyUsage) out.push(ext(OID_EKU, false, sequence(...p.extKeyUsage.map((e) => EKU_OIDS[e]))));
+  return out;
+}
+const fixedCache = new WeakMap<CertificateProfile, Buffer[]>();
+
+/** IPv4 or IPv6 text as the 4 or 16 octets of a GeneralName iPAddress (RFC 5280 4.2.1.6). */
+export function ipAddressOctets(ip: string): Buffer {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    const parts = ip.split('.').map(Number);
+    if (parts.every((n) => n <= 255)) return Buffer.from(parts);
+  } else if (/^[0-9a-fA-F:]+$/.test(ip) && ip.split('::').length <= 2) {
+    const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+    const groups = (g: string | undefined) => (g ? g.split(':') : []);
+    const h = groups(head);
+    const t = groups(tail);
+    const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+    const all = [...h, ...Array(Math.max(fill, 0)).fill('0'), ...t];
+    if (all.length === 8 && all.every((g) => g.length >= 1 && g.length <= 4) && fill >= (tail === undefined ? 0 : 1)) {
+      const out = Buffer.alloc(16);
+      all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+      return out;
+    }
+  }
+  throw new Error(`not an IP address: ${ip}`);
+}
+
+/** Subject alternative names of one certificate; each kind must be one its profile carries. */
+export interface SubjectAltNames {
+  uri?: string[];
+  dns?: string[];
+  ip?: string[];
+}
+
+function sanDer(p: CertificateProfile, san: SubjectAltNames | undefined): Buffer | undefined {
+  const kinds = p.subjectAltName ?? [];
+  for (const k of Object.keys(san ?? {}) as (keyof SubjectAltNames)[]) {
+    if (san![k]?.length && !kinds.includes(k)) throw new Error(`the ${p.name} profile carries no ${k} SAN`);
+  }
+  // SPIFFE X.509-SVID 2: exactly one URI SAN
+  if (p === SPIFFE_CLIENT && san?.uri?.length !== 1) throw new Error('a SPIFFE client certificate carries exactly one URI SAN');
+  const names = [
+    ...(san?.uri ?? []).map((u) => tlv(0x86, Buffer.from(u, 'latin1'))),
+    ...(san?.dns ?? []).map((d) => tlv(0x82, Buffer.from(d, 'latin1'))),
+    ...(san?.ip ?? []).map((a) => tlv(0x87, ipAddressOctets(a))),
+  ];
+  return names.length ? ext(OID_SAN, false, sequence(...names)) : undefined;
+}
+
+/** What varies between two certificates of one profile. */
+export interface TbsInput {
+  serial: string;
+  subject: SubjectNames;
+  notBefore: Date;
+  notAfter: Date;
+  /** DER SubjectPublicKeyInfo of the certified key */
+  publicKeySpki: Uint8Array;
+  san?: SubjectAltNames;
 }
 
 /** The issuer's subject Name bytes and SKI, read once from its certificate. */
@@ -84,10 +156,58 @@ export function issuerFragments(issuerCertificateDer: Uint8Array): { name: Buffe
   }
   return {
     name: Buffer.from(issuerCertificateDer.subarray(subject.start, subject.end)),
-    keyId: ski ?? keyId(issuerCertificateDer.subarray(spki.start, spki.end)),
+    keyId: ski ?? keyIdentifier(issuerCertificateDer.subarray(spki.start, spki.end)),
   };
 }
 
+const akiExt = (keyId: Uint8Array) => ext(OID_AKI, false, sequence(tlv(0x80, keyId)));
+
+/** One issuer's certificates: its name and key identifier computed once. Without an issuer: self-signed. */
+export class CertificateTemplate {
+  readonly signatureAlgorithm: Buffer;
+  private readonly issuerName?: Buffer;
+  private readonly aki?: Buffer;
+
+  constructor(
+    issuerCertificateDer: Uint8Array | undefined,
+    readonly signerKeyType: KeyType,
+  ) {
+    this.signatureAlgorithm = signatureAlgorithmDer(signerKeyType);
+    if (issuerCertificateDer) {
+      const issuer = issuerFragments(issuerCertificateDer);
+      this.issuerName = issuer.name;
+      this.aki = akiExt(issuer.keyId);
+    }
+  }
+
+  /** The TBSCertificate DER of one certificate of `profile`. */
+  tbs(profile: CertificateProfile, p: TbsInput): Buffer {
+    const subject = nameDer(p.subject);
+    const ski = keyIdentifier(p.publicKeySpki);
+    let fixed = fixedCache.get(profile);
+    if (!fixed) fixedCache.set(profile, (fixed = fixedExtensions(profile)));
+    const san = sanDer(profile, p.san);
+    // a self-signed certificate's AKI is its own SKI (RFC 5280 4.2.1.1 allows it and path builders use it)
+    const exts = [...fixed, ...(san ? [san] : []), ext(OID_SKI, false, tlv(0x04, ski)), this.aki ?? akiExt(ski)];
+    return sequence(
+      VERSION_3,
+      tlv(0x02, Buffer.from(p.serial, 'hex')),
+      this.signatureAlgorithm,
+      this.issuerName ?? subject,
+      sequence(timeDer(p.notBefore), timeDer(p.notAfter)),
+      subject,
+      p.publicKeySpki,
+      tlv(0xa3, sequence(...exts)),
+    );
+  }
+
+  /** Certificate DER from a TBS and its signature (RFC 5280 4.1). */
+  certificate(tbs: Uint8Array, signature: Uint8Array): Buffer {
+    return sequence(tbs, this.signatureAlgorithm, bitString(signature));
+  }
+}
+
+/** What a client certificate is made from (the hot path of rotation and provisioning, on worker threads too). */
 export interface ClientTbsInput {
   serial: string;
   commonName: string;
@@ -98,45 +218,26 @@ export interface ClientTbsInput {
   spiffeId?: string;
 }
 
-/** Precomputed pieces of one issuer's client profile. */
+/** One issuer's client certificates: the client profile (or the SPIFFE one) through the one builder. */
 export class ClientTemplate {
-  private readonly head: Buffer;
-  private readonly issuerName: Buffer;
-  private readonly aki: Buffer;
-  readonly signatureAlgorithm: Buffer;
-
-  constructor(
-    issuerCertificateDer: Uint8Array,
-    readonly signerKeyType: KeyType,
-  ) {
-    const issuer = issuerFragments(issuerCertificateDer);
-    this.signatureAlgorithm = signatureAlgorithmDer(signerKeyType);
-    this.head = VERSION_3;
-    this.issuerName = issuer.name;
-    this.aki = ext(OID_AKI, false, sequence(tlv(0x80, issuer.keyId)));
+  private readonly template: CertificateTemplate;
+  constructor(issuerCertificateDer: Uint8Array, signerKeyType: KeyType) {
+    this.template = new CertificateTemplate(issuerCertificateDer, signerKeyType);
   }
 
-  /** The TBSCertificate DER of one client certificate. */
   tbs(p: ClientTbsInput): Buffer {
-    const subject = sequence(...(p.organization ? [rdn(OID_O, p.organization)] : []), rdn(OID_CN, p.commonName));
-    const exts: Buffer[] = [EXT_BC_CLIENT, EXT_KU_CLIENT, p.spiffeId ? EXT_EKU_SPIFFE : EXT_EKU_CLIENT];
-    if (p.spiffeId) exts.push(ext(OID_SAN, false, sequence(tlv(0x86, Buffer.from(p.spiffeId, 'latin1')))));
-    exts.push(ext(OID_SKI, false, tlv(0x04, keyId(p.publicKeySpki))), this.aki);
-    return sequence(
-      this.head,
-      tlv(0x02, Buffer.from(p.serial, 'hex')),
-      this.signatureAlgorithm,
-      this.issuerName,
-      sequence(timeDer(p.notBefore), timeDer(p.notAfter)),
-      subject,
-      p.publicKeySpki,
-      tlv(0xa3, sequence(...exts)),
-    );
+    return this.template.tbs(clientProfile(!!p.spiffeId), {
+      serial: p.serial,
+      subject: { commonName: p.commonName, organization: p.organization },
+      notBefore: p.notBefore,
+      notAfter: p.notAfter,
+      publicKeySpki: p.publicKeySpki,
+      ...(p.spiffeId ? { san: { uri: [p.spiffeId] } } : {}),
+    });
   }
 
-  /** Certificate DER from a TBS and its signature. */
   certificate(tbs: Uint8Array, signature: Uint8Array): Buffer {
-    return sequence(tbs, this.signatureAlgorithm, bitString(signature));
+    return this.template.certificate(tbs, signature);
   }
 }
 

@@ -1,46 +1,18 @@
 /**
- * A TLS server certificate for the local gateway, issued by the CA's issuing intermediate. The domain's
- * client profile carries EKU clientAuth only, so the serverAuth profile lives here. CLI-side: @peculiar is fine.
+ * A TLS server certificate for the local gateway, issued by the CA's issuing intermediate with the server
+ * profile (src/domain/profiles.ts) through the one certificate builder.
  */
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import {
-  AttributeTypeAndValue,
-  AttributeValue,
-  AuthorityKeyIdentifier,
-  BasicConstraints,
-  ExtendedKeyUsage,
-  Extension,
-  Extensions,
-  GeneralName,
-  KeyIdentifier,
-  KeyUsage,
-  KeyUsageFlags,
-  Name,
-  RelativeDistinguishedName,
-  SubjectAlternativeName,
-  SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
-  Validity,
-  Version,
-  id_ce_authorityKeyIdentifier,
-  id_ce_basicConstraints,
-  id_ce_extKeyUsage,
-  id_ce_keyUsage,
-  id_ce_subjectAltName,
-  id_ce_subjectKeyIdentifier,
-  id_kp_serverAuth,
-} from '@peculiar/asn1-x509';
 import { isIP } from 'node:net';
 import type { KeyType } from '../ports.js';
 import type { OperationContext } from '../domain/context.js';
-import { assembleCertificate, issuerInfo, signatureAlgorithmIdentifier } from '../domain/certificate.js';
 import { pemBlocks, toPem } from '../domain/der.js';
 import { invalidInput } from '../domain/errors.js';
 import { openIssuer } from '../domain/issuance.js';
-import { generateKeyPair, keyIdentifier, sha256Hex, spkiDer } from '../domain/keys.js';
+import { generateKeyPair, sha256Hex, spkiDer } from '../domain/keys.js';
 import { BACKDATE_MS, DAY_MS } from '../domain/policy.js';
+import { serverProfile } from '../domain/profiles.js';
 import { randomSerial } from '../domain/serial.js';
+import { CertificateTemplate } from '../domain/template.js';
 
 export interface IssueServerCertificateOptions {
   /** DNS SANs; default `localhost` */
@@ -65,7 +37,6 @@ export interface ServerCertificate {
   privateKeyPem: string;
 }
 
-const ext = (extnID: string, critical: boolean, value: unknown) => new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
 const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
 
 /**
@@ -88,34 +59,18 @@ export async function issueServerCertificate(ctx: OperationContext, o: IssueServ
   const notAfter = sec(Math.min(now + days * DAY_MS, Date.parse(issuing.notAfter)));
   const keyType = o.keyType ?? ctx.policy.clientKeyType;
   const { privateKey, publicKey } = generateKeyPair(keyType);
-  const spki = spkiDer(publicKey);
-  const info = AsnConvert.parse(spki, SubjectPublicKeyInfo);
-  const ski = keyIdentifier(new Uint8Array(info.subjectPublicKey));
-  const parent = issuerInfo(pemBlocks(issuing.certificatePem, 'CERTIFICATE')[0]!);
-  const cn = o.commonName ?? dnsNames[0] ?? ips[0]!;
-  const rdn = (type: string, value: string) => new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value: new AttributeValue({ utf8String: value }) })]);
   const serial = randomSerial();
-  // RSA key exchange in TLS 1.2 needs keyEncipherment; ECDSA keys only sign.
-  const usage = keyType.startsWith('rsa') ? KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment : KeyUsageFlags.digitalSignature;
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: new Uint8Array(Buffer.from(serial, 'hex')).buffer,
-    signature: signatureAlgorithmIdentifier(issuer.signer.keyType),
-    issuer: parent.name,
-    validity: new Validity({ notBefore, notAfter }),
-    subject: new Name([rdn('2.5.4.10', ctx.policy.organization), rdn('2.5.4.3', cn)]),
-    subjectPublicKeyInfo: info,
-    extensions: new Extensions([
-      ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
-      ext(id_ce_keyUsage, true, new KeyUsage(usage)),
-      ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_serverAuth])),
-      ext(id_ce_subjectAltName, false, new SubjectAlternativeName([...dnsNames.map((dNSName) => new GeneralName({ dNSName })), ...ips.map((iPAddress) => new GeneralName({ iPAddress }))])),
-      ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(ski)),
-      ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(parent.keyId) })),
-    ]),
+  const template = new CertificateTemplate(pemBlocks(issuing.certificatePem, 'CERTIFICATE')[0]!, issuer.signer.keyType);
+  // the server carries its CA's O=, as client certificates do
+  const tbs = template.tbs(serverProfile(keyType), {
+    serial,
+    subject: { commonName: o.commonName ?? dnsNames[0] ?? ips[0]!, organization: issuer.organization },
+    notBefore,
+    notAfter,
+    publicKeySpki: spkiDer(publicKey),
+    san: { dns: dnsNames, ip: ips },
   });
-  const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
-  const der = assembleCertificate(tbsDer, issuer.signer.keyType, await issuer.signer.sign(tbsDer));
+  const der = template.certificate(tbs, await issuer.signer.sign(tbs));
   return {
     serial,
     fingerprint: sha256Hex(der),

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonFileRegistry } from '../../src/adapters/local/json-registry.js';
 import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
 import { CaError } from '../../src/domain/errors.js';
+import { DEFAULT_POLICY } from '../../src/domain/policy.js';
 import type { CertificateRecord, CertificateRegistry, RegistryChange } from '../../src/ports.js';
 import { createTable, unique, useMoto } from '../aws/moto-env.js';
 
@@ -47,9 +48,10 @@ function registryContract(name: string, make: () => Promise<CertificateRegistry>
   describe(`CertificateRegistry contract: ${name}`, () => {
     it('creates, reads back every field and filters lists by kind, client and status', async () => {
       const reg = await make();
-      const root = record({ kind: 'root', clientId: 'root', keyOrigin: 'ca', keyRef: 'ref-root', issuerSerial: undefined });
+      // the root carries the recorded CA profile, a client its requested validity length: both read back as written
+      const root = record({ kind: 'root', clientId: 'root', keyOrigin: 'ca', keyRef: 'ref-root', issuerSerial: undefined, profile: { ...DEFAULT_POLICY, caKeyType: 'rsa-3072', spiffeTrustDomain: 'example.org' } });
       const inter = record({ kind: 'intermediate', clientId: 'intermediate', keyOrigin: 'ca', keyRef: 'ref-i', issuerSerial: root.serial });
-      const a = record({ clientId: 'alice', spiffeId: 'spiffe://example.org/client/alice' });
+      const a = record({ clientId: 'alice', spiffeId: 'spiffe://example.org/client/alice', validityDays: 30 });
       const bOld = record({ clientId: 'bob', status: 'revoked', revokedAt: '2026-03-02T00:00:00.000Z', revocationReason: 'keyCompromise' });
       const b = record({ clientId: 'bob' });
       await reg.commit([{ op: 'create', record: root }], { atomic: true });

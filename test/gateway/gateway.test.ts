@@ -8,6 +8,7 @@ import { startGateway, type RunningGateway } from '../../src/gateway/server.js';
 import { issueServerCertificate } from '../../src/gateway/server-cert.js';
 import { revoke } from '../../src/domain/revocation.js';
 import { makePki, type TestPki } from '../lambda/pki.js';
+import { after, cleanupAll, DAY, epoch, makeCa } from '../helpers/pki.js';
 
 let pki: TestPki;
 let foreign: TestPki;
@@ -106,6 +107,27 @@ describe('the local gateway, HTTP API payload 2.0, with curl', () => {
     writeFileSync(leaf, x.toString());
     const out = execFileSync('openssl', ['verify', '-x509_strict', '-purpose', 'sslserver', '-CAfile', caFile, leaf], { encoding: 'utf8' });
     expect(out.trim()).toBe(`${leaf}: OK`);
+  });
+
+  it('the server certificate keeps the CA profile: its CA\'s organization and an RSA key under an RSA CA, whatever this run\'s settings say', async () => {
+    const rsa = await makeCa({ policy: { organization: 'Acme Corp', caKeyType: 'rsa-3072', clientKeyType: 'rsa-2048' } });
+    try {
+      // the run's settings are the defaults (O=Example Org): the certificate still carries the CA's O=
+      const s = await issueServerCertificate(rsa.ctx(undefined, { organization: 'Example Org' }), { keyType: 'rsa-2048' });
+      const x = new X509Certificate(s.certificatePem);
+      expect(x.subject).toBe('O=Acme Corp\nCN=localhost');
+      const leaf = join(rsa.dir, 'server-rsa.pem');
+      const chain = join(rsa.dir, 'server-chain.pem');
+      writeFileSync(leaf, s.certificatePem);
+      writeFileSync(chain, s.chainPem);
+      // the test CA lives at the fixed instant T0
+      const out = execFileSync('openssl', ['verify', '-x509_strict', '-purpose', 'sslserver', '-attime', epoch(after(DAY)), '-CAfile', chain, leaf], { encoding: 'utf8' });
+      expect(out.trim()).toBe(`${leaf}: OK`);
+      // RSA key exchange in TLS 1.2 needs keyEncipherment beside digitalSignature
+      expect(execFileSync('openssl', ['x509', '-in', leaf, '-noout', '-ext', 'keyUsage'], { encoding: 'utf8' })).toMatch(/Digital Signature, Key Encipherment/);
+    } finally {
+      cleanupAll();
+    }
   });
 
   it('answers 200 with the context for a valid certificate, then 403 once it is revoked', async () => {

@@ -44,6 +44,7 @@ describe('resolveConfig defaults', () => {
       dir: join(cwd, 'pki'),
       bundleDir: join(cwd, 'bundles'),
       policy: DEFAULT_POLICY,
+      requested: {},
       aws: {},
     });
   });

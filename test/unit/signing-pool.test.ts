@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { WorkerSigningPool } from '../../src/adapters/threads/signing-pool.js';
 import { keyObjectSigner } from '../../src/adapters/local/file-key-custody.js';
-import { issueCertificate } from '../../src/domain/certificate.js';
+import { referenceCertificate } from '../helpers/reference-encoder.js';
 import { randomSerial } from '../../src/domain/serial.js';
 import { ClientTemplate } from '../../src/domain/template.js';
 import type { SigningItem } from '../../src/ports.js';
@@ -15,8 +15,8 @@ describe('worker signing pool', () => {
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const signer = keyObjectSigner(key, 'ec-p256');
     const now = new Date();
-    const ca = await issueCertificate(
-      { kind: 'root', serial: randomSerial(), subject: { commonName: 'Pool CA', organization: 'Org' }, notBefore: now, notAfter: new Date(now.getTime() + 1e10), publicKeySpki: signer.publicKeySpki },
+    const ca = await referenceCertificate(
+      { kind: 'root', serial: randomSerial(), subject: { commonName: 'Pool CA', organization: 'Org' }, notBefore: new Date(Math.floor(now.getTime() / 1000) * 1000), notAfter: new Date(Math.floor(now.getTime() / 1000) * 1000 + 1e10), publicKeySpki: signer.publicKeySpki },
       signer,
     );
     const tpl = new ClientTemplate(ca.der, 'ec-p256');

@@ -1,9 +1,10 @@
 import { describe, it, expect } from 'vitest';
 import { generateKeyPairSync, randomInt, sign, X509Certificate } from 'node:crypto';
-import { buildTbs, issueCertificate, issuerInfo } from '../../src/domain/certificate.js';
+import { referenceCertificate, referenceTbs } from '../helpers/reference-encoder.js';
+import { CLIENT, INTERMEDIATE, ROOT, SPIFFE_CLIENT, serverProfile } from '../../src/domain/profiles.js';
 import { generateKeyPair, signatureAlgorithmOf, spkiDer } from '../../src/domain/keys.js';
 import { randomSerial } from '../../src/domain/serial.js';
-import { ClientTemplate, ecKeyDer, ecKeyDerRaw, generateClientKey, timeDer } from '../../src/domain/template.js';
+import { CertificateTemplate, ClientTemplate, ecKeyDer, ecKeyDerRaw, generateClientKey, ipAddressOctets, timeDer } from '../../src/domain/template.js';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { KeyType } from '../../src/ports.js';
 
@@ -13,39 +14,70 @@ async function issuer(kt: KeyType) {
   const k = generateKeyPair(kt);
   const signer = { keyType: kt, publicKeySpki: spkiDer(k.publicKey), sign: async (d: Uint8Array) => sign(signatureAlgorithmOf(kt).hash, d, k.privateKey) };
   const now = new Date('2026-01-01T00:00:00Z');
-  const root = await issueCertificate(
+  const root = await referenceCertificate(
     { kind: 'root', serial: randomSerial(), subject: { commonName: 'Ref Root', organization: 'Örg ✓ "quoted"' }, notBefore: now, notAfter: new Date('2080-01-01T00:00:00Z'), publicKeySpki: signer.publicKeySpki },
     signer,
   );
   return { root, signer };
 }
 
-describe('fast client template equals the schema-based reference, byte for byte', () => {
+const randomId = () => Array.from({ length: randomInt(1, 65) }, () => ID_CHARS[randomInt(ID_CHARS.length)]).join('');
+function randomValidity() {
+  const notBefore = new Date(randomInt(0, 4_000_000_000) * 1000); // 1970 .. 2096: both UTCTime and GeneralizedTime
+  return { notBefore, notAfter: new Date(notBefore.getTime() + randomInt(1, 3_000_000_000) * 1000) };
+}
+
+describe('the one certificate builder equals the schema-based reference, byte for byte', () => {
   it.each(['ec-p256', 'ec-p384', 'rsa-2048'] as KeyType[])('issuer %s, 400 random client inputs', async (kt) => {
     const { root, signer } = await issuer(kt);
     const tpl = new ClientTemplate(root.der, kt);
-    const ref = issuerInfo(root.der);
     const keys = ['ec-p256', 'ec-p384', 'rsa-2048'].map((t) => spkiDer(generateKeyPair(t as KeyType).publicKey));
     for (let i = 0; i < 400; i++) {
-      const id = Array.from({ length: randomInt(1, 65) }, () => ID_CHARS[randomInt(ID_CHARS.length)]).join('');
-      const notBefore = new Date(randomInt(0, 4_000_000_000) * 1000); // 1970 .. 2096: both UTCTime and GeneralizedTime
-      const notAfter = new Date(notBefore.getTime() + randomInt(1, 3_000_000_000) * 1000);
+      const id = randomId();
       const input = {
         serial: randomSerial(),
         commonName: id,
         organization: i % 5 ? `Org ${i} ✓` : undefined,
-        notBefore,
-        notAfter,
+        ...randomValidity(),
         publicKeySpki: keys[i % 3]!,
         spiffeId: i % 2 ? `spiffe://trust.example/client/${id}` : undefined,
       };
-      const reference = buildTbs({ kind: 'client', subject: { commonName: id, organization: input.organization }, issuerCertificate: root.der, ...input }, kt, ref);
+      const reference = referenceTbs({ kind: 'client', subject: { commonName: id, organization: input.organization }, ...input }, kt, root.der);
       expect(tpl.tbs(input).equals(reference), `input ${i}: ${JSON.stringify({ ...input, publicKeySpki: undefined })}`).toBe(true);
     }
     // and the assembled certificate parses with Node and verifies under the issuer
     const tbs = tpl.tbs({ serial: randomSerial(), commonName: 'x', notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), publicKeySpki: keys[0]! });
     const cert = new X509Certificate(tpl.certificate(tbs, await signer.sign(tbs)));
     expect(cert.verify(new X509Certificate(root.der).publicKey)).toBe(true);
+  });
+
+  it.each(['ec-p256', 'ec-p384', 'rsa-3072'] as KeyType[])('root, intermediate and server profiles under a %s issuer, 60 random inputs each', async (kt) => {
+    const { root } = await issuer(kt);
+    const underRoot = new CertificateTemplate(root.der, kt);
+    const selfSigned = new CertificateTemplate(undefined, kt);
+    const keys = (['ec-p256', 'rsa-2048', 'ec-p384'] as KeyType[]).map((t) => ({ t, spki: spkiDer(generateKeyPair(t).publicKey) }));
+    const ipPool = ['127.0.0.1', '::1', '10.1.2.3', 'fe80::1:2', '2001:db8::8a2e:370:7334', '::', '1:2:3:4:5:6:7:8'];
+    for (let i = 0; i < 60; i++) {
+      const key = keys[i % 3]!;
+      const base = { serial: randomSerial(), subject: { commonName: `${randomId()} CA`, organization: i % 4 ? `Org ${i}` : undefined }, ...randomValidity(), publicKeySpki: key.spki };
+      // a self-signed root is signed with its own key type
+      expect(selfSigned.tbs(ROOT, base).equals(referenceTbs({ kind: 'root', ...base }, kt)), `root ${i}`).toBe(true);
+      expect(underRoot.tbs(INTERMEDIATE, base).equals(referenceTbs({ kind: 'intermediate', ...base }, kt, root.der)), `intermediate ${i}`).toBe(true);
+      const dnsNames = i % 3 ? ['localhost', `h${i}.example`] : [];
+      const ipAddresses = ipPool.slice(0, 1 + (i % ipPool.length));
+      const server = underRoot.tbs(serverProfile(key.t), { ...base, san: { dns: dnsNames, ip: ipAddresses } });
+      expect(server.equals(referenceTbs({ kind: 'server', ...base, dnsNames, ipAddresses, rsaKey: key.t.startsWith('rsa') }, kt, root.der)), `server ${i}`).toBe(true);
+    }
+  });
+
+  it('refuses a SAN its profile does not carry, and a SPIFFE certificate without exactly one URI', () => {
+    const tpl = new CertificateTemplate(undefined, 'ec-p256');
+    const base = { serial: randomSerial(), subject: { commonName: 'x' }, notBefore: new Date(0), notAfter: new Date(1e12), publicKeySpki: spkiDer(generateKeyPair('ec-p256').publicKey) };
+    expect(() => tpl.tbs(CLIENT, { ...base, san: { dns: ['a.example'] } })).toThrow(/carries no dns SAN/);
+    expect(() => tpl.tbs(SPIFFE_CLIENT, { ...base, san: { uri: ['spiffe://a/b', 'spiffe://a/c'] } })).toThrow(/exactly one URI/);
+    expect(() => ipAddressOctets('1.2.3.256')).toThrow();
+    expect(() => ipAddressOctets('1::2::3')).toThrow();
+    expect(ipAddressOctets('::ffff').toString('hex')).toBe('0000000000000000000000000000ffff');
   });
 
   it('writes UTCTime through 2049 and GeneralizedTime from 2050 (RFC 5280 4.1.2.5)', () => {

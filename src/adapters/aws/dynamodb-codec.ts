@@ -5,40 +5,49 @@
  */
 import type { CertificateRecord } from '../../ports.js';
 
-/** The part of a DynamoDB AttributeValue this schema uses: every record field is a string. */
+/** The part of a DynamoDB AttributeValue this schema uses: strings, and numbers for the numeric fields. */
 export interface StringAttribute {
   S?: string;
+  N?: string;
 }
 
-/** Every CertificateRecord field, each stored as its own string attribute. */
+/** Every string CertificateRecord field, each stored as its own string attribute. */
 export const RECORD_FIELDS = [
   'serial', 'kind', 'clientId', 'status', 'fingerprint', 'subject', 'issuer', 'issuerSerial', 'notBefore', 'notAfter',
   'keyType', 'publicKey', 'keyOrigin', 'keyRef', 'spiffeId', 'certificatePem', 'createdAt', 'supersededBy', 'supersededAt',
   'graceUntil', 'revokedAt', 'revocationReason', 'retiredAt',
 ] as const satisfies readonly (keyof CertificateRecord)[];
-type Unlisted = Exclude<keyof CertificateRecord, (typeof RECORD_FIELDS)[number]>;
+/** Numeric fields, stored as number attributes. */
+export const NUMBER_FIELDS = ['validityDays'] as const satisfies readonly (keyof CertificateRecord)[];
+/** Structured fields (the root's CA profile), stored as a JSON string: read back whole, never queried. */
+export const JSON_FIELDS = ['profile'] as const satisfies readonly (keyof CertificateRecord)[];
+type Unlisted = Exclude<keyof CertificateRecord, (typeof RECORD_FIELDS)[number] | (typeof NUMBER_FIELDS)[number] | (typeof JSON_FIELDS)[number]>;
 const everyFieldListed: [Unlisted] extends [never] ? true : never = true;
 void everyFieldListed;
 
 /** Partition key of a certificate's item. */
 export const certKey = (serial: string) => `CERT#${serial}`;
 
-/** The item that stores a record: `pk` plus one string attribute per defined field. */
-export function recordToItem(r: CertificateRecord): Record<string, { S: string }> {
-  const item: Record<string, { S: string }> = { pk: { S: certKey(r.serial) } };
+/** The item that stores a record: `pk` plus one attribute per defined field. */
+export function recordToItem(r: CertificateRecord): Record<string, { S: string } | { N: string }> {
+  const item: Record<string, { S: string } | { N: string }> = { pk: { S: certKey(r.serial) } };
   for (const f of RECORD_FIELDS) {
     const v = r[f];
     if (v !== undefined) item[f] = { S: v };
   }
+  for (const f of NUMBER_FIELDS) if (r[f] !== undefined) item[f] = { N: String(r[f]) };
+  for (const f of JSON_FIELDS) if (r[f] !== undefined) item[f] = { S: JSON.stringify(r[f]) };
   return item;
 }
 
 /** The record an item stores: the string attributes named by RECORD_FIELDS; anything else is ignored. */
 export function itemToRecord(item: Readonly<Record<string, StringAttribute | undefined>>): CertificateRecord {
-  const r: Record<string, string> = {};
+  const r: Record<string, unknown> = {};
   for (const f of RECORD_FIELDS) {
     const v = item[f]?.S;
     if (v !== undefined) r[f] = v;
   }
+  for (const f of NUMBER_FIELDS) if (item[f]?.N !== undefined) r[f] = Number(item[f]!.N);
+  for (const f of JSON_FIELDS) if (item[f]?.S !== undefined) r[f] = JSON.parse(item[f]!.S!);
   return r as unknown as CertificateRecord;
 }

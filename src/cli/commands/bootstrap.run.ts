@@ -13,6 +13,8 @@ export async function runBootstrap(o: Record<string, unknown>, cmd: Command): Pr
     plaintextKeys: o.passphrase === false,
     publishes: true,
     strict: !!o.strict,
+    profile: o.force ? 'replace' : 'check',
+    dryRun: !!o.dryRun,
     settings: {
       organization: o.org as string | undefined,
       caName: o.caName as string | undefined,
@@ -40,7 +42,7 @@ export async function runBootstrap(o: Record<string, unknown>, cmd: Command): Pr
   };
   emit(rt, json, () => {
     if (result.action.startsWith('would-')) {
-      return `dry run: would ${result.action.slice(6)} a CA in ${rt.store.describe()} (${rt.config.policy.caKeyType} keys, root ${rt.config.policy.rootValidityDays} days, intermediate ${rt.config.policy.intermediateValidityDays} days)${result.replaced.length ? `; ${result.replaced.length} CA certificate(s) would be retired` : ''}`;
+      return `dry run: would ${result.action.slice(6)} a CA in ${rt.store.describe()} (${rt.ctx.policy.caKeyType} keys, root ${rt.ctx.policy.rootValidityDays} days, intermediate ${rt.ctx.policy.intermediateValidityDays} days)${result.replaced.length ? `; ${result.replaced.length} CA certificate(s) would be retired` : ''}`;
     }
     const lines = [`${result.action === 'resumed' ? 'Finished the CA setup' : result.action === 'replaced' ? 'Replaced the CA' : 'Created a CA'} in ${rt.store.describe()}`];
     if (result.root) lines.push('root CA', certificateLines(result.root));

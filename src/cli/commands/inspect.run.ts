@@ -29,7 +29,7 @@ function decode(der: Buffer) {
 }
 
 export async function runInspect(target: string, cmd: Command): Promise<void> {
-  const rt = await openRuntime(cmd);
+  const rt = await openRuntime(cmd, { profile: 'read' });
   const now = rt.ctx.clock.now();
   const isFile = /[/\\]|\.(pem|crt|cer)$/i.test(target) || existsSync(target);
   if (isFile) {

@@ -9,7 +9,7 @@ import { parseKeyType } from '../../domain/keys.js';
 import { pemBlocks } from '../../domain/der.js';
 import { buildPkcs12 } from '../../domain/pkcs12.js';
 import { parseProvisionFile, provision } from '../../domain/provision.js';
-import { validateDays } from '../../domain/policy.js';
+import { validateDays, validateTrustDomain } from '../../domain/policy.js';
 import { createPrivateKey } from 'node:crypto';
 import type { ClientBundle } from '../../ports.js';
 import { certificateJson, certificateLines, table } from '../format.js';
@@ -46,6 +46,17 @@ function p12Finisher(password: string): (b: ClientBundle) => ClientBundle {
   };
 }
 
+/**
+ * --spiffe-trust-domain and --key-type choose for the certificates this command issues (recorded with each, and
+ * kept by renew and rotation); they are not changes of the CA profile.
+ */
+function clientOverrides(rt: Runtime, o: Record<string, any>): Runtime['ctx'] {
+  const policy = { ...rt.ctx.policy };
+  if (o.spiffeTrustDomain !== undefined) policy.spiffeTrustDomain = validateTrustDomain(String(o.spiffeTrustDomain));
+  if (o.keyType !== undefined && o.from) policy.clientKeyType = parseKeyType(String(o.keyType));
+  return { ...rt.ctx, policy };
+}
+
 export async function runIssueClient(id: string | undefined, o: Record<string, any>, cmd: Command): Promise<void> {
   if (o.from) return runProvision(o, cmd, id);
   if (!id) throw usageError('missing client id', 'ca issue-client <id>, or --from <file>');
@@ -57,7 +68,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   const keyType = o.keyType ? parseKeyType(o.keyType) : undefined;
   const validityDays = o.days !== undefined ? validateDays('--days', Number(o.days)) : undefined;
   const csr = o.csr ? checkCsr(readInputFile(o.csr, 'CSR file', MAX_CSR_BYTES)) : undefined;
-  const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, settings: { spiffeTrustDomain: o.spiffeTrustDomain } });
+  const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, dryRun: !!o.dryRun });
+  const ctx = clientOverrides(rt, o);
   const p12Password =
     o.p12 && !o.dryRun
       ? o.p12PasswordFile
@@ -66,7 +78,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
       : undefined;
   if (p12Password !== undefined && p12Password.length === 0) throw invalidInput('the PKCS#12 password is empty');
   const r = await rt.store.lock.withLock(() =>
-    issueClient(rt.ctx, {
+    issueClient(ctx, {
       clientId: id,
       csrPublicKeySpki: csr?.publicKeySpki,
       keyType,
@@ -80,7 +92,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   emit(rt, json, () => {
     if (!r.record) return `dry run: would ${r.action === 'would-replace' ? `replace ${r.replacedSerial} of` : 'issue a certificate for'} ${id}${csr ? ' from its CSR' : ''}`;
     return [
-      `${r.action === 'replaced' ? 'Replaced' : 'Issued'} a certificate for ${id}${r.replacedSerial ? ` (superseded ${r.replacedSerial}, accepted for ${rt.config.policy.graceDays} more days)` : ''}`,
+      `${r.action === 'replaced' ? 'Replaced' : 'Issued'} a certificate for ${id}${r.replacedSerial ? ` (superseded ${r.replacedSerial}, accepted for ${ctx.policy.graceDays} more days)` : ''}`,
       certificateLines(r.record),
       'wrote',
       ...r.delivered.map((p) => `  ${p}`),
@@ -107,14 +119,15 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     deliver: o.deliver,
     progress: 'issuing',
     parallel: true,
-    settings: { spiffeTrustDomain: o.spiffeTrustDomain, clientKeyType: o.keyType },
+    dryRun: !!o.dryRun,
   });
+  const ctx = clientOverrides(rt, o);
   const r = await rt.store.lock.withLock(async () => {
     if (o.prune && !o.dryRun) {
-      const plan = await provision(rt.ctx, entries, { prune: true, dryRun: true });
+      const plan = await provision(ctx, entries, { prune: true, dryRun: true });
       if (plan.pruned.length) await confirmOrYes(`Revoke ${plan.pruned.length} client(s) no longer listed (${plan.pruned.map((p) => p.clientId).slice(0, 5).join(', ')}${plan.pruned.length > 5 ? ', …' : ''})?`, globals(cmd).yes);
     }
-    return provision(rt.ctx, entries, { prune: !!o.prune, dryRun: !!o.dryRun });
+    return provision(ctx, entries, { prune: !!o.prune, dryRun: !!o.dryRun });
   });
   rt.done();
   emit(rt, r, () => {

@@ -14,7 +14,7 @@ export function register(program: Command): void {
       const { table, day } = await import('../format.js');
       const statuses = ['active', 'superseded', 'revoked', 'expired', 'grace-ended'];
       if (o.status && !statuses.includes(o.status)) throw usageError(`unknown status ${o.status}`, `use one of ${statuses.join(', ')}`);
-      const rt = await openRuntime(c);
+      const rt = await openRuntime(c, { profile: 'read' });
       const rows = await listClients(rt.ctx, { status: o.status, all: !!o.all });
       emit(rt, { certificates: rows }, () =>
         rows.length

@@ -6,6 +6,7 @@ export function register(program: Command): void {
     .command('renew [id]')
     .description('re-issue a client certificate for the same key under the current intermediate')
     .option('--all', 'renew every active client')
+    .option('--days <n>', 'validity in days (default: the length each certificate was issued with)')
     .option('--out <dir>', 'bundle directory (default ./bundles)')
     .option('--deliver <where>', 'files (default) or ssm', 'files')
     .option('--dry-run', 'print what would be done and change nothing')
@@ -17,11 +18,13 @@ export function register(program: Command): void {
       const { validateClientId } = await import('../../domain/ids.js');
       const { emit, openRuntime } = await import('../runtime.js');
       const { reissueJson, reissueText } = await import('../format.js');
+      const { validateDays } = await import('../../domain/policy.js');
       if (id) validateClientId(id);
-      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing', parallel: !!o.all });
-      const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, dryRun: !!o.dryRun }));
+      const validityDays = o.days !== undefined ? validateDays('--days', Number(o.days)) : undefined;
+      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing', parallel: !!o.all, dryRun: !!o.dryRun });
+      const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, validityDays, dryRun: !!o.dryRun }));
       rt.done();
-      emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.config.policy.graceDays));
+      emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.ctx.policy.graceDays));
     });
-  helpFooter(cmd, ['ca renew acme', 'ca renew --all --json', 'ca renew --all --dry-run']);
+  helpFooter(cmd, ['ca renew acme', 'ca renew acme --days 30', 'ca renew --all --json', 'ca renew --all --dry-run']);
 }

@@ -15,9 +15,12 @@ export function register(program: Command): void {
       const { resolve } = await import('node:path');
       const { rotateIntermediate } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
+      const { parseGraceDays } = await import('../../domain/policy.js');
       const { certificateJson, certificateLines, reissueJson, reissueText } = await import('../format.js');
-      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, parallel: true, progress: 're-issuing', settings: { graceDays: o.graceDays } });
-      const r = await rt.store.lock.withLock(() => rotateIntermediate(rt.ctx, { rekey: !!o.rekey, dryRun: !!o.dryRun }));
+      const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, parallel: true, progress: 're-issuing', dryRun: !!o.dryRun });
+      // --grace-days is this rotation's choice, not a change of the CA profile
+      const ctx = o.graceDays === undefined ? rt.ctx : { ...rt.ctx, policy: { ...rt.ctx.policy, graceDays: parseGraceDays(o.graceDays) } };
+      const r = await rt.store.lock.withLock(() => rotateIntermediate(ctx, { rekey: !!o.rekey, dryRun: !!o.dryRun }));
       rt.done();
       for (const w of r.truststore?.warnings ?? []) warn(`truststore: ${w}`);
       const json = {
@@ -38,7 +41,7 @@ export function register(program: Command): void {
         return [
           `${r.plan.newIntermediate ? 'New issuing intermediate' : 'Finished the rotation to'}`,
           certificateLines(r.intermediate!),
-          reissueText(r.reissued, false, 're-issue', rt.config.policy.graceDays),
+          reissueText(r.reissued, false, 're-issue', ctx.policy.graceDays),
           `truststore version ${r.truststore!.state.version} holds the root, the new and the previous intermediate; remove the previous one later with \`ca retire-intermediate\``,
         ].join('\n');
       });

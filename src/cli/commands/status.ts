@@ -10,7 +10,7 @@ export function register(program: Command): void {
       const { status } = await import('../../domain/reporting.js');
       const { emit, openRuntime } = await import('../runtime.js');
       const { day } = await import('../format.js');
-      const rt = await openRuntime(c);
+      const rt = await openRuntime(c, { profile: 'read' });
       const s = await status(rt.ctx, Number(o.warnDays));
       const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
       emit(rt, s, () => {
@@ -21,6 +21,8 @@ export function register(program: Command): void {
           lines.push(`${branch} ${i.subject}  [${i.status === 'active' ? 'issuing' : i.status}]  expires ${day(i.notAfter)} (${i.daysLeft} days)  clients: ${counts(i.clients)}`);
         });
         lines.push(`clients: ${counts(s.clients)}`);
+        const p = s.profile;
+        if (p) lines.push(`profile: O=${p.organization}, CA name ${p.caName}, CA keys ${p.caKeyType}, client keys ${p.clientKeyType}, validity root/intermediate/client ${p.rootValidityDays}/${p.intermediateValidityDays}/${p.clientValidityDays} days, grace ${p.graceDays} days${p.spiffeTrustDomain ? `, SPIFFE ${p.spiffeTrustDomain}` : ''}`);
         if (s.truststore) lines.push(`truststore: version ${s.truststore.version}, ${s.truststore.certificates} certificate(s), ${s.truststore.inSync ? 'in sync with the registry' : 'OUT OF SYNC'}`);
         for (const w of s.warnings) lines.push(`warning: ${w}`);
         return lines.join('\n');

@@ -12,7 +12,7 @@ export function register(program: Command): void {
       const { CaError, notFound } = await import('../../domain/errors.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
       const { readInputFile } = await import('./issue-client.run.js');
-      const rt = await openRuntime(c);
+      const rt = await openRuntime(c, { profile: 'read' });
       let pem: string;
       let source: string;
       if (file) {
@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .action(async (_o, c: Command) => {
       const { notFound } = await import('../../domain/errors.js');
       const { emit, openRuntime } = await import('../runtime.js');
-      const rt = await openRuntime(c);
+      const rt = await openRuntime(c, { profile: 'read' });
       const cur = await rt.store.truststore.current();
       if (!cur) throw notFound('no truststore published yet', 'run `ca bootstrap`');
       emit(rt, cur, (x) => x.pem);
