@@ -6,6 +6,7 @@ import { invalidInput, usageError } from '../domain/errors.js';
 import { parseKeyType } from '../domain/keys.js';
 import { DEFAULT_POLICY, parseGraceDays, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
 import type { RequestedProfile } from '../domain/profile.js';
+import { parseDomainSpec } from '../adapters/aws/domain-spec.js';
 
 /** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
 export type AwsSettings = AwsStoreSettings;
@@ -108,11 +109,7 @@ function parseDomains(v: string): AwsSettings['domains'] {
   return v
     .split(',')
     .filter(Boolean)
-    .map((item) => {
-      const [name, type = 'rest'] = item.split(':');
-      if (!name || (type !== 'rest' && type !== 'http')) throw invalidInput(`invalid domain ${JSON.stringify(item)} in CA_AWS_DOMAINS`, 'use name:rest or name:http, comma-separated');
-      return { name, type };
-    });
+    .map((item) => parseDomainSpec(item, 'CA_AWS_DOMAINS'));
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): EnvSettings {

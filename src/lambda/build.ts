@@ -1,26 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../package-root.js';
 import { authorizerBuildOptions } from './esbuild-options.mjs';
 import { writeZip } from './zip.js';
-
-/** Where the authorizer's code is found: the package root, holding src/ (development) or dist/ (installed). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ca') return dir;
-      } catch {
-        // not ours; keep walking up
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error('failed to locate the ca package root from ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
 
 /** The file a published package ships, built by the package build with authorizerBuildOptions. */
 export const PREBUILT_AUTHORIZER = 'dist/lambda/index.mjs';
@@ -29,6 +11,7 @@ export const PREBUILT_AUTHORIZER = 'dist/lambda/index.mjs';
  * Bundles src/lambda/handler.ts into one minified ESM file for Lambda's nodejs22.x runtime, dependencies included
  * (see esbuild-options.mjs); an installed package, which has no sources or esbuild, uses its prebuilt copy.
  */
+/** `root`: the package root, holding src/ (development) or dist/ (installed). */
 export async function bundleAuthorizer(root = packageRoot()): Promise<Uint8Array> {
   const entry = join(root, 'src/lambda/handler.ts');
   if (!existsSync(entry)) {

@@ -7,6 +7,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { BundleSink, KeyCustody, Store } from '../../ports.js';
 import { usageError } from '../../domain/errors.js';
 import { ApiGatewayDomains, type DomainRef } from './api-gateway-domains.js';
+import type { DomainSetting } from './domain-spec.js';
 import { DynamoDbLock } from './dynamodb-lock.js';
 import { DynamoDbRegistry } from './dynamodb-registry.js';
 import { KmsKeyCustody } from './kms-key-custody.js';
@@ -28,7 +29,7 @@ export interface AwsStoreSettings {
   keyCustody?: 'ssm' | 'kms';
   /** customer-managed KMS key for SecureString parameters */
   kmsKeyId?: string;
-  domains?: { name: string; type: 'rest' | 'http' }[];
+  domains?: DomainSetting[];
 }
 
 export interface AwsStoreOptions {

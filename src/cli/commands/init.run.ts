@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync, readdirSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../../package-root.js';
+import { parseDomainSpec } from '../../adapters/aws/domain-spec.js';
 import { conflict, usageError } from '../../domain/errors.js';
 import { parseKeyType } from '../../domain/keys.js';
 import { validateTrustDomain } from '../../domain/policy.js';
@@ -44,11 +45,7 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
       ...(o.kmsKeyId ? { kmsKeyId: o.kmsKeyId } : {}),
       ...(o.domain
         ? {
-            domains: (o.domain as string[]).map((d) => {
-              const [name, type = 'rest'] = d.split(':');
-              if (!name || (type !== 'rest' && type !== 'http')) throw usageError(`invalid --domain ${d}`, 'use name:rest or name:http');
-              return { name, type: type as 'rest' | 'http' };
-            }),
+            domains: (o.domain as string[]).map((d) => parseDomainSpec(d, '--domain')),
           }
         : {}),
     };
