@@ -41,7 +41,9 @@ export interface RevokeResult {
 
 /**
  * Revokes a client's certificates (by id: every one not yet revoked, superseded ones in their grace period
- * included) or one certificate by serial. Effective at once: the authorizer reads the registry.
+ * included) or one certificate by serial. Effective at once: the authorizer reads the registry. The changes go in
+ * as many atomic commits as the registry's limits need, the active certificate in the first, so the change that
+ * matters most lands first; a re-run after an interruption revokes what is left.
  * @throws CaError notFound for an unknown client or serial
  */
 export async function revoke(ctx: OperationContext, o: RevokeOptions): Promise<RevokeResult> {
@@ -58,10 +60,23 @@ export async function revoke(ctx: OperationContext, o: RevokeOptions): Promise<R
     if (!records.length) throw notFound(`unknown client ${o.clientId}`, 'see `ca list`');
   }
   const alreadyRevoked = records.filter((r) => r.status === 'revoked');
-  const todo = records.filter((r) => r.status === 'active' || r.status === 'superseded');
+  const todo = revocationOrder(records.filter((r) => r.status === 'active' || r.status === 'superseded'));
   if (o.dryRun || !todo.length) return { dryRun: !!o.dryRun, revoked: todo, alreadyRevoked };
   const at = ctx.clock.now().toISOString();
   const changes: RegistryChange[] = todo.map((r) => ({ op: 'update', expect: r.status, record: { ...r, status: 'revoked', revokedAt: at, revocationReason: reason } }));
-  await ctx.store.registry.commit(changes, { atomic: true });
+  for (const chunk of chunks(changes, ctx.store.registry.limits.maxAtomicChanges)) await ctx.store.registry.commit(chunk, { atomic: true });
   return { dryRun: false, revoked: changes.map((c) => c.record), alreadyRevoked };
+}
+
+/** Active first, then the newest superseded ones (the likeliest still in their grace period). */
+function revocationOrder(records: CertificateRecord[]): CertificateRecord[] {
+  return [...records].sort((a, b) => Number(b.status === 'active') - Number(a.status === 'active') || b.createdAt.localeCompare(a.createdAt));
+}
+
+/** `items` in consecutive slices of at most `size` (at least one per slice; `Infinity`: one slice). */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const n = Number.isFinite(size) ? Math.max(1, Math.floor(size)) : items.length;
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+  return out;
 }
