@@ -1,4 +1,4 @@
-import type { CertificateRecord, CertStatus, RegistryChange } from '../ports.js';
+import type { CertificateRecord, CertStatus, RegistryChange, RegistryLimits } from '../ports.js';
 import { type CaError, conflict } from './errors.js';
 
 /**
@@ -124,6 +124,18 @@ export function assertCommit(groups: readonly ChangeGroup[], view: RegistryView)
     if (v.kind === 'violation') throw v.error;
     return v;
   });
+}
+
+/**
+ * Independent changes in consecutive slices that each fit one atomic commit within `limits` (one slice when
+ * there is no limit), in order: commit them one after another, and a re-run after an interruption finds the
+ * earlier slices done.
+ */
+export function atomicChunks<T>(changes: readonly T[], limits: RegistryLimits): T[][] {
+  const size = Number.isFinite(limits.maxAtomicChanges) ? Math.max(1, Math.floor(limits.maxAtomicChanges)) : changes.length;
+  const out: T[][] = [];
+  for (let i = 0; i < changes.length; i += size) out.push(changes.slice(i, i + size));
+  return out;
 }
 
 /** Field-by-field equality of two records; an absent field and an undefined one are the same. */

@@ -1,6 +1,7 @@
 import type { CertificateRecord, RegistryChange, RevocationReason } from '../ports.js';
 import type { OperationContext } from './context.js';
 import { invalidInput, notFound, usageError } from './errors.js';
+import { atomicChunks } from './registry-rules.js';
 import { normalizeSerial } from './serial.js';
 
 export const REVOCATION_REASONS: readonly RevocationReason[] = [
@@ -64,19 +65,11 @@ export async function revoke(ctx: OperationContext, o: RevokeOptions): Promise<R
   if (o.dryRun || !todo.length) return { dryRun: !!o.dryRun, revoked: todo, alreadyRevoked };
   const at = ctx.clock.now().toISOString();
   const changes: RegistryChange[] = todo.map((r) => ({ op: 'update', expect: r.status, record: { ...r, status: 'revoked', revokedAt: at, revocationReason: reason } }));
-  for (const chunk of chunks(changes, ctx.store.registry.limits.maxAtomicChanges)) await ctx.store.registry.commit(chunk, { atomic: true });
+  for (const chunk of atomicChunks(changes, ctx.store.registry.limits)) await ctx.store.registry.commit(chunk, { atomic: true });
   return { dryRun: false, revoked: changes.map((c) => c.record), alreadyRevoked };
 }
 
 /** Active first, then the newest superseded ones (the likeliest still in their grace period). */
 function revocationOrder(records: CertificateRecord[]): CertificateRecord[] {
   return [...records].sort((a, b) => Number(b.status === 'active') - Number(a.status === 'active') || b.createdAt.localeCompare(a.createdAt));
-}
-
-/** `items` in consecutive slices of at most `size` (at least one per slice; `Infinity`: one slice). */
-export function chunks<T>(items: readonly T[], size: number): T[][] {
-  const n = Number.isFinite(size) ? Math.max(1, Math.floor(size)) : items.length;
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
-  return out;
 }

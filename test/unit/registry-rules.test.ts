@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CaError } from '../../src/domain/errors.js';
-import { assertCommit, checkGroup, planRegistryCommit, sameRecord, type RegistryView } from '../../src/domain/registry-rules.js';
+import { assertCommit, atomicChunks, checkGroup, planRegistryCommit, sameRecord, type RegistryView } from '../../src/domain/registry-rules.js';
 import type { CertificateRecord, RegistryChange } from '../../src/ports.js';
 
 let n = 0;
@@ -111,5 +111,13 @@ describe('registry commit rules', () => {
     expect(sameRecord(a, { ...a, graceUntil: undefined })).toBe(true);
     expect(sameRecord(a, { ...a, status: 'revoked' })).toBe(false);
     expect(sameRecord(a, { ...a, revokedAt: '2026-01-01T00:00:00.000Z' })).toBe(false);
+  });
+
+  it('slices independent changes into atomic commits within the limits, in order', () => {
+    const items = Array.from({ length: 120 }, (_, i) => i);
+    expect(atomicChunks(items, { maxAtomicChanges: 50 }).map((c) => c.length)).toEqual([50, 50, 20]);
+    expect(atomicChunks(items, { maxAtomicChanges: 50 }).flat()).toEqual(items);
+    expect(atomicChunks(items, { maxAtomicChanges: Number.POSITIVE_INFINITY })).toEqual([items]);
+    expect(atomicChunks([], { maxAtomicChanges: 50 })).toEqual([]);
   });
 });
