@@ -48,6 +48,9 @@ export class DynamoDbRegistry implements CertificateRegistry {
   readonly tableName: string;
   private readonly onRequest?: (operation: string) => void;
 
+  /** Each change is one Put, and may need one Update of its client's index item: 100 actions hold 50 of any kind. */
+  readonly limits = { maxAtomicChanges: MAX_TRANSACTION_ACTIONS / 2 };
+
   constructor(o: DynamoDbRegistryOptions) {
     this.client = o.client;
     this.tableName = o.tableName;
@@ -162,9 +165,6 @@ export class DynamoDbRegistry implements CertificateRegistry {
     };
     return (await Promise.all(Array.from({ length: SCAN_SEGMENTS }, (_, n) => segment(n)))).flat();
   }
-
-  /** Each change is one Put, and may need one Update of its client's index item: 100 actions hold 50 of any kind. */
-  readonly limits = { maxAtomicChanges: MAX_TRANSACTION_ACTIONS / 2 };
 
   async commit(changes: RegistryChange[], opts: { atomic?: boolean } = {}): Promise<void> {
     // One transaction at a time: on a conflict every earlier group has landed and no later one has.
