@@ -129,18 +129,32 @@ export interface RegistryQuery {
   status?: CertStatus;
 }
 
+/** What one registry commit can hold, stated by each adapter so that the domain plans within it. */
+export interface RegistryLimits {
+  /**
+   * The most changes one atomic commit may hold, whatever they are (on DynamoDB each change may need an index
+   * write besides its own); a larger atomic commit may be refused (CaError internal) before anything is
+   * written. `Infinity` when there is no limit.
+   */
+  readonly maxAtomicChanges: number;
+}
+
 /**
- * The certificate registry. Invariants every adapter enforces at commit time:
- * a created serial is new; at most one `active` client certificate per client id.
+ * The certificate registry. Invariants of every commit, decided by the domain (src/domain/registry-rules.ts) on
+ * the records the commit touches: a created serial is new; an update finds the status it expects; at most one
+ * `active` client certificate per client id. A client's group of changes (or the CA records') that is already
+ * exactly in place, as when a commit is retried after it landed, counts as applied and is not written again.
  */
 export interface CertificateRegistry {
+  readonly limits: RegistryLimits;
   /** A strongly consistent read by serial (the authorizer's one read per certificate). */
   get(serial: string): Promise<CertificateRecord | undefined>;
   /** Records matching the query, any order. */
   list(query?: RegistryQuery): Promise<CertificateRecord[]>;
   /**
    * Applies changes, each conditional (create: serial is new; update: current status equals `expect`);
-   * a failed condition throws CaError conflict. With `atomic` all apply or none. Without it the adapter may
+   * a failed condition throws CaError conflict. With `atomic` all apply or none (at most `limits.maxAtomicChanges`
+   * changes: split larger work into several commits). Without it the adapter may
    * split the call into batches, but the changes that share a clientId (a client's new certificate and the
    * one it supersedes) always land together or not at all. Changes are given in order; the at-most-one-active
    * invariant is checked on the state after each client's group.

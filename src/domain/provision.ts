@@ -5,6 +5,7 @@ import { invalidInput } from './errors.js';
 import { validateClientId } from './ids.js';
 import { openIssuer, signClients } from './issuance.js';
 import { parseKeyType } from './keys.js';
+import { atomicChunks } from './registry-rules.js';
 import { validateDays } from './policy.js';
 import type { CheckedCsr } from './csr.js';
 
@@ -129,7 +130,8 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
       expect: 'active',
       record: { ...r, status: 'revoked', revokedAt: at, revocationReason: 'cessationOfOperation' },
     }));
-    await ctx.store.registry.commit(changes, { atomic: true });
+    // each prune stands alone: as many commits as the registry's limits need, a re-run prunes what is left
+    for (const chunk of atomicChunks(changes, ctx.store.registry.limits)) await ctx.store.registry.commit(chunk, { atomic: true });
   }
   return result;
 }

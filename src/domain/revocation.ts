@@ -1,6 +1,7 @@
 import type { CertificateRecord, RegistryChange, RevocationReason } from '../ports.js';
 import type { OperationContext } from './context.js';
 import { invalidInput, notFound, usageError } from './errors.js';
+import { atomicChunks } from './registry-rules.js';
 import { normalizeSerial } from './serial.js';
 
 export const REVOCATION_REASONS: readonly RevocationReason[] = [
@@ -41,7 +42,9 @@ export interface RevokeResult {
 
 /**
  * Revokes a client's certificates (by id: every one not yet revoked, superseded ones in their grace period
- * included) or one certificate by serial. Effective at once: the authorizer reads the registry.
+ * included) or one certificate by serial. Effective at once: the authorizer reads the registry. The changes go in
+ * as many atomic commits as the registry's limits need, the active certificate in the first, so the change that
+ * matters most lands first; a re-run after an interruption revokes what is left.
  * @throws CaError notFound for an unknown client or serial
  */
 export async function revoke(ctx: OperationContext, o: RevokeOptions): Promise<RevokeResult> {
@@ -58,10 +61,15 @@ export async function revoke(ctx: OperationContext, o: RevokeOptions): Promise<R
     if (!records.length) throw notFound(`unknown client ${o.clientId}`, 'see `ca list`');
   }
   const alreadyRevoked = records.filter((r) => r.status === 'revoked');
-  const todo = records.filter((r) => r.status === 'active' || r.status === 'superseded');
+  const todo = revocationOrder(records.filter((r) => r.status === 'active' || r.status === 'superseded'));
   if (o.dryRun || !todo.length) return { dryRun: !!o.dryRun, revoked: todo, alreadyRevoked };
   const at = ctx.clock.now().toISOString();
   const changes: RegistryChange[] = todo.map((r) => ({ op: 'update', expect: r.status, record: { ...r, status: 'revoked', revokedAt: at, revocationReason: reason } }));
-  await ctx.store.registry.commit(changes, { atomic: true });
+  for (const chunk of atomicChunks(changes, ctx.store.registry.limits)) await ctx.store.registry.commit(chunk, { atomic: true });
   return { dryRun: false, revoked: changes.map((c) => c.record), alreadyRevoked };
+}
+
+/** Active first, then the newest superseded ones (the likeliest still in their grace period). */
+function revocationOrder(records: CertificateRecord[]): CertificateRecord[] {
+  return [...records].sort((a, b) => Number(b.status === 'active') - Number(a.status === 'active') || b.createdAt.localeCompare(a.createdAt));
 }

@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonFileRegistry } from '../../src/adapters/local/json-registry.js';
 import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
 import { CaError } from '../../src/domain/errors.js';
+import { fixedClock } from '../../src/domain/context.js';
 import { DEFAULT_POLICY } from '../../src/domain/policy.js';
-import type { CertificateRecord, CertificateRegistry, RegistryChange } from '../../src/ports.js';
+import { revoke } from '../../src/domain/revocation.js';
+import type { CertificateRecord, CertificateRegistry, RegistryChange, Store } from '../../src/ports.js';
 import { createTable, unique, useMoto } from '../aws/moto-env.js';
 
 const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '');
@@ -131,7 +133,7 @@ function registryContract(name: string, make: () => Promise<CertificateRegistry>
       expect(await reg.list({ clientId: 'client-137', status: 'active' })).toEqual([news[137]]);
     }, 240_000);
 
-    it('is safe to retry: a commit applied once conflicts the second time and changes nothing more', async () => {
+    it('is safe to retry: a commit applied once succeeds again and changes nothing more', async () => {
       const reg = await make();
       const old = record({ clientId: 'retry' });
       await reg.commit([{ op: 'create', record: old }]);
@@ -139,9 +141,94 @@ function registryContract(name: string, make: () => Promise<CertificateRegistry>
       const changes: RegistryChange[] = [{ op: 'create', record: next }, { op: 'update', expect: 'active', record: { ...old, status: 'superseded', supersededBy: next.serial } }];
       await reg.commit(changes);
       const after = sorted(await reg.list());
-      await expectConflict(reg.commit(changes), /retry|already|expected active/);
+      await reg.commit(changes);
+      await reg.commit(changes, { atomic: true });
+      expect(sorted(await reg.list())).toEqual(after);
+      expect(await reg.list({ clientId: 'retry', status: 'active' })).toEqual([next]);
+      // the same serial with other content is somebody else's: still a conflict
+      await expectConflict(reg.commit([{ op: 'create', record: { ...next, fingerprint: 'f'.repeat(64) } }]), /already in the registry/);
+      // a retry whose first part landed while the rest did not is no retry: what changed meanwhile is reported
+      const third = record({ clientId: 'retry', status: 'superseded' });
+      await expectConflict(reg.commit([{ op: 'create', record: next }, { op: 'create', record: third }], { atomic: true }), new RegExp(`${next.serial} is already in the registry`));
       expect(sorted(await reg.list())).toEqual(after);
     });
+
+    it('states its limits: an atomic commit of maxAtomicChanges changes of the costliest kind is accepted', async () => {
+      const reg = await make();
+      const limit = reg.limits.maxAtomicChanges;
+      expect(limit).toBeGreaterThanOrEqual(1);
+      // a first active certificate for a new client each: every change also moves its client's active serial
+      const n = Math.min(limit, 60);
+      const firsts = Array.from({ length: n }, (_, i) => record({ clientId: `lim-${i}` }));
+      await reg.commit(firsts.map((r) => ({ op: 'create', record: r })), { atomic: true });
+      expect((await reg.list({ status: 'active' })).length).toBe(n);
+      if (Number.isFinite(limit)) {
+        // one more than the limit in that shape does not fit DynamoDB's 100 actions: refused before any write
+        const more = Array.from({ length: limit + 1 }, (_, i) => record({ clientId: `over-${i}` }));
+        const e = await reg.commit(more.map((r) => ({ op: 'create', record: r })), { atomic: true }).then(() => undefined, (x: unknown) => x);
+        expect(e).toBeInstanceOf(CaError);
+        expect((e as CaError).code).toBe('internal');
+        expect((await reg.list()).length).toBe(n);
+      }
+    });
+
+    // 120 certificates of one client: more than one DynamoDB transaction holds, created in a few commits
+    async function clientWith(reg: CertificateRegistry, clientId: string, total: number): Promise<CertificateRecord[]> {
+      const at = (i: number) => new Date(Date.UTC(2026, 2, 1) + i * 60_000).toISOString();
+      const superseded = Array.from({ length: total - 1 }, (_, i) =>
+        record({ clientId, status: 'superseded', createdAt: at(i), supersededAt: at(i + 1), graceUntil: '2026-12-01T00:00:00.000Z' }),
+      );
+      const active = record({ clientId, createdAt: at(total) });
+      // a client's group is one transaction on DynamoDB: at most 99 certificates and the index write
+      for (let i = 0; i < superseded.length; i += 90) await reg.commit(superseded.slice(i, i + 90).map((r) => ({ op: 'create', record: r })));
+      await reg.commit([{ op: 'create', record: active }]);
+      return [active, ...superseded];
+    }
+
+    const revokeCtx = (registry: CertificateRegistry) => ({ store: { registry } as Store, clock: fixedClock('2026-06-01T00:00:00.000Z'), policy: DEFAULT_POLICY });
+
+    it('revokes a client of 120 certificates in as many commits as its limits need, the active one first', async () => {
+      const reg = await make();
+      const all = await clientWith(reg, 'many', 120);
+      const bystander = record({ clientId: 'bystander' });
+      await reg.commit([{ op: 'create', record: bystander }]);
+      const commits: RegistryChange[][] = [];
+      const counted: CertificateRegistry = { limits: reg.limits, get: (s) => reg.get(s), list: (q) => reg.list(q), commit: (c, o) => (commits.push(c), reg.commit(c, o)) };
+      const r = await revoke(revokeCtx(counted), { clientId: 'many', reason: 'keyCompromise' });
+      expect(r.revoked).toHaveLength(120);
+      expect(commits).toHaveLength(Math.ceil(120 / Math.min(120, reg.limits.maxAtomicChanges)));
+      expect(commits.every((c) => c.length <= reg.limits.maxAtomicChanges)).toBe(true);
+      expect(commits[0]![0]!.record.serial).toBe(all[0]!.serial);
+      const after = await reg.list({ clientId: 'many' });
+      expect(after).toHaveLength(120);
+      expect(after.every((x) => x.status === 'revoked' && x.revocationReason === 'keyCompromise' && x.revokedAt === '2026-06-01T00:00:00.000Z')).toBe(true);
+      expect(await reg.list({ clientId: 'many', status: 'active' })).toEqual([]);
+      expect(await reg.get(bystander.serial)).toEqual(bystander);
+    }, 240_000);
+
+    it('resumes an interrupted revocation: the active certificate went first, a re-run revokes the rest', async () => {
+      const reg = await make();
+      const all = await clientWith(reg, 'resume', 120);
+      // smaller limits than the adapter's force several commits on every adapter; the second never arrives
+      let calls = 0;
+      const crashing: CertificateRegistry = {
+        limits: { maxAtomicChanges: 40 },
+        get: (s) => reg.get(s),
+        list: (q) => reg.list(q),
+        commit: async (c, o) => {
+          if (++calls === 2) throw new Error('simulated crash');
+          return reg.commit(c, o);
+        },
+      };
+      await expect(revoke(revokeCtx(crashing), { clientId: 'resume', reason: 'keyCompromise' })).rejects.toThrow(/simulated crash/);
+      expect((await reg.get(all[0]!.serial))!.status).toBe('revoked');
+      expect((await reg.list({ clientId: 'resume', status: 'revoked' })).length).toBe(40);
+      const again = await revoke(revokeCtx(reg), { clientId: 'resume', reason: 'keyCompromise' });
+      expect(again.alreadyRevoked).toHaveLength(40);
+      expect(again.revoked).toHaveLength(80);
+      expect((await reg.list({ clientId: 'resume', status: 'revoked' })).length).toBe(120);
+      expect((await revoke(revokeCtx(reg), { clientId: 'resume' })).revoked).toEqual([]);
+    }, 240_000);
 
     it('keeps each client group whole in a non-atomic commit that fails on one client', async () => {
       const reg = await make();

@@ -9,7 +9,7 @@ import { issueClient, renew } from '../../src/domain/issuance.js';
 import { provision, type ProvisionEntry } from '../../src/domain/provision.js';
 import { revoke } from '../../src/domain/revocation.js';
 import { CaError } from '../../src/domain/errors.js';
-import type { CertificateRecord } from '../../src/ports.js';
+import type { CertificateRecord, CertificateRegistry } from '../../src/ports.js';
 import { after, cleanupAll, DAY, expectCaError, makeCa, opensslOk, parseCert, pemCerts, tempDir, type TestCa } from '../helpers/pki.js';
 
 afterAll(cleanupAll);
@@ -528,6 +528,21 @@ describe('provision', () => {
       expect(rec).toMatchObject({ status: 'revoked', revokedAt: at.toISOString(), revocationReason: 'cessationOfOperation' });
     }
     await active(ca, 'a');
+  });
+
+  it('--prune revokes more clients than one atomic commit of the registry holds, in commits within its limits', async () => {
+    const ca = await makeCa();
+    const ids = Array.from({ length: 12 }, (_, i) => `p${i}`);
+    await provision(ca.ctx(ISSUE_AT), entries(...ids));
+    // a registry that holds 5 changes per atomic commit (DynamoDB holds 50)
+    const commits: number[] = [];
+    const reg = ca.store.registry;
+    const small: CertificateRegistry = { limits: { maxAtomicChanges: 5 }, get: (s) => reg.get(s), list: (q) => reg.list(q), commit: (c, o) => (commits.push(c.length), reg.commit(c, o)) };
+    const r = await provision({ ...ca.ctx(after(2 * HOUR)), store: { ...ca.store, registry: small } }, entries('p0'), { prune: true });
+    expect(r.pruned).toHaveLength(11);
+    expect(commits).toEqual([5, 5, 1]);
+    for (const id of ids.slice(1)) expect((await clientRecords(ca, id))[0]!.status).toBe('revoked');
+    await active(ca, 'p0');
   });
 
   it('--dry-run changes nothing', async () => {

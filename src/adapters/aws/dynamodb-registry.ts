@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   BatchGetItemCommand,
   GetItemCommand,
@@ -8,8 +8,9 @@ import {
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import type { CertificateRecord, CertificateRegistry, CertStatus, RegistryChange, RegistryQuery } from '../../ports.js';
+import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQuery } from '../../ports.js';
 import { CaError, conflict, storageError } from '../../domain/errors.js';
+import { checkGroup, planRegistryCommit, type ChangeGroup, type NetChange, type RegistryView } from '../../domain/registry-rules.js';
 import { awsError, errorName, isThrottling } from './aws-errors.js';
 import { backoffMs, sleep } from './sdk-config.js';
 import { certKey, itemToRecord, recordToItem } from './dynamodb-codec.js';
@@ -30,26 +31,6 @@ function matches(r: CertificateRecord, q: RegistryQuery): boolean {
   return !((q.kind && r.kind !== q.kind) || (q.clientId && r.clientId !== q.clientId) || (q.status && r.status !== q.status));
 }
 
-/** The net effect of a commit on one serial: several changes to one serial fold into one write. */
-interface NetChange {
-  serial: string;
-  create: boolean;
-  /** status the stored record must have now (updates only) */
-  expect?: CertStatus;
-  record: CertificateRecord;
-}
-
-/** One TransactWriteItems action and how to explain its failed condition. */
-export interface Action {
-  item: TransactWriteItem;
-  explain: (old: Record<string, AttributeValue> | undefined) => CaError;
-}
-
-export interface Group {
-  key: string;
-  actions: Action[];
-}
-
 export interface DynamoDbRegistryOptions {
   client: DynamoDBClient;
   tableName: string;
@@ -66,6 +47,9 @@ export class DynamoDbRegistry implements CertificateRegistry {
   private readonly client: DynamoDBClient;
   readonly tableName: string;
   private readonly onRequest?: (operation: string) => void;
+
+  /** Each change is one Put, and may need one Update of its client's index item: 100 actions hold 50 of any kind. */
+  readonly limits = { maxAtomicChanges: MAX_TRANSACTION_ACTIONS / 2 };
 
   constructor(o: DynamoDbRegistryOptions) {
     this.client = o.client;
@@ -184,22 +168,37 @@ export class DynamoDbRegistry implements CertificateRegistry {
 
   async commit(changes: RegistryChange[], opts: { atomic?: boolean } = {}): Promise<void> {
     // One transaction at a time: on a conflict every earlier group has landed and no later one has.
-    for (const actions of planCommit(this.tableName, changes, opts)) await this.transact(actions);
+    for (const tx of planTransactions(this.tableName, changes, opts)) await this.transact(tx);
   }
 
-  /** One TransactWriteItems call, retried on throttling and transaction conflicts (same token: idempotent). */
-  private async transact(actions: Action[]): Promise<void> {
-    const token = randomUUID();
+  /**
+   * One TransactWriteItems call under a token derived from its content, so every retry of it (the SDK's, ours)
+   * is the same request, which DynamoDB answers without applying it twice (for 10 minutes). A failed condition
+   * is explained by the domain's rules on a fresh read of what the transaction touches: all of it already in
+   * place means an earlier attempt landed and its answer was lost (a server that ignores the token, or a retry
+   * after the window), which is success.
+   */
+  private async transact(tx: Transaction): Promise<void> {
+    const items = tx.groups.flatMap((g) => g.items);
+    const token = transactionToken(items);
     for (let attempt = 0; ; attempt++) {
       try {
         this.onRequest?.('TransactWriteItems');
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: actions.map((a) => a.item), ClientRequestToken: token }));
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items, ClientRequestToken: token }));
         return;
       } catch (e) {
-        const reasons = (e as { CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] }).CancellationReasons;
+        const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
         if (errorName(e) === 'TransactionCanceledException' && reasons) {
           const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
-          if (failed >= 0) throw actions[failed]!.explain(reasons[failed]!.Item);
+          if (failed >= 0) {
+            if (await this.landed(tx)) return;
+            // the conditions failed, yet the state read a moment later satisfies them: it changed in between
+            if (attempt < MAX_ATTEMPTS) {
+              await sleep(backoffMs(attempt));
+              continue;
+            }
+            throw conflict(`the registry entries of ${groupOfAction(tx, failed)} kept changing during the commit`, 're-run the command');
+          }
           const retryable = reasons.every((r) => !r.Code || ['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded'].includes(r.Code));
           if (retryable && attempt < MAX_ATTEMPTS) {
             await sleep(backoffMs(attempt));
@@ -214,22 +213,89 @@ export class DynamoDbRegistry implements CertificateRegistry {
       }
     }
   }
+
+  /**
+   * After a failed condition: reads (strongly) every item the transaction touches and lets the domain decide.
+   * True when every group is already exactly in place; false when nothing is violated (the state changed meanwhile).
+   * @throws CaError conflict: the first violated invariant
+   */
+  private async landed(tx: Transaction): Promise<boolean> {
+    const keys = new Set<string>();
+    for (const g of tx.groups) {
+      for (const n of g.group.changes) keys.add(certKey(n.serial));
+      if (g.group.clientId !== undefined) keys.add(clientKey(g.group.clientId));
+    }
+    let items: Record<string, AttributeValue>[];
+    try {
+      items = await this.batchGet([...keys].map((k) => ({ pk: { S: k } })));
+    } catch (e) {
+      throw this.fail(e, 'read');
+    }
+    const byKey = new Map(items.map((it) => [it.pk!.S!, it]));
+    const view: RegistryView = {
+      record: (serial) => {
+        const it = byKey.get(certKey(serial));
+        return it && itemToRecord(it);
+      },
+      activeSerials: (clientId) => {
+        const s = byKey.get(clientKey(clientId))?.activeSerial?.S;
+        return s ? [s] : [];
+      },
+    };
+    let applied = true;
+    for (const g of tx.groups) {
+      const v = checkGroup(g.group, view);
+      if (v.kind === 'violation') throw v.error;
+      if (v.kind !== 'applied') applied = false;
+    }
+    return applied;
+  }
+}
+
+/** A group of changes and the conditional writes that apply it. */
+interface PlannedGroup {
+  group: ChangeGroup;
+  items: TransactWriteItem[];
+}
+
+/** One TransactWriteItems call: whole groups, in order. */
+interface Transaction {
+  groups: PlannedGroup[];
+}
+
+/** The client (or `the CA records`) whose write is at `index` in the transaction. */
+function groupOfAction(tx: Transaction, index: number): string {
+  let at = 0;
+  for (const g of tx.groups) {
+    at += g.items.length;
+    if (index < at) return g.group.clientId !== undefined ? `client ${g.group.clientId}` : 'the CA records';
+  }
+  return 'the commit';
+}
+
+/** A ClientRequestToken (1–36 characters) that names exactly these writes. */
+export function transactionToken(items: TransactWriteItem[]): string {
+  return createHash('sha256').update(JSON.stringify(items)).digest('hex').slice(0, 36);
 }
 
 /**
  * The TransactWriteItems calls a commit makes: one when atomic, otherwise the client groups packed in order.
  * Exported so the request count can be checked without a server.
- * @throws CaError conflict for what is wrong without reading the table; internal beyond DynamoDB's limits
+ * @throws CaError conflict for what the changes contradict by themselves; internal beyond DynamoDB's limits
  */
-export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean } = {}): Action[][] {
+export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean } = {}): TransactWriteItem[][] {
+  return planTransactions(table, changes, opts).map((tx) => tx.groups.flatMap((g) => g.items));
+}
+
+function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean }): Transaction[] {
   if (!changes.length) return [];
-  const groups = planGroups(table, changes);
+  const groups = planRegistryCommit(changes).map((group) => ({ group, items: [...group.changes.map((n) => certWrite(table, n)), ...indexWrite(table, group)] }));
   if (!opts.atomic) return packGroups(groups);
-  const actions = groups.flatMap((g) => g.actions);
-  if (actions.length > MAX_TRANSACTION_ACTIONS) {
-    throw new CaError('internal', `an atomic registry change of ${actions.length} writes exceeds DynamoDB's limit of ${MAX_TRANSACTION_ACTIONS} per transaction`);
+  const actions = groups.reduce((n, g) => n + g.items.length, 0);
+  if (actions > MAX_TRANSACTION_ACTIONS) {
+    throw new CaError('internal', `an atomic registry change of ${actions} writes exceeds DynamoDB's limit of ${MAX_TRANSACTION_ACTIONS} per transaction`);
   }
-  return [actions];
+  return [{ groups }];
 }
 
 /**
@@ -237,76 +303,48 @@ export function planCommit(table: string, changes: RegistryChange[], opts: { ato
  * k actions this makes ceil(n / floor(100 / k)) transactions: 3 per rotated client, so 33 clients per call.
  * @throws CaError internal when one group alone exceeds the limit
  */
-export function packGroups(groups: Group[]): Action[][] {
-  const out: Action[][] = [];
-  let cur: Action[] = [];
+function packGroups(groups: PlannedGroup[]): Transaction[] {
+  const out: Transaction[] = [];
+  let cur: PlannedGroup[] = [];
+  let size = 0;
   for (const g of groups) {
-    if (g.actions.length > MAX_TRANSACTION_ACTIONS) {
-      throw new CaError('internal', `the changes for ${g.key} need ${g.actions.length} writes, more than DynamoDB's ${MAX_TRANSACTION_ACTIONS} per transaction`);
+    if (g.items.length > MAX_TRANSACTION_ACTIONS) {
+      throw new CaError('internal', `the changes for ${g.group.key} need ${g.items.length} writes, more than DynamoDB's ${MAX_TRANSACTION_ACTIONS} per transaction`);
     }
-    if (cur.length + g.actions.length > MAX_TRANSACTION_ACTIONS) {
-      out.push(cur);
+    if (size + g.items.length > MAX_TRANSACTION_ACTIONS) {
+      out.push({ groups: cur });
       cur = [];
+      size = 0;
     }
-    cur.push(...g.actions);
+    cur.push(g);
+    size += g.items.length;
   }
-  if (cur.length) out.push(cur);
+  if (cur.length) out.push({ groups: cur });
   return out;
 }
 
-/** Folds changes per serial, groups them (per client, CA records together) and builds each group's conditional writes. */
-function planGroups(table: string, changes: RegistryChange[]): Group[] {
-  const nets = new Map<string, NetChange>();
-  for (const c of changes) {
-    const s = c.record.serial;
-    const n = nets.get(s);
-    if (!n) {
-      nets.set(s, c.op === 'create' ? { serial: s, create: true, record: c.record } : { serial: s, create: false, expect: c.expect, record: c.record });
-    } else if (c.op === 'create') {
-      throw conflict(`serial ${s} is already in the registry`);
-    } else {
-      if (n.record.status !== c.expect) throw conflict(`certificate ${s} is ${n.record.status}, expected ${c.expect}: another command changed it`, 're-run the command');
-      n.record = c.record;
-    }
-  }
-  const byGroup = new Map<string, NetChange[]>();
-  for (const n of nets.values()) {
-    const key = n.record.kind === 'client' ? `client:${n.record.clientId}` : 'ca';
-    const list = byGroup.get(key) ?? [];
-    list.push(n);
-    byGroup.set(key, list);
-  }
-  return [...byGroup].map(([key, list]) => ({ key, actions: [...list.map((n) => certAction(table, n)), ...indexAction(table, key, list)] }));
-}
-
-function certAction(table: string, n: NetChange): Action {
+/** The conditional Put of one certificate: new (create), or still in the status the change expects (update). */
+function certWrite(table: string, n: NetChange): TransactWriteItem {
   const put = n.create
     ? { ConditionExpression: 'attribute_not_exists(pk)' }
     : { ConditionExpression: 'attribute_exists(pk) AND #s = :expect', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':expect': { S: n.expect! } } };
-  return {
-    item: { Put: { TableName: table, Item: recordToItem(n.record), ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
-    explain: (old) => {
-      if (n.create) return conflict(`serial ${n.serial} is already in the registry`);
-      if (!old?.status?.S) return conflict(`serial ${n.serial} is not in the registry`);
-      return conflict(`certificate ${n.serial} is ${old.status.S}, expected ${n.expect}: another command changed it`, 're-run the command');
-    },
-  };
+  return { Put: { TableName: table, Item: recordToItem(n.record), ...put } };
 }
 
 /**
  * The index item's write for one group: new serials added to its set; for a client, `activeSerial` moved
- * conditionally, which makes DynamoDB itself refuse a second active certificate.
+ * conditionally, which makes DynamoDB itself refuse a second active certificate between processes.
  */
-function indexAction(table: string, key: string, list: NetChange[]): Action[] {
+function indexWrite(table: string, group: ChangeGroup): TransactWriteItem[] {
+  const list = group.changes;
   const created = list.filter((n) => n.create).map((n) => n.serial);
-  if (key === 'ca') {
+  if (group.clientId === undefined) {
     if (!created.length) return [];
-    return [{ item: { Update: { TableName: table, Key: { pk: { S: CA_INDEX_KEY } }, UpdateExpression: 'ADD serials :new', ExpressionAttributeValues: { ':new': { SS: created } } } }, explain: () => conflict('the CA index changed meanwhile', 're-run the command') }];
+    return [{ Update: { TableName: table, Key: { pk: { S: CA_INDEX_KEY } }, UpdateExpression: 'ADD serials :new', ExpressionAttributeValues: { ':new': { SS: created } } } }];
   }
-  const clientId = list[0]!.record.clientId;
   const before = list.filter((n) => !n.create && n.expect === 'active').map((n) => n.serial);
+  // at most one: planRegistryCommit refused more
   const after = list.filter((n) => n.record.status === 'active').map((n) => n.serial);
-  if (after.length > 1) throw conflict(`client ${clientId} would have ${after.length} active certificates`);
   const entering = after.filter((s) => !before.includes(s));
   const leaving = before.filter((s) => !after.includes(s));
   const values: Record<string, AttributeValue> = {};
@@ -334,20 +372,13 @@ function indexAction(table: string, key: string, list: NetChange[]): Action[] {
   if (!clauses.length) return [];
   return [
     {
-      item: {
-        Update: {
-          TableName: table,
-          Key: { pk: { S: clientKey(clientId) } },
-          UpdateExpression: clauses.join(' '),
-          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-          ...(condition ? { ConditionExpression: condition } : {}),
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
+      Update: {
+        TableName: table,
+        Key: { pk: { S: clientKey(group.clientId) } },
+        UpdateExpression: clauses.join(' '),
+        ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+        ...(condition ? { ConditionExpression: condition } : {}),
       },
-      explain: (old) =>
-        old?.activeSerial?.S
-          ? conflict(`client ${clientId} already has an active certificate (serial ${old.activeSerial.S})`, 'another command issued one meanwhile: re-run the command')
-          : conflict(`client ${clientId} has no active certificate any more`, 'another command changed it meanwhile: re-run the command'),
     },
   ];
 }

@@ -39,11 +39,12 @@ export class SsmKeyCustody implements KeyCustody {
   async create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }> {
     const { privateKey } = generateKeyPair(keyType);
     const name = `${this.o.prefix}/ca/${label}-${randomBytes(6).toString('hex')}`;
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     try {
       await this.o.client.send(
         new PutParameterCommand({
           Name: name,
-          Value: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+          Value: pem,
           Type: 'SecureString',
           ...(this.o.kmsKeyId ? { KeyId: this.o.kmsKeyId } : {}),
           Description: `ca: ${label} CA private key (PKCS#8 PEM)`,
@@ -53,11 +54,23 @@ export class SsmKeyCustody implements KeyCustody {
         }),
       );
     } catch (e) {
-      throw this.fail(e, 'store CA key in', name);
+      // The name is fresh, so an existing parameter holding our very key is our own put, retried after its
+      // answer was lost (the SDK retries a dropped connection): that is success.
+      if (!((e as { name?: string }).name === 'ParameterAlreadyExists' && (await this.holds(name, pem)))) throw this.fail(e, 'store CA key in', name);
     }
     const signer = keyObjectSigner(privateKey, keyType);
     this.opened.set(name, signer);
     return { keyRef: name, signer };
+  }
+
+  /** Whether parameter `name` holds exactly `value` (false when it cannot be read). */
+  private async holds(name: string, value: string): Promise<boolean> {
+    try {
+      const r = await this.o.client.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+      return r.Parameter?.Value === value;
+    } catch {
+      return false;
+    }
   }
 
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {

@@ -1,7 +1,8 @@
 import { closeSync, fstatSync, fdatasyncSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQuery } from '../../ports.js';
-import { conflict, storageError } from '../../domain/errors.js';
+import { storageError } from '../../domain/errors.js';
+import { assertCommit, planRegistryCommit } from '../../domain/registry-rules.js';
 import { writeFileAtomic } from './files.js';
 
 /** registry.json: every record as of one generation. Versions before the journal wrote no `generation` (0). */
@@ -252,30 +253,32 @@ export class JsonFileRegistry implements CertificateRegistry {
     return out;
   }
 
-  /** Every commit is one journal line, so each is all-or-nothing, which satisfies the atomic and batched contract alike. */
+  /** One journal line per commit: nothing bounds an atomic commit here. */
+  readonly limits = { maxAtomicChanges: Number.POSITIVE_INFINITY };
+
+  /**
+   * Every commit is one journal line, so each is all-or-nothing, which satisfies the atomic and batched contract
+   * alike. The domain's rules decide, on the current records, under the store lock the caller holds.
+   */
   async commit(changes: RegistryChange[]): Promise<void> {
     const current = this.load();
-    // the changes on top of the current state, checked before anything is written
+    const groups = planRegistryCommit(changes);
+    let active: Map<string, string[]> | undefined;
+    const verdicts = assertCommit(groups, {
+      record: (serial) => current.get(serial),
+      activeSerials: (clientId) => {
+        // one pass over the records, the first time a group asks
+        if (!active) {
+          active = new Map();
+          for (const r of current.values()) if (r.kind === 'client' && r.status === 'active') active.set(r.clientId, [...(active.get(r.clientId) ?? []), r.serial]);
+        }
+        return active.get(clientId) ?? [];
+      },
+    });
     const next = new Map<string, CertificateRecord>();
-    const touched = new Set<string>();
-    for (const c of changes) {
-      const existing = next.get(c.record.serial) ?? current.get(c.record.serial);
-      if (c.op === 'create' && existing) throw conflict(`serial ${c.record.serial} is already in the registry`);
-      if (c.op === 'update') {
-        if (!existing) throw conflict(`serial ${c.record.serial} is not in the registry`);
-        if (existing.status !== c.expect) throw conflict(`certificate ${c.record.serial} is ${existing.status}, expected ${c.expect}: another command changed it`, 're-run the command');
-      }
-      next.set(c.record.serial, { ...c.record });
-      if (c.record.kind === 'client') touched.add(c.record.clientId);
-    }
-    if (touched.size) {
-      const active = new Map<string, number>();
-      const count = (r: CertificateRecord) => {
-        if (r.kind === 'client' && r.status === 'active' && touched.has(r.clientId)) active.set(r.clientId, (active.get(r.clientId) ?? 0) + 1);
-      };
-      for (const r of next.values()) count(r);
-      for (const [serial, r] of current) if (!next.has(serial)) count(r);
-      for (const [id, n] of active) if (n > 1) throw conflict(`client ${id} would have ${n} active certificates`);
+    for (const [i, g] of groups.entries()) {
+      if (verdicts[i]!.kind === 'applied') continue;
+      for (const n of g.changes) next.set(n.serial, { ...n.record });
     }
     if (!next.size) return;
     if (this.snapshotStamp === 'absent' && !this.journal) {
