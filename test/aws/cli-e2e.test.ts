@@ -75,9 +75,11 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
   });
 
   it('bootstrap, issue (key and CSR), revoke, rotate: every effect lands in AWS', async () => {
-    const b = await run('bootstrap');
+    const b = await run('bootstrap', '--org', 'Acme Corp', '--ca-name', 'Acme');
     expect(b.code, b.stderr).toBe(0);
     const boot = b.json();
+    // the CA profile is recorded on the root's item, as JSON
+    expect(JSON.parse((await item(e.table, boot.root.serial))!.profile!.S!)).toMatchObject({ organization: 'Acme Corp', caName: 'Acme', caKeyType: 'ec-p256' });
     expect(boot.truststore.changed).toBe(true);
 
     // S3: one version holding intermediate + root; both domains point at it
@@ -103,7 +105,7 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
 
     const acme = await run('issue-client', 'acme');
     expect(acme.code, acme.stderr).toBe(0);
-    const partner = await run('issue-client', 'partner', '--csr', 'partner.csr');
+    const partner = await run('issue-client', 'partner', '--csr', 'partner.csr', '--days', '30');
     expect(partner.code, partner.stderr).toBe(0);
     for (const c of [acme.json(), partner.json()]) {
       const it = await item(e.table, c.serial);
@@ -126,6 +128,10 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     expect(rot.code, rot.stderr).toBe(0);
     const r = rot.json();
     expect(r.reissued.map((x: { clientId: string }) => x.clientId)).toEqual(['partner']);
+    // the rotation issues with the recorded profile and each client's recorded validity, not this run's defaults
+    expect(r.intermediate.subject).toBe('CN=Acme Issuing CA G2, O=Acme Corp');
+    expect(r.reissued[0].validityDays).toBe(30);
+    expect((await item(e.table, r.reissued[0].serial))!.validityDays).toEqual({ N: '30' });
     vs = await versions(e.bucket);
     expect(vs).toHaveLength(2);
     const latest = vs[1]!.VersionId;
