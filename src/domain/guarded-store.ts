@@ -1,4 +1,4 @@
-import type { Store } from '../ports.js';
+import type { BundleSink, Store, StoreLock } from '../ports.js';
 
 /**
  * Returns `target` with the named methods preceded by `check`; every other member is the target's own
@@ -33,4 +33,13 @@ export function guardStore<S extends Store>(store: S): S {
     truststore: guarded(store.truststore, ['sync'], check),
     custody: guarded(store.custody, ['create'], check),
   };
+}
+
+/**
+ * The bundle sink with every delivery checked against the store's lock, like the store's own writes: a
+ * command that lost its lock must not overwrite a bundle the run that took it over delivered.
+ * @throws CaError conflict, from a delivery, when the lock was lost
+ */
+export function guardSink(sink: BundleSink, lock: StoreLock): BundleSink {
+  return guarded(sink, ['deliver', 'deliverMany'], () => lock.assertHeld());
 }

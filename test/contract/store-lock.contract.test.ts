@@ -11,6 +11,8 @@ import { build } from 'esbuild';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { LockFile } from '../../src/adapters/local/lock-file.js';
 import { createLocalStore } from '../../src/adapters/local/local-store.js';
+import { DirectoryBundleSink } from '../../src/adapters/local/directory-bundle-sink.js';
+import { guardSink } from '../../src/domain/guarded-store.js';
 import { DynamoDbLock, LOCK_KEY } from '../../src/adapters/aws/dynamodb-lock.js';
 import { createAwsStore } from '../../src/adapters/aws/aws-store.js';
 import { CaError } from '../../src/domain/errors.js';
@@ -201,6 +203,26 @@ describe('local', () => {
     };
   });
 
+  it('a bundle delivery after the lock was lost is refused and writes nothing', async () => {
+    const dir = tmp();
+    const out = tmp('ca-lock-bundles-');
+    const lock = new LockFile(dir);
+    const sink = guardSink(new DirectoryBundleSink(out), lock);
+    const bundle = { clientId: 'late', certificatePem: 'unused', chainPem: 'unused' };
+    const e = await caught(
+      lock.withLock(async () => {
+        expect((await sink.deliver({ ...bundle, clientId: 'early' })).length).toBeGreaterThan(0);
+        const other = liveProcess();
+        children.push(other);
+        writeFileSync(join(dir, '.theirs'), String(other.pid));
+        renameSync(join(dir, '.theirs'), join(dir, '.lock'));
+        await sink.deliverMany!([bundle]);
+      }),
+    );
+    expect(e.message).toMatch(/^lost the lock on /);
+    expect(readdirSync(out)).toEqual(['early']);
+  });
+
   describe('stale lock takeover across processes', () => {
     let entry: string;
     beforeAll(async () => {
@@ -281,56 +303,68 @@ try {
   });
 
   describe('a store directory that cannot be written', () => {
-    const mounts: string[] = [];
-    /** a tmpfs mounted with `options`, or undefined when this machine does not let the tests mount one */
-    function mountTmpfs(options: string): string | undefined {
+    /** Runs `fn` on a tmpfs mounted with `options`; false when this machine does not let the tests mount one. */
+    async function onTmpfs(options: string, fn: (dir: string) => Promise<void>): Promise<boolean> {
       const dir = tmp('ca-lock-mnt-');
       try {
         execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { stdio: 'ignore' });
       } catch {
-        return undefined;
+        return false;
       }
-      mounts.push(dir);
-      return dir;
+      try {
+        await fn(dir);
+      } finally {
+        execFileSync('umount', ['-l', dir]);
+      }
+      return true;
     }
-    afterAll(() => mounts.forEach((m) => execFileSync('umount', ['-l', m])));
     // Mounting needs root (or CAP_SYS_ADMIN): elsewhere these two tests are skipped, and say so.
-    const canMount = mountTmpfs('size=4k') !== undefined;
+    const probe = tmp('ca-lock-probe-');
+    let canMount = false;
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', probe], { stdio: 'ignore' });
+      execFileSync('umount', ['-l', probe]);
+      canMount = true;
+    } catch {
+      /* not here */
+    }
 
     it.skipIf(!canMount)('on a full disk the lock fails as a storage error and leaves no .lock behind', async () => {
-      const dir = mountTmpfs('size=64k');
-      expect(dir).toBeDefined();
-      const store = join(dir!, 'pki');
-      mkdirSync(store);
-      // fill the file system to its last byte
-      const fill = join(dir!, 'fill');
-      writeFileSync(fill, '');
-      for (let chunk = 4096; chunk >= 1; chunk = Math.floor(chunk / 2)) {
-        try {
-          for (let i = 0; i < 64; i++) writeFileSync(fill, Buffer.alloc(chunk), { flag: 'a' });
-        } catch (e) {
-          expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      const mounted = await onTmpfs('size=64k', async (dir) => {
+        const store = join(dir, 'pki');
+        mkdirSync(store);
+        // fill the file system to its last byte
+        const fill = join(dir, 'fill');
+        writeFileSync(fill, '');
+        for (let chunk = 4096; chunk >= 1; chunk = Math.floor(chunk / 2)) {
+          try {
+            for (let i = 0; i < 64; i++) writeFileSync(fill, Buffer.alloc(chunk), { flag: 'a' });
+          } catch (e) {
+            expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+          }
         }
-      }
-      let ran = false;
-      const e = await caught(new LockFile(store).withLock(async () => (ran = true)));
-      expect(ran).toBe(false);
-      expect(e.code).toBe('storage');
-      expect(e.exitCode).toBe(6);
-      expect(e.message).toBe(`failed to take the lock in ${store}: ENOSPC: no space left on device, write`);
-      expect(readdirSync(store)).toEqual([]);
-      // once there is room again the lock works
-      rmSync(fill);
-      expect(await new LockFile(store).withLock(async () => 'locked')).toBe('locked');
+        let ran = false;
+        const e = await caught(new LockFile(store).withLock(async () => (ran = true)));
+        expect(ran).toBe(false);
+        expect(e.code).toBe('storage');
+        expect(e.exitCode).toBe(6);
+        expect(e.message).toBe(`failed to take the lock in ${store}: ENOSPC: no space left on device, write`);
+        expect(readdirSync(store)).toEqual([]);
+        // once there is room again the lock works
+        rmSync(fill);
+        expect(await new LockFile(store).withLock(async () => 'locked')).toBe('locked');
+      });
+      expect(mounted).toBe(true);
     });
 
     it.skipIf(!canMount)('on a read-only store the lock fails as a storage error naming the cause', async () => {
-      const dir = mountTmpfs('ro,size=64k');
-      expect(dir).toBeDefined();
-      const e = await caught(new LockFile(dir!).withLock(async () => undefined));
-      expect(e.code).toBe('storage');
-      expect(e.message).toMatch(new RegExp(`^failed to take the lock in ${dir}: EROFS: read-only file system`));
-      expect(readdirSync(dir!)).toEqual([]);
+      const mounted = await onTmpfs('ro,size=64k', async (dir) => {
+        const e = await caught(new LockFile(dir).withLock(async () => undefined));
+        expect(e.code).toBe('storage');
+        expect(e.message).toMatch(new RegExp(`^failed to take the lock in ${dir}: EROFS: read-only file system`));
+        expect(readdirSync(dir)).toEqual([]);
+      });
+      expect(mounted).toBe(true);
     });
   });
 });
