@@ -211,6 +211,13 @@ export interface BundleSink {
 /** Serialises state-changing commands against one store. */
 export interface StoreLock {
   withLock<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Inside `withLock`: resolves while this process still holds the lock, else rejects, so a command that lost
+   * it stops before its next write (every write of a store calls it first: see domain/guarded-store.ts).
+   * Outside `withLock` it resolves at once. May renew a lease whose own clock ran out, to prove it is still ours.
+   * @throws CaError conflict when the lock was lost (another run took it over, or its lease could not be renewed)
+   */
+  assertHeld(): Promise<void>;
 }
 
 /** One client certificate for a worker to sign: what the issuer's template needs. Dates in ms since epoch. */

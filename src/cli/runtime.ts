@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { BundleSink, Store } from '../ports.js';
 import { systemClock, type OperationContext } from '../domain/context.js';
 import { usageError } from '../domain/errors.js';
+import { guardSink } from '../domain/guarded-store.js';
 import { resolveConfig, type EnvSettings, type ResolvedConfig } from './config.js';
 import { cleanups, globals, output, readSecretFile } from './shared.js';
 import { askSecret } from './prompts.js';
@@ -65,6 +66,8 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
   } else {
     sink = new DirectoryBundleSink(o.out ?? config.bundleDir);
   }
+  // deliveries are writes too: a command that lost the store's lock stops before its next one
+  sink = guardSink(sink, store.lock);
   const bar = o.progress ? progressBar(o.progress) : undefined;
   const pool = o.parallel ? await signingPool() : undefined;
   const policy = await effectivePolicy(store, config, o, !!g.updateProfile);

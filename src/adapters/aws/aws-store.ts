@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { BundleSink, KeyCustody, Store } from '../../ports.js';
 import { usageError } from '../../domain/errors.js';
+import { guardStore } from '../../domain/guarded-store.js';
 import { ApiGatewayDomains, type DomainRef } from './api-gateway-domains.js';
 import type { DomainSetting } from './domain-spec.js';
 import { DynamoDbLock } from './dynamodb-lock.js';
@@ -40,6 +41,8 @@ export interface AwsStoreOptions {
   preflight?: boolean;
   /** first wait between API Gateway status polls (tests shorten it) */
   pollIntervalMs?: number;
+  /** the lock's lease length (default 60 s; tests shorten it) */
+  lockTtlMs?: number;
 }
 
 function resolveRegion(s: AwsStoreSettings): string {
@@ -75,7 +78,8 @@ export function awsClients(region: string) {
 
 /**
  * The `aws` store: registry and lock in DynamoDB, truststore in a versioned S3 bucket published to the
- * configured API Gateway domains, CA keys in SSM (SecureString) or KMS.
+ * configured API Gateway domains, CA keys in SSM (SecureString) or KMS. Every write first checks that the
+ * lock is still held.
  * @throws CaError usage naming a missing or invalid setting; storage when the bucket is missing or unversioned
  */
 export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): Promise<Store> {
@@ -104,14 +108,14 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
     domains: domains.length ? new ApiGatewayDomains({ domains, rest: c.apiGateway, http: c.apiGatewayV2, pollIntervalMs: o.pollIntervalMs }) : undefined,
   });
   if (o.preflight !== false) await truststore.checkBucket();
-  return {
+  return guardStore({
     name: 'aws',
     custody,
     registry: new DynamoDbRegistry({ client: c.dynamodb, tableName: table }),
     truststore,
-    lock: new DynamoDbLock({ client: c.dynamodb, tableName: table }),
+    lock: new DynamoDbLock({ client: c.dynamodb, tableName: table, ttlMs: o.lockTtlMs }),
     describe: () => `AWS ${region}: table ${table}, truststore ${truststore.uri}, keys in ${custodyKind === 'kms' ? 'KMS' : `SSM ${prefix}`}`,
-  };
+  });
 }
 
 /** The `--deliver ssm` bundle destination. @throws CaError usage when the region or the prefix is missing or invalid */

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { DeleteItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { StoreLock } from '../../ports.js';
-import { conflict, storageError } from '../../domain/errors.js';
+import { conflict, storageError, type CaError } from '../../domain/errors.js';
 import { awsError, errorName } from './aws-errors.js';
 
 export const LOCK_KEY = 'LOCK';
@@ -10,33 +11,65 @@ export const LOCK_KEY = 'LOCK';
 export interface DynamoDbLockOptions {
   client: DynamoDBClient;
   tableName: string;
-  /** how long a lock holds without renewal; renewed every third of it while held (default 15 min) */
+  /**
+   * The lease: how long the lock holds without renewal (default 60 s), so a run that died frees it within
+   * about that. Renewed every quarter of it while held.
+   */
   ttlMs?: number;
   /** who holds it, shown to whoever is refused (default host, pid and a random id) */
   owner?: string;
+  /** wall clock, ms since the epoch: the item's `expiresAt`, which every run compares with its own clock */
   now?: () => number;
+  /** a monotonic clock in ms: when our own lease ends, counted from the last successful put or renewal */
+  monotonicNow?: () => number;
 }
+
+/** A failed renewal is tried once more after this long. */
+const RENEW_RETRY_MS = 500;
 
 /**
  * A lease in the registry table: a conditional put of the `LOCK` item with an owner and an expiry, so two
  * CI runs cannot change the CA at once. Renewed while held, released in `finally`; an expired lease
  * (a run that died) is taken over.
+ *
+ * The lease ends, by our own monotonic clock, one lease length after the last successful put or renewal
+ * was sent (less a margin for the clocks of other hosts). A renewal whose condition fails means another
+ * run owns the item: the lock is lost. A renewal that fails otherwise is tried once more; if our lease
+ * has ended meanwhile, the lock is lost. `assertHeld` after our lease ended (the process stalled, say)
+ * first renews: that succeeds only while the item still names us, i.e. nobody took it in between.
  */
 export class DynamoDbLock implements StoreLock {
   private readonly client: DynamoDBClient;
   private readonly tableName: string;
   private readonly ttlMs: number;
+  private readonly renewEveryMs: number;
+  /** what our lease is shortened by, for another host whose clock runs ahead of ours */
+  private readonly marginMs: number;
+  private readonly requestTimeoutMs: number;
   private readonly owner: string;
   private readonly now: () => number;
+  private readonly mono: () => number;
   private depth = 0;
+  private holding = false;
+  /** counts acquisitions, so a renewal timer of an earlier hold never renews a later one */
+  private tenure = 0;
   private renewal?: NodeJS.Timeout;
+  private renewing?: Promise<void>;
+  /** monotonic instant our lease ends */
+  private validUntil = 0;
+  private lastRenewalError?: unknown;
+  private lost?: CaError;
 
   constructor(o: DynamoDbLockOptions) {
     this.client = o.client;
     this.tableName = o.tableName;
-    this.ttlMs = o.ttlMs ?? 15 * 60 * 1000;
+    this.ttlMs = o.ttlMs ?? 60 * 1000;
+    this.renewEveryMs = Math.max(100, Math.floor(this.ttlMs / 4));
+    this.marginMs = Math.min(5000, Math.floor(this.ttlMs / 10));
+    this.requestTimeoutMs = Math.max(1000, Math.floor(this.ttlMs / 6));
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID()}`;
     this.now = o.now ?? Date.now;
+    this.mono = o.monotonicNow ?? (() => performance.now());
   }
 
   private fail(e: unknown, verb: string) {
@@ -45,8 +78,18 @@ export class DynamoDbLock implements StoreLock {
     );
   }
 
+  private refused(item: Record<string, { S?: string; N?: string }> | undefined, now: number): CaError {
+    const holder = item?.owner?.S ?? 'another ca command';
+    const message = `another ca command (${holder}) is changing the CA in DynamoDB table ${this.tableName}`;
+    const expiresAt = Number(item?.expiresAt?.N);
+    if (!Number.isFinite(expiresAt)) return conflict(message, 'wait for it to finish');
+    const seconds = Math.max(0, Math.ceil((expiresAt - now) / 1000));
+    return conflict(message, `wait for it to finish; if it is no longer running, the lock frees in ${seconds} s (at ${new Date(expiresAt).toISOString()})`);
+  }
+
   private async acquire(): Promise<void> {
     const now = this.now();
+    const sent = this.mono();
     try {
       await this.client.send(
         new PutItemCommand({
@@ -64,35 +107,87 @@ export class DynamoDbLock implements StoreLock {
         }),
       );
     } catch (e) {
-      if (errorName(e) === 'ConditionalCheckFailedException') {
-        const item = (e as { Item?: Record<string, { S?: string; N?: string }> }).Item;
-        const holder = item?.owner?.S ?? 'another ca command';
-        const until = item?.expiresAt?.N ? new Date(Number(item.expiresAt.N)).toISOString() : 'its expiry';
-        throw conflict(`another ca command (${holder}) is changing the CA in DynamoDB table ${this.tableName}`, `wait for it to finish; its lock expires at ${until}`);
-      }
+      if (errorName(e) === 'ConditionalCheckFailedException') throw this.refused((e as { Item?: Record<string, { S?: string; N?: string }> }).Item, now);
       throw this.fail(e, 'take');
     }
-    this.renewal = setInterval(() => void this.renew().catch(() => undefined), Math.max(1000, Math.floor(this.ttlMs / 3)));
+    this.holding = true;
+    this.tenure++;
+    this.lost = undefined;
+    this.lastRenewalError = undefined;
+    this.validUntil = sent + this.ttlMs - this.marginMs;
+    this.scheduleRenewal();
+  }
+
+  /** Renews every `renewEveryMs` while this hold (`tenure`) lasts; one renewal at a time. */
+  private scheduleRenewal(tenure = this.tenure): void {
+    this.renewal = setTimeout(() => {
+      void this.renew()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.holding && !this.lost && tenure === this.tenure) this.scheduleRenewal(tenure);
+        });
+    }, this.renewEveryMs);
     this.renewal.unref();
   }
 
-  private async renew(): Promise<void> {
-    const now = this.now();
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { pk: { S: LOCK_KEY } },
-        UpdateExpression: 'SET expiresAt = :exp',
-        ConditionExpression: '#o = :me',
-        ExpressionAttributeNames: { '#o': 'owner' },
-        ExpressionAttributeValues: { ':exp': { N: String(now + this.ttlMs) }, ':me': { S: this.owner } },
-      }),
-    );
+  private lose(reason: string): void {
+    this.lost ??= conflict(`lost the lock on DynamoDB table ${this.tableName}: ${reason}`, 're-run the command');
+    clearTimeout(this.renewal);
+  }
+
+  /** One renewal at a time: a caller arriving while one is under way waits for it. */
+  private renew(): Promise<void> {
+    this.renewing ??= this.renewOnce().finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this.holding || this.lost) return;
+      if (attempt > 0) await delay(RENEW_RETRY_MS);
+      const sent = this.mono();
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: { pk: { S: LOCK_KEY } },
+            UpdateExpression: 'SET expiresAt = :exp',
+            ConditionExpression: '#o = :me',
+            ExpressionAttributeNames: { '#o': 'owner' },
+            ExpressionAttributeValues: { ':exp': { N: String(this.now() + this.ttlMs) }, ':me': { S: this.owner } },
+          }),
+          { abortSignal: AbortSignal.timeout(this.requestTimeoutMs) },
+        );
+        this.validUntil = sent + this.ttlMs - this.marginMs;
+        this.lastRenewalError = undefined;
+        return;
+      } catch (e) {
+        if (errorName(e) === 'ConditionalCheckFailedException') return this.lose('another run took it over (its lease had run out)');
+        this.lastRenewalError = e;
+      }
+    }
+    if (this.mono() >= this.validUntil) this.loseToRenewalFailure();
+  }
+
+  private loseToRenewalFailure(): void {
+    const cause = this.lastRenewalError === undefined ? 'not renewed in time' : this.fail(this.lastRenewalError, 'renew').message;
+    this.lose(`renewal failed (${cause}) and the lease ran out`);
+  }
+
+  async assertHeld(): Promise<void> {
+    if (this.depth === 0 || !this.holding) return;
+    if (!this.lost && this.mono() >= this.validUntil) {
+      await this.renew();
+      if (!this.lost && this.mono() >= this.validUntil) this.loseToRenewalFailure();
+    }
+    if (this.lost) throw this.lost;
   }
 
   private async release(): Promise<void> {
-    clearInterval(this.renewal);
+    this.holding = false;
+    clearTimeout(this.renewal);
     this.renewal = undefined;
+    await this.renewing?.catch(() => undefined);
     try {
       await this.client.send(
         new DeleteItemCommand({

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Store } from '../../ports.js';
+import { guardStore } from '../../domain/guarded-store.js';
 import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
 import { FileTruststore } from './file-truststore.js';
 import { JsonFileRegistry } from './json-registry.js';
@@ -12,12 +13,12 @@ export interface LocalStoreOptions {
   plaintextKeys?: boolean;
 }
 
-/** The embedded default: everything in one directory. */
+/** The embedded default: everything in one directory. Every write first checks that the lock is still held. */
 export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; truststorePath: string } {
   const dir = resolve(o.dir);
   const truststore = new FileTruststore(dir);
   const registry = new JsonFileRegistry(dir);
-  return {
+  return guardStore({
     name: 'local',
     dir,
     truststorePath: truststore.path,
@@ -27,5 +28,5 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     // a command's commits are journal lines; at its end registry.json alone holds them again
     lock: new LockFile(dir, { beforeRelease: () => registry.compact() }),
     describe: () => `local directory ${o.dir}`,
-  };
+  });
 }

@@ -1,0 +1,45 @@
+import type { BundleSink, Store, StoreLock } from '../ports.js';
+
+/**
+ * Returns `target` with the named methods preceded by `check`; every other member is the target's own
+ * (methods bound to it, so adapter state stays in one object).
+ */
+function guarded<T extends object>(target: T, writes: readonly PropertyKey[], check: () => Promise<void>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value: unknown = Reflect.get(t, prop, t);
+      if (typeof value !== 'function') return value;
+      if (!writes.includes(prop)) return value.bind(t);
+      return async (...args: unknown[]) => {
+        await check();
+        return value.apply(t, args);
+      };
+    },
+  });
+}
+
+/**
+ * The store with every write checked against its lock: `registry.commit`, `truststore.sync` and
+ * `custody.create` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
+ * over, its lease could not be renewed) stops before its next write. Reads pass through unchanged.
+ * A write added to a port must be added here.
+ * @throws CaError conflict, from a guarded write, when the lock was lost
+ */
+export function guardStore<S extends Store>(store: S): S {
+  const check = () => store.lock.assertHeld();
+  return {
+    ...store,
+    registry: guarded(store.registry, ['commit'], check),
+    truststore: guarded(store.truststore, ['sync'], check),
+    custody: guarded(store.custody, ['create'], check),
+  };
+}
+
+/**
+ * The bundle sink with every delivery checked against the store's lock, like the store's own writes: a
+ * command that lost its lock must not overwrite a bundle the run that took it over delivered.
+ * @throws CaError conflict, from a delivery, when the lock was lost
+ */
+export function guardSink(sink: BundleSink, lock: StoreLock): BundleSink {
+  return guarded(sink, ['deliver', 'deliverMany'], () => lock.assertHeld());
+}
