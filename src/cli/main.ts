@@ -16,7 +16,7 @@ import * as truststore from './commands/truststore.js';
 import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
-import pkg from '../../package.json' with { type: 'json' };
+import { CA_VERSION } from '../version.js';
 
 /**
  * Help and version text go to fd 1 with a synchronous write instead of through process.stdout: creating that
@@ -38,7 +38,7 @@ function writeToFd(fd: number, text: string): void {
 
 const program = new DeferredCommand('ca', { eager: true })
   .description('A private PKI for AWS API Gateway mutual TLS: CA, client certificates, rotation, revocation, authorizer.')
-  .version(pkg.version, '-V, --version')
+  .version(CA_VERSION, '-V, --version')
   .option('--env <name>', 'environment from ca.config.json (or CA_ENV)')
   .option('--config <file>', 'config file (default ./ca.config.json, or CA_CONFIG)')
   .addOption(new Option('--store <store>', 'local or aws (or CA_STORE)').choices(['local', 'aws']))
@@ -94,13 +94,43 @@ Set CA_DEBUG=1 to print stack traces.
 `,
 );
 
+/** Operating-system failures by errno: storage, conflict or input errors (exit 1 is for bugs only). */
+const OS_ERRORS: Record<string, { words: string; code: 'storage' | 'conflict' | 'invalidInput'; hint: string }> = {
+  EROFS: { words: 'read-only file system', code: 'storage', hint: 'the file system is read-only: use a writable directory (--dir, --out)' },
+  ENOSPC: { words: 'no space left on device', code: 'storage', hint: 'free some disk space and run the command again; it completes what was started' },
+  EDQUOT: { words: 'disk quota exceeded', code: 'storage', hint: 'the disk quota is used up: free some space and run the command again' },
+  EIO: { words: 'input/output error', code: 'storage', hint: 'the disk reported an I/O error: check it, then run the command again' },
+  EACCES: { words: 'permission denied', code: 'storage', hint: 'check the permissions of the store and bundle directories (--dir, --out)' },
+  EPERM: { words: 'operation not permitted', code: 'storage', hint: 'check the permissions of the store and bundle directories (--dir, --out)' },
+  EMFILE: { words: 'too many open files', code: 'storage', hint: 'too many open files: raise the limit (ulimit -n) and run the command again' },
+  EEXIST: { words: 'already exists', code: 'conflict', hint: 'remove it or choose another path' },
+  EADDRINUSE: { words: 'address already in use', code: 'conflict', hint: 'another program listens there: choose another port with --port' },
+  EISDIR: { words: 'is a directory', code: 'invalidInput', hint: 'give the path of a file, not a directory' },
+  ENOTDIR: { words: 'not a directory', code: 'invalidInput', hint: 'a part of the path is a file, not a directory' },
+};
+
+/** An operating-system error as a typed one: "failed to <verb> <object>: <cause>". */
+function fromOsError(e: unknown): CaError | undefined {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  const known = typeof err?.code === 'string' ? OS_ERRORS[err.code] : undefined;
+  if (!known) return undefined;
+  const object = err.path ?? (err.address !== undefined ? `${err.address}${err.port !== undefined ? `:${err.port}` : ''}` : 'a file');
+  const verb = err.syscall === 'listen' || err.syscall === 'bind' ? `${err.syscall} on` : (err.syscall ?? 'use');
+  return new CaError(known.code, `failed to ${verb} ${object}: ${known.words} (${err.code})`, { hint: known.hint, cause: e });
+}
+
 function fail(e: unknown): number {
   const debug = !!process.env.CA_DEBUG;
+  const json = process.argv.includes('--json');
   if (e instanceof CommanderError) {
-    // help and version exit through here with code 0
+    // help and version exit through here with code 0; commander has written its message to stderr
+    if (e.exitCode !== 0 && json && !output.emitted) {
+      const message = e.message.replace(/^error: /, '');
+      process.stdout.write(JSON.stringify({ error: { code: 'usage', exitCode: ExitCode.usage, message } }, null, 2) + '\n');
+    }
     return e.exitCode === 0 ? 0 : ExitCode.usage;
   }
-  const json = process.argv.includes('--json');
+  e = fromOsError(e) ?? e;
   if (e instanceof CaError) {
     process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
     if (debug) process.stderr.write(`${e.stack}\n${e.cause ? `cause: ${(e.cause as Error).stack ?? e.cause}\n` : ''}`);

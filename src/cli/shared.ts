@@ -43,11 +43,6 @@ export const cleanups: (() => Promise<void>)[] = [];
 
 /** A secret from a file: its first line, so `echo secret > file` works; a missing file is an input error. */
 export async function readSecretFile(path: string, what: string): Promise<string> {
-  const { readFileSync } = await import('node:fs');
-  const { invalidInput } = await import('../domain/errors.js');
-  try {
-    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!;
-  } catch {
-    throw invalidInput(`${what} file ${path} cannot be read`);
-  }
+  const { readInputFile } = await import('./input.js');
+  return readInputFile(path, `${what} file`, 64 * 1024).split(/\r?\n/)[0]!;
 }

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,3 +65,15 @@ export function caAsync(cwd: string, args: string[], env: Record<string, string 
     });
   });
 }
+
+/** Asserts the one-line error contract: `error: …` (+ optional `hint: …`), the exit code, and no stack trace. */
+export function expectError(r: CaRun, code: number, pattern: RegExp) {
+  expect(r.code, r.stderr).toBe(code);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines[0]).toMatch(/^error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(lines.length).toBeLessThanOrEqual(2);
+  if (lines[1]) expect(lines[1]).toMatch(/^hint: /);
+  expect(r.stderr).not.toMatch(/\bat .+:\d+:\d+/);
+}
+

@@ -4,10 +4,26 @@ import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQu
 import { storageError } from '../../domain/errors.js';
 import { assertCommit, planRegistryCommit } from '../../domain/registry-rules.js';
 import { writeFileAtomic } from './files.js';
+import { CA_VERSION } from '../../version.js';
+
+
+/** The registry file's format version; a store whose file says otherwise is refused, not guessed at. */
+export const REGISTRY_FORMAT = 1;
+
+class UnknownFormat extends Error {
+  constructor(
+    readonly format: unknown,
+    readonly writtenBy: unknown,
+  ) {
+    super('unknown registry format');
+  }
+}
 
 /** registry.json: every record as of one generation. Versions before the journal wrote no `generation` (0). */
 interface RegistryFile {
   format: 1;
+  /** the version of ca that wrote the file, named when another version cannot read it */
+  writtenBy?: string;
   generation?: number;
   records: CertificateRecord[];
 }
@@ -150,9 +166,17 @@ export class JsonFileRegistry implements CertificateRegistry {
         const buf = readFrom(fd, 0);
         size = buf.length;
         const doc = JSON.parse(buf.toString('utf8')) as RegistryFile;
+        // a newer ca's registry read by an older one would lose what it does not know: refuse it whole
+        if (doc.format !== REGISTRY_FORMAT) throw new UnknownFormat(doc.format, doc.writtenBy);
         generation = doc.generation ?? 0;
         for (const r of doc.records) records.set(r.serial, r);
       } catch (e) {
+        if (e instanceof UnknownFormat) {
+          throw storageError(
+            `registry ${this.path} has format ${JSON.stringify(e.format)}${typeof e.writtenBy === 'string' ? ` (written by ca ${e.writtenBy})` : ''}, which ca ${CA_VERSION} cannot read: it reads format ${REGISTRY_FORMAT}`,
+            typeof e.format === 'number' && e.format > REGISTRY_FORMAT ? 'it was written by a newer ca: upgrade ca to use this store' : 'the file is not a ca registry: restore it from backup',
+          );
+        }
         throw storageError(`failed to read registry ${this.path}: ${(e as Error).message}`, 'restore it from backup', e);
       } finally {
         closeSync(fd);
@@ -351,7 +375,7 @@ export class JsonFileRegistry implements CertificateRegistry {
   /** registry.json of the next generation, holding `records`; then the journal it replaces goes. */
   private writeSnapshot(records: Map<string, CertificateRecord>): void {
     const generation = this.generation + 1;
-    const text = JSON.stringify({ format: 1, generation, records: [...records.values()] } satisfies RegistryFile);
+    const text = JSON.stringify({ format: REGISTRY_FORMAT, writtenBy: CA_VERSION, generation, records: [...records.values()] } satisfies RegistryFile);
     try {
       // on disk (file and directory) before the journal goes: from here on it is the only copy
       writeFileAtomic(this.path, text, 0o600);

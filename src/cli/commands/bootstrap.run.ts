@@ -6,6 +6,7 @@ import { certificateJson, certificateLines } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
 import { emit, openRuntime, warn } from '../runtime.js';
 import { globals } from '../shared.js';
+import { wholeNumberFlag } from '../input.js';
 
 export async function runBootstrap(o: Record<string, unknown>, cmd: Command): Promise<void> {
   if (o.passphrase === false && !o.insecure) throw usageError('--no-passphrase writes CA keys unencrypted', 'add --insecure if you really mean it');
@@ -19,8 +20,8 @@ export async function runBootstrap(o: Record<string, unknown>, cmd: Command): Pr
       organization: o.org as string | undefined,
       caName: o.caName as string | undefined,
       caKeyType: o.caKeyType as string | undefined,
-      rootValidityDays: o.rootDays as number | undefined,
-      intermediateValidityDays: o.intermediateDays as number | undefined,
+      rootValidityDays: o.rootDays === undefined ? undefined : wholeNumberFlag('--root-days', o.rootDays, 1, 36500),
+      intermediateValidityDays: o.intermediateDays === undefined ? undefined : wholeNumberFlag('--intermediate-days', o.intermediateDays, 1, 36500),
     },
   });
   const result = await rt.store.lock.withLock(async () => {

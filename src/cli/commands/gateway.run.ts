@@ -3,14 +3,13 @@ import { usageError, notFound } from '../../domain/errors.js';
 import { startGateway } from '../../gateway/server.js';
 import { issueServerCertificate } from '../../gateway/server-cert.js';
 import { emit, info, openRuntime } from '../runtime.js';
+import { wholeNumberFlag } from '../input.js';
 
 export async function runGateway(o: Record<string, any>, cmd: Command): Promise<void> {
-  const port = Number(o.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`invalid --port ${o.port}`);
+  const port = wholeNumberFlag('--port', o.port, 0, 65535);
   if (o.shape !== 'v2' && o.shape !== 'rest') throw usageError(`unknown --shape ${o.shape}`, 'use v2 or rest');
   if (o.response !== 'simple' && o.response !== 'iam') throw usageError(`unknown --response ${o.response}`, 'use simple or iam');
-  const ttl = Number(o.cacheTtlMs);
-  if (!Number.isInteger(ttl) || ttl < 0) throw usageError(`invalid --cache-ttl-ms ${o.cacheTtlMs}`);
+  const ttl = wholeNumberFlag('--cache-ttl-ms', o.cacheTtlMs, 0, 86_400_000);
   const rt = await openRuntime(cmd);
   const ts = await rt.store.truststore.current();
   if (!ts) throw notFound('no truststore published yet', 'run `ca bootstrap` first');

@@ -7,7 +7,7 @@ import { pemBlocks } from '../../domain/der.js';
 import { validateClientId } from '../../domain/ids.js';
 import { summarize, type CertificateSummary } from '../../domain/reporting.js';
 import { emit, openRuntime } from '../runtime.js';
-import { readInputFile } from './issue-client.run.js';
+import { readInputFile } from '../input.js';
 
 const EKU: Record<string, string> = { '1.3.6.1.5.5.7.3.1': 'serverAuth', '1.3.6.1.5.5.7.3.2': 'clientAuth' };
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { readFileSync, statSync } from 'node:fs';
-import { resolve, dirname } from 'node:path';
+import { readInputFile, wholeNumberFlag } from '../input.js';
+import { realpathSync } from 'node:fs';
+import { resolve, dirname, sep } from 'node:path';
 import { invalidInput, usageError } from '../../domain/errors.js';
 import { validateClientId } from '../../domain/ids.js';
 import { checkCsr, MAX_CSR_BYTES } from '../../domain/csr.js';
@@ -17,17 +18,7 @@ import { askSecret, confirmOrYes } from '../prompts.js';
 import { emit, openRuntime, type Runtime } from '../runtime.js';
 import { globals, readSecretFile } from '../shared.js';
 
-/** Reads a user-named input file with a size bound, so a wrong path or a huge file fails cleanly. */
-export function readInputFile(path: string, what: string, maxBytes: number): string {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    throw invalidInput(`${what} ${path} not found`);
-  }
-  if (size > maxBytes) throw invalidInput(`${what} ${path} is too large (${size} bytes, at most ${maxBytes})`);
-  return readFileSync(path, 'utf8');
-}
+export { readInputFile };
 
 function p12Finisher(password: string): (b: ClientBundle) => ClientBundle {
   return (b) => {
@@ -57,6 +48,27 @@ function clientOverrides(rt: Runtime, o: Record<string, any>): Runtime['ctx'] {
   return { ...rt.ctx, policy };
 }
 
+/**
+ * A CSR path from a provisioning file, resolved inside the file's directory: a file in a pull request must not
+ * make CI read `../../secrets` or an absolute path (symlinks are followed before the check).
+ * @throws CaError invalidInput for a path outside the directory, unless `allowOutside`
+ */
+function csrPathInside(base: string, path: string, allowOutside: boolean): string {
+  const full = resolve(base, path);
+  if (allowOutside) return full;
+  let real: string;
+  try {
+    real = realpathSync(full);
+  } catch {
+    return full; // missing: reported as such by the read
+  }
+  const root = realpathSync(base);
+  if (real !== root && !real.startsWith(root + sep)) {
+    throw invalidInput(`CSR path ${JSON.stringify(path)} leads outside the provisioning file's directory ${root}`, 'keep CSRs beside the file (relative paths), or add --allow-csr-outside');
+  }
+  return full;
+}
+
 export async function runIssueClient(id: string | undefined, o: Record<string, any>, cmd: Command): Promise<void> {
   if (o.from) return runProvision(o, cmd, id);
   if (!id) throw usageError('missing client id', 'ca issue-client <id>, or --from <file>');
@@ -66,7 +78,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   if (o.csr && o.p12) throw usageError('--p12 needs the private key, which stays with the client when it sends a CSR');
   if (o.deliver !== 'files' && o.deliver !== 'ssm') throw usageError(`unknown --deliver ${o.deliver}`, 'use files or ssm');
   const keyType = o.keyType ? parseKeyType(o.keyType) : undefined;
-  const validityDays = o.days !== undefined ? validateDays('--days', Number(o.days)) : undefined;
+  const validityDays = o.days !== undefined ? wholeNumberFlag('--days', o.days, 1, 36500) : undefined;
   const csr = o.csr ? checkCsr(readInputFile(o.csr, 'CSR file', MAX_CSR_BYTES)) : undefined;
   const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, dryRun: !!o.dryRun });
   const ctx = clientOverrides(rt, o);
@@ -113,7 +125,7 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     throw invalidInput(`failed to parse ${o.from}: ${(e as Error).message}`);
   }
   const base = dirname(file);
-  const entries = parseProvisionFile(doc, (p) => checkCsr(readInputFile(resolve(base, p), 'CSR file', MAX_CSR_BYTES)));
+  const entries = parseProvisionFile(doc, (p) => checkCsr(readInputFile(csrPathInside(base, p, !!o.allowCsrOutside), 'CSR file', MAX_CSR_BYTES)));
   const rt: Runtime = await openRuntime(cmd, {
     out: o.out && resolve(o.out),
     deliver: o.deliver,

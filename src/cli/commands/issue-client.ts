@@ -8,6 +8,7 @@ export function register(program: Command): void {
     .option('--csr <file>', 'sign this PKCS#10 CSR: only its public key is used, the CA never sees the private key')
     .option('--from <file>', 'provision every client listed in a JSON file ({"clients":[{"client_id":"..."}]}) that lacks a certificate')
     .option('--prune', 'with --from: revoke active clients that are no longer listed (asks to confirm)')
+    .option('--allow-csr-outside', 'with --from: let CSR paths lead outside the file\'s directory (absolute paths, .., symlinks)')
     .option('--key-type <type>', 'key type to generate: ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096')
     .option('--days <n>', 'validity in days (default 365, never past the issuing intermediate)')
     .option('--spiffe-trust-domain <domain>', 'add the URI SAN spiffe://<domain>/client/<id>')

@@ -18,9 +18,9 @@ export function register(program: Command): void {
       const { validateClientId } = await import('../../domain/ids.js');
       const { emit, openRuntime } = await import('../runtime.js');
       const { reissueJson, reissueText } = await import('../format.js');
-      const { validateDays } = await import('../../domain/policy.js');
+      const { wholeNumberFlag } = await import('../input.js');
       if (id) validateClientId(id);
-      const validityDays = o.days !== undefined ? validateDays('--days', Number(o.days)) : undefined;
+      const validityDays = o.days !== undefined ? wholeNumberFlag('--days', o.days, 1, 36500) : undefined;
       const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing', parallel: !!o.all, dryRun: !!o.dryRun });
       const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, validityDays, dryRun: !!o.dryRun }));
       rt.done();

@@ -8,7 +8,8 @@ import { emit, openRuntime } from '../runtime.js';
 import { globals } from '../shared.js';
 
 export async function runRevoke(id: string | undefined, o: Record<string, any>, cmd: Command): Promise<void> {
-  if (!id === !o.serial) throw usageError('give a client id or --serial, not both');
+  if (!id && !o.serial) throw usageError('missing client id: say which certificates to revoke', 'ca revoke <id>, or ca revoke --serial <serial>');
+  if (id && o.serial) throw usageError('give a client id or --serial, not both');
   if (id) validateClientId(id);
   const reason = parseReason(o.reason);
   const rt = await openRuntime(cmd);

@@ -15,11 +15,11 @@ export function register(program: Command): void {
       const { resolve } = await import('node:path');
       const { rotateIntermediate } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
-      const { parseGraceDays } = await import('../../domain/policy.js');
+      const { wholeNumberFlag } = await import('../input.js');
       const { certificateJson, certificateLines, reissueJson, reissueText } = await import('../format.js');
       const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, parallel: true, progress: 're-issuing', dryRun: !!o.dryRun });
       // --grace-days is this rotation's choice, not a change of the CA profile
-      const ctx = o.graceDays === undefined ? rt.ctx : { ...rt.ctx, policy: { ...rt.ctx.policy, graceDays: parseGraceDays(o.graceDays) } };
+      const ctx = o.graceDays === undefined ? rt.ctx : { ...rt.ctx, policy: { ...rt.ctx.policy, graceDays: wholeNumberFlag('--grace-days', o.graceDays, 0, 365) } };
       const r = await rt.store.lock.withLock(() => rotateIntermediate(ctx, { rekey: !!o.rekey, dryRun: !!o.dryRun }));
       rt.done();
       for (const w of r.truststore?.warnings ?? []) warn(`truststore: ${w}`);

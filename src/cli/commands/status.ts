@@ -10,8 +10,10 @@ export function register(program: Command): void {
       const { status } = await import('../../domain/reporting.js');
       const { emit, openRuntime } = await import('../runtime.js');
       const { day } = await import('../format.js');
+      const { wholeNumberFlag } = await import('../input.js');
+      const warnDays = wholeNumberFlag('--warn-days', o.warnDays, 0, 36500);
       const rt = await openRuntime(c, { profile: 'read' });
-      const s = await status(rt.ctx, Number(o.warnDays));
+      const s = await status(rt.ctx, warnDays);
       const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
       emit(rt, s, () => {
         if (!s.initialized) return `No CA in ${s.store} yet.\nnext: ca bootstrap`;

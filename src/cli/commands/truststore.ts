@@ -11,7 +11,7 @@ export function register(program: Command): void {
       const { verifyTruststore } = await import('../../domain/truststore.js');
       const { CaError, notFound } = await import('../../domain/errors.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
-      const { readInputFile } = await import('./issue-client.run.js');
+      const { readInputFile, wholeNumberFlag } = await import('../input.js');
       const rt = await openRuntime(c, { profile: 'read' });
       let pem: string;
       let source: string;
@@ -24,7 +24,7 @@ export function register(program: Command): void {
         pem = cur.pem;
         source = `${rt.store.describe()} (version ${cur.version})`;
       }
-      const r = verifyTruststore(pem, rt.ctx.clock.now(), Number(o.warnDays));
+      const r = verifyTruststore(pem, rt.ctx.clock.now(), wholeNumberFlag('--warn-days', o.warnDays, 0, 36500));
       for (const w of r.warnings) warn(w);
       emit(rt, { source, ...r }, () =>
         [
