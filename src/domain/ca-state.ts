@@ -50,11 +50,5 @@ export function isExpired(r: CertificateRecord, clock: Clock): boolean {
   return Date.parse(r.notAfter) <= clock.now().getTime();
 }
 
-/** A client certificate the authorizer would still accept, judged on the record alone. */
-export function isStillAccepted(r: CertificateRecord, now: Date): boolean {
-  const t = now.getTime();
-  if (t < Date.parse(r.notBefore) || t >= Date.parse(r.notAfter)) return false;
-  if (r.status === 'active') return true;
-  if (r.status === 'superseded') return r.graceUntil !== undefined && t < Date.parse(r.graceUntil);
-  return false;
-}
+// Whether a client certificate is still accepted: one rule, in acceptance.ts (the authorizer's bundle imports it).
+export { acceptance, isStillAccepted, type Acceptance } from './acceptance.js';
