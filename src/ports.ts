@@ -63,10 +63,16 @@ export interface CertificateRecord {
   retiredAt?: string;
 }
 
-/** Signs with a CA private key that the caller never sees. */
+/**
+ * Signs with a CA private key held by a KeyCustody. Callers sign through `sign` only; the one exception is
+ * `keyForWorkerThreads`, below.
+ */
 export interface CaSigner {
   readonly keyType: KeyType;
-  /** DER SubjectPublicKeyInfo */
+  /**
+   * DER SubjectPublicKeyInfo, derived from the key itself (never copied from a record), so the domain can
+   * check that the key belongs to the certificate it signs for.
+   */
   readonly publicKeySpki: Uint8Array;
   /**
    * Signs `data` with the hash the key type implies (SHA-256 for P-256 and RSA, SHA-384 for P-384),
@@ -74,10 +80,12 @@ export interface CaSigner {
    */
   sign(data: Uint8Array): Promise<Uint8Array>;
   /**
-   * The key itself, when the custody holds it in this process (files, SSM), so batch work can sign on worker
-   * threads; absent when it never leaves its custody (KMS).
+   * The one capability that hands out the key: batch signing (SigningPool) needs the key object itself to
+   * sign on worker threads, where it is cloned by postMessage and never serialised. Offered only by a custody
+   * that already holds the key in this process's memory (files, SSM); a custody whose key never leaves it
+   * (KMS) leaves it out, and batch work then signs one by one through `sign`. Nothing else may call it.
    */
-  readonly inMemoryKey?: KeyObject;
+  keyForWorkerThreads?(): KeyObject;
 }
 
 /** Where CA private keys live: encrypted files, SSM SecureString, or non-exportable KMS keys. */

@@ -136,7 +136,7 @@ const PARALLEL_THRESHOLD = 64;
  * process, else one after the other. Same certificates either way.
  */
 export async function signClients(ctx: OperationContext, issuer: Issuer, requests: ClientRequest[]): Promise<IssuedClient[]> {
-  const key = issuer.signer.inMemoryKey;
+  const key = ctx.pool && requests.length >= PARALLEL_THRESHOLD ? issuer.signer.keyForWorkerThreads?.() : undefined;
   if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
     const out: IssuedClient[] = [];
     for (const r of requests) {

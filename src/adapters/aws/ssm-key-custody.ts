@@ -2,8 +2,7 @@ import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { conflict, invalidInput, notFound, storageError } from '../../domain/errors.js';
-import { generateKeyPair } from '../../domain/keys.js';
-import { keyObjectSigner } from '../local/file-key-custody.js';
+import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
 import { awsError } from './aws-errors.js';
 
 export interface SsmKeyCustodyOptions {

@@ -1,10 +1,10 @@
-import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
-import { generateKeyPair, signatureAlgorithmOf, spkiDer } from '../../domain/keys.js';
+import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
 import { writeFileAtomic } from './files.js';
 
 /** Supplies the passphrase for CA keys; `confirm` asks twice when a new key is about to be encrypted. */
@@ -12,17 +12,8 @@ export type PassphraseSource = (o: { confirm: boolean }) => Promise<string>;
 
 export const MIN_PASSPHRASE = 8;
 
-/** Signs with a key held in this process's memory. */
-export function keyObjectSigner(privateKey: KeyObject, keyType: KeyType): CaSigner {
-  const { hash } = signatureAlgorithmOf(keyType);
-  return {
-    keyType,
-    publicKeySpki: spkiDer(createPublicKey(privateKey)),
-    // node:crypto signs ECDSA as DER Ecdsa-Sig-Value and RSA as PKCS#1 v1.5 by default: what X.509 wants.
-    sign: async (data) => sign(hash, data, privateKey),
-    inMemoryKey: privateKey,
-  };
-}
+/** kept here too: callers imported it from this module before it moved to the domain */
+export { keyObjectSigner };
 
 /**
  * CA keys as PKCS#8 files in `<dir>/keys`, encrypted with a passphrase (PBES2, AES-256-CBC), mode 0600.
