@@ -97,8 +97,13 @@ export interface KeyCustody {
    * (`root`, `intermediate`), unique references are the custody's business.
    */
   create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }>;
-  /** Opens an existing key for signing. Throws CaError notFound, or invalidInput on a wrong passphrase. */
+  /**
+   * Opens an existing key for signing; the signer's public key is the stored key's own.
+   * Throws CaError notFound, or invalidInput on a wrong passphrase or a reference that holds no usable key.
+   */
   open(keyRef: string, keyType: KeyType): Promise<CaSigner>;
+  /** Where the key lives, for messages: a file path, an SSM parameter name, a KMS key ARN. */
+  describeKey(keyRef: string): string;
 }
 
 /** A change to the registry. `expect` makes an update conditional on the record's current status. */

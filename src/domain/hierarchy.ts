@@ -24,13 +24,16 @@ async function createCa(
     // RFC 5280 path validation: a CA certificate cannot outlive its issuer; one that would be born expired is refused.
     throw invalidInput(`the root CA expires on ${parent.notAfter}: too soon to create an intermediate under it`, 'replace the CA with `ca bootstrap --force`');
   }
+  // The parent's key is opened (and checked against its certificate) before a new key exists: a missing or
+  // swapped parent key must not leave an orphan key behind.
+  const parentSigner = parent ? await openSigner(ctx.store.custody, parent) : undefined;
   const { keyRef, signer } = await ctx.store.custody.create(kind, p.caKeyType);
   const days = kind === 'root' ? p.rootValidityDays : p.intermediateValidityDays;
   const notBefore = sec(Math.max(now.getTime() - BACKDATE_MS, parent ? Date.parse(parent.notBefore) : 0));
   const notAfter = sec(Math.min(now.getTime() + days * DAY_MS, parent ? Date.parse(parent.notAfter) : Infinity));
   const serial = randomSerial();
   const commonName = kind === 'root' ? `${p.caName} Root CA` : `${p.caName} Issuing CA G${generation}`;
-  const issuerSigner = parent ? await openSigner(ctx.store.custody, parent) : signer;
+  const issuerSigner = parentSigner ?? signer;
   const cert = await issueCertificate(
     {
       kind,

@@ -355,3 +355,39 @@ describe('configuration and environments', () => {
     expect(existsSync(join(dir, 'from-flag', 'registry.json'))).toBe(true);
   });
 });
+
+describe('failed commands leave nothing behind', () => {
+  /** Every file under `root` (keys, registry, truststore, bundles, a stray .lock), by digest: what a failed command must not change. */
+  function tree(root: string, at = ''): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of readdirSync(join(root, at))) {
+      const rel = at ? `${at}/${name}` : name;
+      if (statSync(join(root, rel)).isDirectory()) Object.assign(out, { [`${rel}/`]: 'dir' }, tree(root, rel));
+      else out[rel] = fileDigest(join(root, rel));
+    }
+    return out;
+  }
+  const keyFile = (d: string, label: string) => readdirSync(join(d, 'pki', 'keys')).find((f) => f.startsWith(`${label}-`))!;
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  it('a swapped CA key is refused and nothing is written', () => {
+    const d = tempDir();
+    const boot = ca(d, ['bootstrap', '--json']);
+    expect(boot.code, boot.stderr).toBe(0);
+    const { root, intermediate } = boot.json();
+    const keys = join(d, 'pki', 'keys');
+    const rootKey = keyFile(d, 'root');
+    const interKey = keyFile(d, 'intermediate');
+    const a = readFileSync(join(keys, rootKey));
+    writeFileSync(join(keys, rootKey), readFileSync(join(keys, interKey)), { mode: 0o600 });
+    writeFileSync(join(keys, interKey), a, { mode: 0o600 });
+    const before = tree(d);
+
+    const issue = ca(d, ['issue-client', 'c1']);
+    expectError(issue, 3, new RegExp(`^error: CA key pki/keys/${esc(interKey)} does not belong to certificate ${intermediate.serial} \\(CN=Example Issuing CA G1, O=Example Org\\)$`));
+    const rotate = ca(d, ['rotate-intermediate']);
+    expectError(rotate, 3, new RegExp(`^error: CA key pki/keys/${esc(rootKey)} does not belong to certificate ${root.serial} \\(CN=Example Root CA, O=Example Org\\)$`));
+    // no bundle, no new key, no record, no truststore version, no lock left
+    expect(tree(d)).toEqual(before);
+  });
+});

@@ -114,6 +114,7 @@ describe('bootstrap after a crash', () => {
       custody: {
         kind: custody.kind,
         open: custody.open.bind(custody),
+        describeKey: custody.describeKey.bind(custody),
         create: async (label: string, keyType: CertificateRecord['keyType']) => {
           if (label === 'intermediate') throw new Error('simulated crash');
           return custody.create(label, keyType);

@@ -82,6 +82,10 @@ export class KmsKeyCustody implements KeyCustody {
     return { keyRef, signer: await this.open(keyRef, keyType) };
   }
 
+  describeKey(keyRef: string): string {
+    return `KMS key ${keyRef}`;
+  }
+
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
     const cached = this.opened.get(keyRef);
     if (cached) return cached;

@@ -59,6 +59,10 @@ export class SsmKeyCustody implements KeyCustody {
     return { keyRef: name, signer };
   }
 
+  describeKey(keyRef: string): string {
+    return `SSM parameter ${keyRef}`;
+  }
+
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
     const cached = this.opened.get(keyRef);
     if (cached) return cached;

@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
@@ -62,11 +62,18 @@ export class FileKeyCustody implements KeyCustody {
     return { keyRef, signer };
   }
 
+  describeKey(keyRef: string): string {
+    const p = this.pathOf(keyRef);
+    // relative to the working directory when under it (`pki/keys/…`), as the user typed the store's path
+    const rel = relative(process.cwd(), p);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
+  }
+
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
     const cached = this.opened.get(keyRef);
     if (cached) return cached;
     const path = this.pathOf(keyRef);
-    if (!existsSync(path)) throw notFound(`CA key ${keyRef} is missing from ${this.dir}`, 'restore it from backup; without it this CA cannot sign');
+    if (!existsSync(path)) throw notFound(`CA key ${this.describeKey(keyRef)} is missing`, 'restore it from backup; without it this CA cannot sign');
     const pem = readFileSync(path, 'utf8');
     let key: KeyObject;
     if (pem.includes('ENCRYPTED PRIVATE KEY')) {
@@ -78,7 +85,11 @@ export class FileKeyCustody implements KeyCustody {
         throw invalidInput(`failed to decrypt CA key ${keyRef}: wrong passphrase`, 'set CA_PASSPHRASE to the passphrase given at bootstrap', e);
       }
     } else {
-      key = createPrivateKey({ key: pem, format: 'pem' });
+      try {
+        key = createPrivateKey({ key: pem, format: 'pem' });
+      } catch (e) {
+        throw invalidInput(`CA key ${this.describeKey(keyRef)} does not hold a PEM private key`, 'restore the CA key from backup', e);
+      }
     }
     const signer = keyObjectSigner(key, keyType);
     this.opened.set(keyRef, signer);
