@@ -102,6 +102,12 @@ export interface KeyCustody {
    * Throws CaError notFound, or invalidInput on a wrong passphrase or a reference that holds no usable key.
    */
   open(keyRef: string, keyType: KeyType): Promise<CaSigner>;
+  /**
+   * Removes a key that `create` made and nothing records (a command that failed after creating it): deletes
+   * the file or the SSM parameter, schedules a KMS key's deletion with the shortest waiting period. Safe to
+   * retry; an absent key is not an error. Never called for a key a certificate record refers to.
+   */
+  discard(keyRef: string): Promise<void>;
   /** Where the key lives, for messages: a file path, an SSM parameter name, a KMS key ARN. */
   describeKey(keyRef: string): string;
 }
@@ -180,6 +186,12 @@ export interface BundleSink {
    * Every sink implements it; callers holding a sink from elsewhere fall back to `deliver` one by one.
    */
   deliverMany?(bundles: ClientBundle[]): Promise<string[][]>;
+  /**
+   * Checks, without leaving anything behind, what can be known before the first write of a command: that
+   * the destination accepts files (a directory sink creates and removes a probe file). Resolves when a
+   * delivery may go ahead. Throws CaError storage, naming the destination, when it cannot.
+   */
+  preflight(): Promise<void>;
 }
 
 /** Serialises state-changing commands against one store. */

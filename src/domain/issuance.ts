@@ -212,6 +212,7 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   }
   if (!ctx.sink) throw usageError('no bundle destination configured');
   const issuer = await openIssuer(ctx);
+  await preflightDelivery(ctx);
   let spec: ClientSpec;
   if (o.csrPublicKeySpki) {
     const keyType = keyTypeOf(publicKeyFromSpki(o.csrPublicKeySpki));
@@ -228,6 +229,17 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   const delivered = await ctx.sink.deliver(bundle);
   await ctx.store.registry.commit(changes, { atomic: true });
   return { action: existing ? 'replaced' : 'issued', record: issued.record, replacedSerial: existing?.serial, delivered };
+}
+
+/**
+ * What an issuing command checks before its first write, once the keys that sign are open: a bundle
+ * destination is configured and accepts files.
+ * @throws CaError usage without a destination; storage when it cannot take the bundles
+ */
+export async function preflightDelivery(ctx: OperationContext): Promise<BundleSink> {
+  if (!ctx.sink) throw usageError('no bundle destination configured');
+  await ctx.sink.preflight();
+  return ctx.sink;
 }
 
 /** Delivers bundles through the sink's batch method when it has one, else one by one; all durable when it resolves. */
@@ -323,5 +335,6 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
     return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
   }
   const issuer = await openIssuer(ctx);
+  await preflightDelivery(ctx);
   return { renewed: await reissueClients(ctx, issuer, targets), dryRun: false };
 }

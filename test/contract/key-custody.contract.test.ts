@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, verify } from 'node:crypto';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyCustody } from '../../src/adapters/local/file-key-custody.js';
 import { SsmKeyCustody } from '../../src/adapters/aws/ssm-key-custody.js';
 import { KmsKeyCustody } from '../../src/adapters/aws/kms-key-custody.js';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { openSigner } from '../../src/domain/ca-state.js';
 import { issueCertificate } from '../../src/domain/certificate.js';
@@ -26,6 +27,8 @@ interface CustodyFixture {
    * overwriting a parameter) would. Absent for KMS: a KMS key reference cannot be made to hold another key.
    */
   swap?: (to: string, from: string) => Promise<void>;
+  /** whether the custody still holds a usable key under the reference */
+  holds: (keyRef: string) => Promise<boolean>;
 }
 
 /** The registry record of a self-signed CA certificate for `signer`'s key, its key under `keyRef`. */
@@ -119,6 +122,17 @@ function keyCustodyContract(name: string, fixture: () => Promise<CustodyFixture>
       expect((e as CaError).message).toContain(`CA key ${fresh.describeKey(a.keyRef)} does not belong to certificate ${record.serial}`);
     });
 
+    it('discards a key nothing records, and a second discard is harmless', async () => {
+      const f = await fixture();
+      const c = f.make();
+      const kept = await c.create('root', 'ec-p256');
+      const gone = await c.create('intermediate', 'ec-p256');
+      await c.discard(gone.keyRef);
+      await f.make().discard(gone.keyRef);
+      expect(await f.holds(gone.keyRef)).toBe(false);
+      expect(await f.holds(kept.keyRef)).toBe(true);
+    });
+
     it('reports an unknown reference as not found', async () => {
       const f = await fixture();
       const e = await f.make().open(f.unknownRef, 'ec-p256').catch((x: unknown) => x);
@@ -139,6 +153,7 @@ describe('local', () => {
       unknownRef: 'keys/missing.key.pem',
       names: new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/keys/intermediate-[0-9a-f]+\\.key\\.pem$`),
       swap: async (to, from) => copyFileSync(join(dir, from), join(dir, to)),
+      holds: async (keyRef) => existsSync(join(dir, keyRef)),
     };
   });
 });
@@ -158,11 +173,18 @@ describe('aws', () => {
         const v = await env.clients.ssm.send(new GetParameterCommand({ Name: from, WithDecryption: true }));
         await env.clients.ssm.send(new PutParameterCommand({ Name: to, Value: v.Parameter!.Value!, Type: 'SecureString', Overwrite: true }));
       },
+      holds: async (keyRef) =>
+        env.clients.ssm.send(new GetParameterCommand({ Name: keyRef, WithDecryption: true })).then(
+          () => true,
+          (e: { name?: string }) => (e.name === 'ParameterNotFound' ? false : Promise.reject(e)),
+        ),
     };
   });
   keyCustodyContract('KmsKeyCustody', async () => ({
     make: () => new KmsKeyCustody({ client: env.clients.kms, caName: 'contract' }),
     unknownRef: 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000',
     names: /^KMS key arn:aws:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/,
+    // a discarded KMS key is scheduled for deletion (the shortest window, 7 days) and cannot sign meanwhile
+    holds: async (keyRef) => (await env.clients.kms.send(new DescribeKeyCommand({ KeyId: keyRef }))).KeyMetadata?.KeyState === 'Enabled',
   }));
 });

@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ca, fileDigest, openssl, tempDir, PASSPHRASE, REPO } from '../helpers/cli.js';
+import { ca, caWithReadOnly, fileDigest, openssl, readOnlyMethod, tempDir, PASSPHRASE, REPO } from '../helpers/cli.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const spki = (pem: string) => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
@@ -388,6 +388,48 @@ describe('failed commands leave nothing behind', () => {
     const rotate = ca(d, ['rotate-intermediate']);
     expectError(rotate, 3, new RegExp(`^error: CA key pki/keys/${esc(rootKey)} does not belong to certificate ${root.serial} \\(CN=Example Root CA, O=Example Org\\)$`));
     // no bundle, no new key, no record, no truststore version, no lock left
+    expect(tree(d)).toEqual(before);
+  });
+
+  it('a rotation with the root key missing leaves no orphan key', () => {
+    const d = tempDir();
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    expect(ca(d, ['issue-client', 'c1']).code).toBe(0);
+    const rootKey = keyFile(d, 'root');
+    rmSync(join(d, 'pki', 'keys', rootKey));
+    const before = tree(d);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expectError(ca(d, ['rotate-intermediate']), 4, new RegExp(`^error: CA key pki/keys/${esc(rootKey)} is missing$`));
+      expect(readdirSync(join(d, 'pki', 'keys')), `after try ${attempt + 1}`).toHaveLength(1);
+    }
+    expect(tree(d)).toEqual(before);
+  });
+
+  // As root a chmod does not stop writes: see readOnlyMethod (a read-only bind mount in a private mount namespace).
+  it.runIf(readOnlyMethod())('a rotation into a read-only bundle directory changes nothing', () => {
+    const d = tempDir();
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    expect(ca(d, ['issue-client', 'c1']).code).toBe(0);
+    const bundles = join(d, 'bundles');
+    const before = tree(d);
+    const r = caWithReadOnly(d, bundles, ['rotate-intermediate']);
+    expectError(r, 6, new RegExp(`^error: cannot write bundles to ${esc(bundles)}: `));
+    // still one intermediate, truststore version 1, the old bundle: nothing of the rotation happened
+    expect(tree(d)).toEqual(before);
+    expectError(caWithReadOnly(d, bundles, ['issue-client', 'c2']), 6, /cannot write bundles/);
+    expectError(caWithReadOnly(d, bundles, ['renew', 'c1']), 6, /cannot write bundles/);
+    expect(tree(d)).toEqual(before);
+    // once the directory is writable the same command goes through
+    const again = ca(d, ['rotate-intermediate', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json().reissued).toHaveLength(1);
+  });
+
+  it.runIf(readOnlyMethod())('revoke checks the client exists before it takes the lock (its first write)', () => {
+    const d = tempDir();
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    const before = tree(d);
+    expectError(caWithReadOnly(d, join(d, 'pki'), ['revoke', 'nobody', '--yes']), 4, /unknown client nobody/);
     expect(tree(d)).toEqual(before);
   });
 });

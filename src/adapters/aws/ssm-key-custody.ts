@@ -1,5 +1,5 @@
 import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
-import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { conflict, invalidInput, notFound, storageError } from '../../domain/errors.js';
 import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
@@ -61,6 +61,16 @@ export class SsmKeyCustody implements KeyCustody {
 
   describeKey(keyRef: string): string {
     return `SSM parameter ${keyRef}`;
+  }
+
+  async discard(keyRef: string): Promise<void> {
+    this.opened.delete(keyRef);
+    try {
+      await this.o.client.send(new DeleteParameterCommand({ Name: keyRef }));
+    } catch (e) {
+      if ((e as { name?: string }).name === 'ParameterNotFound') return;
+      throw this.fail(e, 'delete the unused CA key', keyRef);
+    }
   }
 
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {

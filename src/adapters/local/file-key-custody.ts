@@ -1,11 +1,11 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
 import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
-import { writeFileAtomic } from './files.js';
+import { fsyncDir, writeFileAtomic } from './files.js';
 
 /** Supplies the passphrase for CA keys; `confirm` asks twice when a new key is about to be encrypted. */
 export type PassphraseSource = (o: { confirm: boolean }) => Promise<string>;
@@ -67,6 +67,18 @@ export class FileKeyCustody implements KeyCustody {
     // relative to the working directory when under it (`pki/keys/…`), as the user typed the store's path
     const rel = relative(process.cwd(), p);
     return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
+  }
+
+  async discard(keyRef: string): Promise<void> {
+    const path = this.pathOf(keyRef);
+    this.opened.delete(keyRef);
+    try {
+      if (!existsSync(path)) return;
+      rmSync(path, { force: true });
+      fsyncDir(dirname(path));
+    } catch (e) {
+      throw storageError(`failed to remove the unused CA key ${this.describeKey(keyRef)}: ${(e as Error).message}`, 'delete the file by hand: no certificate uses it', e);
+    }
   }
 
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
