@@ -88,10 +88,16 @@ export interface CaProfile {
   spiffeTrustDomain?: string;
 }
 
-/** Signs with a CA private key that the caller never sees. */
+/**
+ * Signs with a CA private key held by a KeyCustody. Callers sign through `sign` only; the one exception is
+ * `keyForWorkerThreads`, below.
+ */
 export interface CaSigner {
   readonly keyType: KeyType;
-  /** DER SubjectPublicKeyInfo */
+  /**
+   * DER SubjectPublicKeyInfo, derived from the key itself (never copied from a record), so the domain can
+   * check that the key belongs to the certificate it signs for.
+   */
   readonly publicKeySpki: Uint8Array;
   /**
    * Signs `data` with the hash the key type implies (SHA-256 for P-256 and RSA, SHA-384 for P-384),
@@ -99,10 +105,12 @@ export interface CaSigner {
    */
   sign(data: Uint8Array): Promise<Uint8Array>;
   /**
-   * The key itself, when the custody holds it in this process (files, SSM), so batch work can sign on worker
-   * threads; absent when it never leaves its custody (KMS).
+   * The one capability that hands out the key: batch signing (SigningPool) needs the key object itself to
+   * sign on worker threads, where it is cloned by postMessage and never serialised. Offered only by a custody
+   * that already holds the key in this process's memory (files, SSM); a custody whose key never leaves it
+   * (KMS) leaves it out, and batch work then signs one by one through `sign`. Nothing else may call it.
    */
-  readonly inMemoryKey?: KeyObject;
+  keyForWorkerThreads?(): KeyObject;
 }
 
 /** Where CA private keys live: encrypted files, SSM SecureString, or non-exportable KMS keys. */
@@ -114,8 +122,19 @@ export interface KeyCustody {
    * (`root`, `intermediate`), unique references are the custody's business.
    */
   create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }>;
-  /** Opens an existing key for signing. Throws CaError notFound, or invalidInput on a wrong passphrase. */
+  /**
+   * Opens an existing key for signing; the signer's public key is the stored key's own.
+   * Throws CaError notFound, or invalidInput on a wrong passphrase or a reference that holds no usable key.
+   */
   open(keyRef: string, keyType: KeyType): Promise<CaSigner>;
+  /**
+   * Removes a key that `create` made and nothing records (a command that failed after creating it): deletes
+   * the file or the SSM parameter, schedules a KMS key's deletion with the shortest waiting period. Safe to
+   * retry; an absent key is not an error. Never called for a key a certificate record refers to.
+   */
+  discard(keyRef: string): Promise<void>;
+  /** Where the key lives, for messages: a file path, an SSM parameter name, a KMS key ARN. */
+  describeKey(keyRef: string): string;
 }
 
 /** A change to the registry. `expect` makes an update conditional on the record's current status. */
@@ -206,6 +225,12 @@ export interface BundleSink {
    * Every sink implements it; callers holding a sink from elsewhere fall back to `deliver` one by one.
    */
   deliverMany?(bundles: ClientBundle[]): Promise<string[][]>;
+  /**
+   * Checks, without leaving anything behind, what can be known before the first write of a command: that
+   * the destination accepts files (a directory sink creates and removes a probe file). Resolves when a
+   * delivery may go ahead. Throws CaError storage, naming the destination, when it cannot.
+   */
+  preflight(): Promise<void>;
 }
 
 /** Serialises state-changing commands against one store. */

@@ -87,8 +87,10 @@ async function effectivePolicy(store: Store, config: ResolvedConfig, o: RuntimeO
   if (mode === 'replace') return config.policy;
   const { loadProfile } = await import('../domain/profile.js');
   const record = mode === 'check' && !o.dryRun;
-  const load = () => loadProfile(store.registry, config.requested, { update, record, keep: mode === 'read' });
-  const r = record ? await store.lock.withLock(load) : await load();
+  const opts = { update, keep: mode === 'read' };
+  let r = await loadProfile(store.registry, config.requested, opts);
+  // the lock is taken only when there is something to record (a change, or an older CA's first full profile)
+  if (record && r.root && (r.changes.length || r.unrecorded)) r = await store.lock.withLock(() => loadProfile(store.registry, config.requested, { ...opts, record }));
   for (const c of r.changes) {
     if (record) info(`recorded the CA profile change: ${c.key} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`);
   }

@@ -1,5 +1,6 @@
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { CertificateRecord, CertificateRegistry, Clock, KeyCustody, CaSigner } from '../ports.js';
-import { notFound } from './errors.js';
+import { invalidInput, notFound } from './errors.js';
 
 /** The CA hierarchy as the registry holds it. */
 export interface CaState {
@@ -41,20 +42,39 @@ export function trustedIntermediates(s: CaState): CertificateRecord[] {
   return [...(s.issuing ? [s.issuing] : []), ...s.previous];
 }
 
+/**
+ * Opens a CA's key for signing, after checking that it is the key of the CA's certificate: a swapped or
+ * replaced key file (or parameter, or KMS key) would sign certificates that no validator accepts.
+ * @throws CaError notFound without a key reference or key; invalidInput when the key is not the certificate's
+ */
 export async function openSigner(custody: KeyCustody, ca: CertificateRecord): Promise<CaSigner> {
   if (!ca.keyRef) throw notFound(`CA certificate ${ca.serial} has no key reference`);
-  return custody.open(ca.keyRef, ca.keyType);
+  const signer = await custody.open(ca.keyRef, ca.keyType);
+  // Compared as re-encoded SPKI: the same key can arrive in more than one DER spelling (e.g. from KMS).
+  let certified: Buffer;
+  try {
+    certified = new X509Certificate(ca.certificatePem).publicKey.export({ type: 'spki', format: 'der' });
+  } catch (e) {
+    throw invalidInput(`the registry record of CA certificate ${ca.serial} holds no readable certificate`, 'restore the registry from backup', e);
+  }
+  let held: Buffer | undefined;
+  try {
+    held = createPublicKey({ key: Buffer.from(signer.publicKeySpki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
+  } catch {
+    held = undefined;
+  }
+  if (!held || !held.equals(certified)) {
+    throw invalidInput(
+      `CA key ${custody.describeKey(ca.keyRef)} does not belong to certificate ${ca.serial} (${ca.subject})`,
+      "the key was replaced or swapped with another CA's key: restore the one made with this certificate from backup",
+    );
+  }
+  return signer;
 }
 
 export function isExpired(r: CertificateRecord, clock: Clock): boolean {
   return Date.parse(r.notAfter) <= clock.now().getTime();
 }
 
-/** A client certificate the authorizer would still accept, judged on the record alone. */
-export function isStillAccepted(r: CertificateRecord, now: Date): boolean {
-  const t = now.getTime();
-  if (t < Date.parse(r.notBefore) || t >= Date.parse(r.notAfter)) return false;
-  if (r.status === 'active') return true;
-  if (r.status === 'superseded') return r.graceUntil !== undefined && t < Date.parse(r.graceUntil);
-  return false;
-}
+// Whether a client certificate is still accepted: one rule, in acceptance.ts (the authorizer's bundle imports it).
+export { acceptance, isStillAccepted, type Acceptance } from './acceptance.js';

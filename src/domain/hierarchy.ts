@@ -6,7 +6,7 @@ import { INTERMEDIATE, ROOT } from './profiles.js';
 import { sha256Hex } from './keys.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
-import { openIssuer, reissueClients, type ReissueResult } from './issuance.js';
+import { openIssuer, preflightDelivery, reissueClients, type ReissueResult } from './issuance.js';
 import { BACKDATE_MS, DAY_MS } from './policy.js';
 import { randomSerial } from './serial.js';
 import { buildTruststore, sameTruststore } from './truststore.js';
@@ -27,18 +27,28 @@ async function createCa(
     // RFC 5280 path validation: a CA certificate cannot outlive its issuer; one that would be born expired is refused.
     throw invalidInput(`the root CA expires on ${parent.notAfter}: too soon to create an intermediate under it`, 'replace the CA with `ca bootstrap --force`');
   }
+  // The parent's key is opened (and checked against its certificate) before a new key exists: a missing or
+  // swapped parent key must not leave an orphan key behind.
+  const parentSigner = parent ? await openSigner(ctx.store.custody, parent) : undefined;
   const { keyRef, signer } = await ctx.store.custody.create(kind, p.caKeyType);
   const days = kind === 'root' ? p.rootValidityDays : p.intermediateValidityDays;
   const notBefore = sec(Math.max(now.getTime() - BACKDATE_MS, parent ? Date.parse(parent.notBefore) : 0));
   const notAfter = sec(Math.min(now.getTime() + days * DAY_MS, parent ? Date.parse(parent.notAfter) : Infinity));
   const serial = randomSerial();
   const commonName = kind === 'root' ? `${p.caName} Root CA` : `${p.caName} Issuing CA G${generation}`;
-  const issuerSigner = parent ? await openSigner(ctx.store.custody, parent) : signer;
-  const template = new CertificateTemplate(parent ? pemBlocks(parent.certificatePem, 'CERTIFICATE')[0] : undefined, issuerSigner.keyType);
-  const subject = { commonName, organization: p.organization };
-  const tbs = template.tbs(kind === 'root' ? ROOT : INTERMEDIATE, { serial, subject, notBefore, notAfter, publicKeySpki: signer.publicKeySpki });
-  const der = template.certificate(tbs, await issuerSigner.sign(tbs));
-  const cert = { pem: toPem('CERTIFICATE', der), fingerprint: sha256Hex(der), subject: formatSubject(subject) };
+  const issuerSigner = parentSigner ?? signer;
+  let cert: { pem: string; fingerprint: string; subject: string };
+  try {
+    const template = new CertificateTemplate(parent ? pemBlocks(parent.certificatePem, 'CERTIFICATE')[0] : undefined, issuerSigner.keyType);
+    const subject = { commonName, organization: p.organization };
+    const tbs = template.tbs(kind === 'root' ? ROOT : INTERMEDIATE, { serial, subject, notBefore, notAfter, publicKeySpki: signer.publicKeySpki });
+    const der = template.certificate(tbs, await issuerSigner.sign(tbs));
+    cert = { pem: toPem('CERTIFICATE', der), fingerprint: sha256Hex(der), subject: formatSubject(subject) };
+  } catch (e) {
+    // nothing records the new key yet: remove it rather than leave an orphan
+    await discardKey(ctx, keyRef);
+    throw e;
+  }
   return {
     serial,
     kind,
@@ -59,6 +69,29 @@ async function createCa(
     certificatePem: cert.pem,
     createdAt: now.toISOString(),
   };
+}
+
+/**
+ * The failure handler of the commit that records a CA certificate createCa made: when the record is not in
+ * the registry, nothing refers to the new key and it is discarded. After an ambiguous failure the commit may
+ * have landed, so the registry is asked first, and a key whose record might exist is kept.
+ */
+const discardIfUnrecorded = (ctx: OperationContext, ca: CertificateRecord) => async (e: unknown): Promise<never> => {
+  const recorded = await ctx.store.registry.get(ca.serial).then(
+    (r) => r !== undefined,
+    () => true,
+  );
+  if (!recorded) await discardKey(ctx, ca.keyRef!);
+  throw e;
+};
+
+/** Removes a new CA key nothing records; a failure to do so is a warning, the command's own error is what counts. */
+async function discardKey(ctx: OperationContext, keyRef: string): Promise<void> {
+  try {
+    await ctx.store.custody.discard(keyRef);
+  } catch (e) {
+    ctx.warn?.(`could not remove the unused CA key ${ctx.store.custody.describeKey(keyRef)}: ${(e as Error).message}`);
+  }
 }
 
 export interface TruststoreSyncResult {
@@ -155,11 +188,11 @@ export async function bootstrap(ctx: OperationContext, o: BootstrapOptions = {})
   let root = resuming ? state.root! : undefined;
   if (!root) {
     root = await createCa(ctx, 'root', 0);
-    await ctx.store.registry.commit([{ op: 'create', record: root }], { atomic: true });
+    await ctx.store.registry.commit([{ op: 'create', record: root }], { atomic: true }).catch(discardIfUnrecorded(ctx, root));
   }
   const generation = (await ctx.store.registry.list({ kind: 'intermediate' })).filter((i) => i.issuerSerial === root!.serial).length + 1;
   const intermediate = await createCa(ctx, 'intermediate', generation, root);
-  await ctx.store.registry.commit([{ op: 'create', record: intermediate }], { atomic: true });
+  await ctx.store.registry.commit([{ op: 'create', record: intermediate }], { atomic: true }).catch(discardIfUnrecorded(ctx, intermediate));
   const truststore = await syncTruststore(ctx);
   return { action: replacing ? 'replaced' : resuming ? 'resumed' : 'created', root, intermediate, truststore, replaced };
 }
@@ -217,6 +250,10 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
     reissue: plan.reissue.map((c) => ({ clientId: c.clientId, serial: c.serial })),
   };
   if (o.dryRun) return { dryRun: true, plan: summary, reissued: [] };
+  // What can be checked is checked before the first write (a new key, a record, the truststore): the key that
+  // signs next belongs to its certificate, and the bundle destination accepts files.
+  await openSigner(ctx.store.custody, plan.newIntermediate ? state.root : state.issuing);
+  await preflightDelivery(ctx);
   let intermediate = state.issuing;
   if (plan.newIntermediate) {
     const generation = (await ctx.store.registry.list({ kind: 'intermediate' })).filter((i) => i.issuerSerial === state.root.serial).length + 1;
@@ -227,7 +264,7 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
         { op: 'create', record: intermediate },
       ],
       { atomic: true },
-    );
+    ).catch(discardIfUnrecorded(ctx, intermediate));
   }
   // Publish root + new + previous before any client gets a certificate from the new intermediate.
   await ctx.store.truststore.sync(buildTruststore(await loadCaState(ctx.store.registry)));

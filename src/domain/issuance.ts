@@ -166,7 +166,7 @@ const PARALLEL_THRESHOLD = 64;
  * process, else one after the other. Same certificates either way.
  */
 export async function signClients(ctx: OperationContext, issuer: Issuer, requests: ClientRequest[]): Promise<IssuedClient[]> {
-  const key = issuer.signer.inMemoryKey;
+  const key = ctx.pool && requests.length >= PARALLEL_THRESHOLD ? issuer.signer.keyForWorkerThreads?.() : undefined;
   if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
     const out: IssuedClient[] = [];
     for (const r of requests) {
@@ -242,6 +242,7 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   }
   if (!ctx.sink) throw usageError('no bundle destination configured');
   const issuer = await openIssuer(ctx);
+  await preflightDelivery(ctx);
   let spec: ClientSpec;
   if (o.csrPublicKeySpki) {
     const keyType = keyTypeOf(publicKeyFromSpki(o.csrPublicKeySpki));
@@ -258,6 +259,17 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   const delivered = await ctx.sink.deliver(bundle);
   await ctx.store.registry.commit(changes, { atomic: true });
   return { action: existing ? 'replaced' : 'issued', record: issued.record, replacedSerial: existing?.serial, delivered };
+}
+
+/**
+ * What an issuing command checks before its first write, once the keys that sign are open: a bundle
+ * destination is configured and accepts files.
+ * @throws CaError usage without a destination; storage when it cannot take the bundles
+ */
+export async function preflightDelivery(ctx: OperationContext): Promise<BundleSink> {
+  if (!ctx.sink) throw usageError('no bundle destination configured');
+  await ctx.sink.preflight();
+  return ctx.sink;
 }
 
 /** Delivers bundles through the sink's batch method when it has one, else one by one; all durable when it resolves. */
@@ -356,5 +368,6 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
     return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
   }
   const issuer = await openIssuer(ctx);
+  await preflightDelivery(ctx);
   return { renewed: await reissueClients(ctx, issuer, targets, { validityDays: o.validityDays }), dryRun: false };
 }

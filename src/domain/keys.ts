@@ -1,5 +1,5 @@
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import type { KeyType } from '../ports.js';
+import { createHash, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import type { CaSigner, KeyType } from '../ports.js';
 import { invalidInput } from './errors.js';
 import { children, readTlv } from './der.js';
 
@@ -91,4 +91,19 @@ export function keyIdentifier(spki: Uint8Array): Buffer {
 
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * A signer over a key held in this process's memory (the file and SSM custodies): its public key is derived
+ * from the private key, and it lends the key to worker threads for batch signing (see CaSigner).
+ */
+export function keyObjectSigner(privateKey: KeyObject, keyType: KeyType): CaSigner {
+  const { hash } = signatureAlgorithmOf(keyType);
+  return {
+    keyType,
+    publicKeySpki: spkiDer(createPublicKey(privateKey)),
+    // node:crypto signs ECDSA as DER Ecdsa-Sig-Value and RSA as PKCS#1 v1.5 by default: what X.509 wants.
+    sign: async (data) => sign(hash, data, privateKey),
+    keyForWorkerThreads: () => privateKey,
+  };
 }

@@ -3,7 +3,7 @@ import { requireCa } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { invalidInput } from './errors.js';
 import { validateClientId } from './ids.js';
-import { openIssuer, signClients } from './issuance.js';
+import { openIssuer, preflightDelivery, signClients } from './issuance.js';
 import { parseKeyType } from './keys.js';
 import { atomicChunks } from './registry-rules.js';
 import { validateDays } from './policy.js';
@@ -100,6 +100,7 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
   }
   if (plan.issue.length) {
     const issuer = await openIssuer(ctx);
+    await preflightDelivery(ctx);
     ctx.progress?.(0, plan.issue.length);
     // Signed a chunk at a time (on other cores when there is a pool), then each client delivered and recorded
     // on its own, so a re-run after a crash issues exactly what is still missing.

@@ -6,6 +6,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { CertificateRecord, Clock, RegistryReader } from '../ports.js';
+import { acceptance } from '../domain/acceptance.js';
 import { normalizeSerial } from '../domain/serial.js';
 import { TtlLru } from './cache.js';
 import { buildResponse, parseEvent, type AuthorizerResponse, type ContextValue, type EventShape } from './event.js';
@@ -288,19 +289,10 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     d.record = record;
     if (record.kind !== 'client') return deny('not_a_client_certificate');
     if (record.fingerprint !== cert.fingerprint) return deny('fingerprint_mismatch');
-    let allowReason: AllowReason;
-    if (record.status === 'active') allowReason = 'active';
-    else if (record.status === 'revoked') return deny('revoked');
-    else if (record.status === 'superseded') {
-      const graceUntil = validDate(record.graceUntil);
-      if (!(t < graceUntil)) return deny('superseded_grace_ended');
-      allowReason = 'superseded_in_grace';
-    } else return deny('inactive');
-    const nb = validDate(record.notBefore);
-    const na = validDate(record.notAfter);
-    if (!Number.isFinite(nb) || !Number.isFinite(na)) return deny('invalid_record');
-    if (t < nb) return deny('not_yet_valid');
-    if (t >= na) return deny('expired');
+    // the domain's one rule, also behind `ca status`, `ca list`, rotation and retirement
+    const verdict = acceptance(record, now);
+    if (!verdict.accepted) return deny(verdict.reason);
+    const allowReason: AllowReason = verdict.reason;
 
     if (typeof record.clientId !== 'string' || cert.commonNames.length !== 1 || cert.commonNames[0] !== record.clientId) return deny('client_id_mismatch');
     if (cert.spiffeIds.length > 1) return deny('client_id_mismatch');

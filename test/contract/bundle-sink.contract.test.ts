@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, GetParametersByPathCommand } from '@aws-sdk/client-ssm';
 import { DirectoryBundleSink } from '../../src/adapters/local/directory-bundle-sink.js';
 import { SsmBundleSink } from '../../src/adapters/aws/ssm-bundle-sink.js';
 import { CaError } from '../../src/domain/errors.js';
@@ -13,6 +13,8 @@ interface SinkFixture {
   sink: BundleSink;
   /** the content delivered at a location `deliver` returned */
   read: (location: string) => Promise<string>;
+  /** everything the sink's destination holds (file or parameter names) */
+  contents: () => Promise<string[]>;
 }
 
 const bundle = (n: number, key = true): ClientBundle => ({
@@ -51,6 +53,13 @@ function bundleSinkContract(name: string, fixture: () => Promise<SinkFixture>) {
       }
     });
 
+    it('preflight leaves nothing behind, and delivery goes ahead after it', async () => {
+      const { sink, contents } = await fixture();
+      await sink.preflight();
+      expect(await contents()).toEqual([]);
+      expect(await sink.deliver(bundle(1))).toHaveLength(3);
+    });
+
     it('refuses a client id that is not a valid name', async () => {
       const { sink } = await fixture();
       const e = await sink.deliver({ ...bundle(1), clientId: '../escape' }).catch((x: unknown) => x);
@@ -66,7 +75,28 @@ describe('local', () => {
   bundleSinkContract('DirectoryBundleSink', async () => {
     const d = mkdtempSync(join(tmpdir(), 'ca-sink-'));
     dirs.push(d);
-    return { sink: new DirectoryBundleSink(d), read: async (p) => readFileSync(p, 'utf8') };
+    return { sink: new DirectoryBundleSink(d), read: async (p) => readFileSync(p, 'utf8'), contents: async () => readdirSync(d, { recursive: true }).map(String) };
+  });
+
+  it('preflight refuses a destination that cannot take files, naming it, and creates nothing', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ca-sink-'));
+    dirs.push(d);
+    // a path under a regular file: unwritable for every user, root included (chmod would not stop root)
+    writeFileSync(join(d, 'not-a-dir'), 'x');
+    const out = join(d, 'not-a-dir', 'bundles');
+    const e = await new DirectoryBundleSink(out).preflight().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CaError);
+    expect((e as CaError).code).toBe('storage');
+    expect((e as CaError).message).toMatch(new RegExp(`^cannot write bundles to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    expect(readdirSync(d)).toEqual(['not-a-dir']);
+  });
+
+  it('preflight of a directory not created yet probes the nearest existing one and creates nothing', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ca-sink-'));
+    dirs.push(d);
+    await new DirectoryBundleSink(join(d, 'a', 'b')).preflight();
+    expect(existsSync(join(d, 'a'))).toBe(false);
+    expect(readdirSync(d)).toEqual([]);
   });
 });
 
@@ -81,6 +111,7 @@ describe('aws', () => {
     return {
       sink: new SsmBundleSink({ client, prefix, warn: () => undefined }),
       read: async (name) => (await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }))).Parameter!.Value!,
+      contents: async () => ((await client.send(new GetParametersByPathCommand({ Path: prefix, Recursive: true }))).Parameters ?? []).map((p) => p.Name!),
     };
   });
 });

@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ca, expectError, fileDigest, openssl, tempDir, PASSPHRASE, REPO } from '../helpers/cli.js';
+import { ca, caWithReadOnly, expectError, fileDigest, openssl, readOnlyMethod, tempDir, PASSPHRASE, REPO } from '../helpers/cli.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const spki = (pem: string) => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
@@ -344,5 +344,83 @@ describe('configuration and environments', () => {
     const r2 = ca(dir, ['--dir', 'from-flag', 'bootstrap', '--org', 'Flag Org', '--json'], { CA_ORGANIZATION: 'Env Org' });
     expect(r2.json().root.subject).toMatch(/O=Flag Org/);
     expect(existsSync(join(dir, 'from-flag', 'registry.json'))).toBe(true);
+  });
+});
+
+describe('failed commands leave nothing behind', () => {
+  /** Every file under `root` (keys, registry, truststore, bundles, a stray .lock), by digest: what a failed command must not change. */
+  function tree(root: string, at = ''): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of readdirSync(join(root, at))) {
+      const rel = at ? `${at}/${name}` : name;
+      if (statSync(join(root, rel)).isDirectory()) Object.assign(out, { [`${rel}/`]: 'dir' }, tree(root, rel));
+      else out[rel] = fileDigest(join(root, rel));
+    }
+    return out;
+  }
+  const keyFile = (d: string, label: string) => readdirSync(join(d, 'pki', 'keys')).find((f) => f.startsWith(`${label}-`))!;
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  it('a swapped CA key is refused and nothing is written', () => {
+    const d = tempDir();
+    const boot = ca(d, ['bootstrap', '--json']);
+    expect(boot.code, boot.stderr).toBe(0);
+    const { root, intermediate } = boot.json();
+    const keys = join(d, 'pki', 'keys');
+    const rootKey = keyFile(d, 'root');
+    const interKey = keyFile(d, 'intermediate');
+    const a = readFileSync(join(keys, rootKey));
+    writeFileSync(join(keys, rootKey), readFileSync(join(keys, interKey)), { mode: 0o600 });
+    writeFileSync(join(keys, interKey), a, { mode: 0o600 });
+    const before = tree(d);
+
+    const issue = ca(d, ['issue-client', 'c1']);
+    expectError(issue, 3, new RegExp(`^error: CA key pki/keys/${esc(interKey)} does not belong to certificate ${intermediate.serial} \\(CN=Example Issuing CA G1, O=Example Org\\)$`));
+    const rotate = ca(d, ['rotate-intermediate']);
+    expectError(rotate, 3, new RegExp(`^error: CA key pki/keys/${esc(rootKey)} does not belong to certificate ${root.serial} \\(CN=Example Root CA, O=Example Org\\)$`));
+    // no bundle, no new key, no record, no truststore version, no lock left
+    expect(tree(d)).toEqual(before);
+  });
+
+  it('a rotation with the root key missing leaves no orphan key', () => {
+    const d = tempDir();
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    expect(ca(d, ['issue-client', 'c1']).code).toBe(0);
+    const rootKey = keyFile(d, 'root');
+    rmSync(join(d, 'pki', 'keys', rootKey));
+    const before = tree(d);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expectError(ca(d, ['rotate-intermediate']), 4, new RegExp(`^error: CA key pki/keys/${esc(rootKey)} is missing$`));
+      expect(readdirSync(join(d, 'pki', 'keys')), `after try ${attempt + 1}`).toHaveLength(1);
+    }
+    expect(tree(d)).toEqual(before);
+  });
+
+  // As root a chmod does not stop writes: see readOnlyMethod (a read-only bind mount in a private mount namespace).
+  it.runIf(readOnlyMethod())('a rotation into a read-only bundle directory changes nothing', () => {
+    const d = tempDir();
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    expect(ca(d, ['issue-client', 'c1']).code).toBe(0);
+    const bundles = join(d, 'bundles');
+    const before = tree(d);
+    const r = caWithReadOnly(d, bundles, ['rotate-intermediate']);
+    expectError(r, 6, new RegExp(`^error: cannot write bundles to ${esc(bundles)}: `));
+    // still one intermediate, truststore version 1, the old bundle: nothing of the rotation happened
+    expect(tree(d)).toEqual(before);
+    expectError(caWithReadOnly(d, bundles, ['issue-client', 'c2']), 6, /cannot write bundles/);
+    expectError(caWithReadOnly(d, bundles, ['renew', 'c1']), 6, /cannot write bundles/);
+    expect(tree(d)).toEqual(before);
+    // once the directory is writable the same command goes through
+    const again = ca(d, ['rotate-intermediate', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json().reissued).toHaveLength(1);
+  });
+
+  it.runIf(readOnlyMethod())('revoke checks the client exists before it takes the lock (its first write)', () => {
+    const d = tempDir();
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    const before = tree(d);
+    expectError(caWithReadOnly(d, join(d, 'pki'), ['revoke', 'nobody', '--yes']), 4, /unknown client nobody/);
+    expect(tree(d)).toEqual(before);
   });
 });

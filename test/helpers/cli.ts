@@ -77,3 +77,39 @@ export function expectError(r: CaRun, code: number, pattern: RegExp) {
   expect(r.stderr).not.toMatch(/\bat .+:\d+:\d+/);
 }
 
+/**
+ * How `caWithReadOnly` makes a directory read-only here: as root, permission bits do not stop writes, so the
+ * directory is bind-mounted read-only onto itself inside a private mount namespace (`unshare --mount`) that
+ * lives only as long as the one command; as another user, `chmod 0555` does it. undefined: neither works.
+ */
+export function readOnlyMethod(): 'bind-mount' | 'chmod' | undefined {
+  if (process.getuid?.() !== 0) return 'chmod';
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']);
+  return probe.status === 0 ? 'bind-mount' : undefined;
+}
+
+/**
+ * Runs the real binary (as `ca` does) with `dir` read-only for that one command. Before the command runs, the
+ * shell proves the directory refuses a new file; if it does not, the run ends with exit 90 (never a ca code).
+ */
+export function caWithReadOnly(cwd: string, dir: string, args: string[], env: Record<string, string | undefined> = {}): CaRun {
+  const method = readOnlyMethod();
+  if (!method) throw new Error('cannot make a directory read-only here');
+  const script = [
+    method === 'bind-mount' ? 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" || exit 91' : 'chmod 0555 "$1" || exit 91',
+    '( : > "$1/.ro-probe" ) 2>/dev/null && { rm -f "$1/.ro-probe"; exit 90; }',
+    'd="$1"; shift',
+    '"$@"; rc=$?',
+    method === 'chmod' ? 'chmod 0755 "$d"' : ':',
+    'exit $rc',
+  ].join('\n');
+  const argv = method === 'bind-mount' ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script] : ['sh', '-c', script];
+  const r = spawnSync(argv[0]!, [...argv.slice(1), 'sh', dir, process.execPath, BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, CA_PASSPHRASE: PASSPHRASE, CA_DEBUG: '', NO_COLOR: '1', ...env },
+    input: '',
+    timeout: 120_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+}

@@ -71,6 +71,9 @@ export class FlakySink implements BundleSink {
   delivered: ClientBundle[] = [];
   failAfter = Infinity;
   constructor(private readonly inner: BundleSink) {}
+  preflight(): Promise<void> {
+    return this.inner.preflight();
+  }
   async deliver(b: ClientBundle): Promise<string[]> {
     if (this.delivered.length >= this.failAfter) throw new Error(`simulated crash after ${this.failAfter} deliveries`);
     const r = await this.inner.deliver(b);

@@ -89,6 +89,7 @@ describe('a re-issue that fails in a batch delivery', () => {
       // the second chunk's delivery fails (a full disk, a crash); the third chunk is being signed meanwhile
       const sink = {
         kind: 'failing',
+        preflight: () => real.preflight(),
         deliver: (b: ClientBundle) => real.deliver(b),
         deliverMany: async (bs: ClientBundle[]) => {
           if (++calls === 2) throw new Error('simulated failure');

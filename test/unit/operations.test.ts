@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCaState } from '../../src/domain/ca-state.js';
@@ -9,7 +9,7 @@ import { issueClient, renew } from '../../src/domain/issuance.js';
 import { provision, type ProvisionEntry } from '../../src/domain/provision.js';
 import { revoke } from '../../src/domain/revocation.js';
 import { CaError } from '../../src/domain/errors.js';
-import type { CertificateRecord, CertificateRegistry } from '../../src/ports.js';
+import type { CertificateRecord, CertificateRegistry, RegistryChange } from '../../src/ports.js';
 import { after, cleanupAll, DAY, expectCaError, makeCa, opensslOk, parseCert, pemCerts, tempDir, type TestCa } from '../helpers/pki.js';
 
 afterAll(cleanupAll);
@@ -114,6 +114,8 @@ describe('bootstrap after a crash', () => {
       custody: {
         kind: custody.kind,
         open: custody.open.bind(custody),
+        discard: custody.discard.bind(custody),
+        describeKey: custody.describeKey.bind(custody),
         create: async (label: string, keyType: CertificateRecord['keyType']) => {
           if (label === 'intermediate') throw new Error('simulated crash');
           return custody.create(label, keyType);
@@ -597,3 +599,63 @@ describe('a failed command leaves the registry byte-equal', () => {
 
 
 
+describe('a failed CA creation leaves no orphan key', () => {
+  const keysOf = (ca: TestCa) => readdirSync(join(ca.storeDir, 'keys')).sort();
+  /** The CA's store with its registry's commit replaced. */
+  const withCommit = (ca: TestCa, commit: CertificateRegistry['commit']) => ({
+    ...ca.store,
+    registry: { limits: ca.store.registry.limits, get: ca.store.registry.get.bind(ca.store.registry), list: ca.store.registry.list.bind(ca.store.registry), commit },
+  });
+  const createsIntermediate = (changes: RegistryChange[]) => changes.some((c) => c.op === 'create' && c.record.kind === 'intermediate');
+
+  it('a rotation whose commit of the new intermediate fails removes the key it created', async () => {
+    const ca = await makeCa();
+    const before = keysOf(ca);
+    const store = withCommit(ca, async (changes, o) => {
+      if (createsIntermediate(changes)) throw new CaError('storage', 'simulated: the disk is full');
+      return ca.store.registry.commit(changes, o);
+    });
+    await expectCaError(rotateIntermediate({ ...ca.ctx(ROTATE_AT), store }), 'storage', /disk is full/);
+    expect(keysOf(ca)).toEqual(before);
+    expect((await loadCaState(ca.store.registry)).previous).toEqual([]);
+  });
+
+  it('a commit that failed after it landed keeps the key its record names', async () => {
+    const ca = await makeCa();
+    const before = keysOf(ca);
+    const first = (await loadCaState(ca.store.registry)).issuing!;
+    const store = withCommit(ca, async (changes, o) => {
+      await ca.store.registry.commit(changes, o);
+      // the answer is lost after the write: the new intermediate is recorded, so its key must stay
+      if (createsIntermediate(changes)) throw new CaError('storage', 'simulated: connection reset after the write');
+    });
+    await expectCaError(rotateIntermediate({ ...ca.ctx(ROTATE_AT), store }), 'storage', /connection reset/);
+    const issuing = (await loadCaState(ca.store.registry)).issuing!;
+    expect(issuing.serial).not.toBe(first.serial);
+    expect(keysOf(ca)).toEqual([...before, issuing.keyRef!.replace(/^keys\//, '')].sort());
+    // and it signs: the next issuance uses it
+    const issued = await issueClient(ca.ctx(ROTATE_AT), { clientId: 'after' });
+    expect(issued.record!.issuerSerial).toBe(issuing.serial);
+  });
+
+  it('an intermediate whose signing fails leaves no key behind', async () => {
+    const ca = await makeCa();
+    const before = keysOf(ca);
+    const custody = ca.store.custody;
+    const store = {
+      ...ca.store,
+      custody: {
+        kind: custody.kind,
+        create: custody.create.bind(custody),
+        discard: custody.discard.bind(custody),
+        describeKey: custody.describeKey.bind(custody),
+        open: async (keyRef: string, keyType: CertificateRecord['keyType']) => {
+          const s = await custody.open(keyRef, keyType);
+          return { keyType: s.keyType, publicKeySpki: s.publicKeySpki, sign: async () => Promise.reject(new CaError('storage', 'simulated: the signing service is down')) };
+        },
+      },
+    };
+    await expectCaError(rotateIntermediate({ ...ca.ctx(ROTATE_AT), store }), 'storage', /signing service is down/);
+    expect(keysOf(ca)).toEqual(before);
+  });
+});

@@ -5,10 +5,15 @@ import { keyObjectSigner } from '../../src/adapters/local/file-key-custody.js';
 import { referenceCertificate } from '../helpers/reference-encoder.js';
 import { randomSerial } from '../../src/domain/serial.js';
 import { ClientTemplate } from '../../src/domain/template.js';
-import type { SigningItem } from '../../src/ports.js';
+import { openIssuer, signClients, type ClientRequest } from '../../src/domain/issuance.js';
+import type { SigningItem, SigningPool } from '../../src/ports.js';
+import { cleanupAll, makeCa } from '../helpers/pki.js';
 
 const pool = new WorkerSigningPool(2);
-afterAll(() => pool.close());
+afterAll(async () => {
+  await pool.close();
+  cleanupAll();
+});
 
 describe('worker signing pool', () => {
   it('signs on threads exactly what the main thread would, in input order, and generates working keys', async () => {
@@ -50,5 +55,30 @@ describe('worker signing pool', () => {
         expect(createPublicKey(priv).export({ type: 'spki', format: 'der' }).equals(x.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
       }
     });
+  });
+});
+
+describe('batch issuance and the CA key', () => {
+  it('signs on the pool\'s threads with the key a file custody lends, and one by one through sign() when the custody lends none (KMS)', async () => {
+    const ca = await makeCa();
+    const calls: number[] = [];
+    const counting: SigningPool = { size: pool.size, sign: (...a) => (calls.push(a[3].length), pool.sign(...a)), close: async () => undefined };
+    const ctx = { ...ca.ctx(), pool: counting };
+    const issuer = await openIssuer(ctx);
+    expect(issuer.signer.keyForWorkerThreads, 'a file custody holds the key in this process').toBeTypeOf('function');
+    const requests: ClientRequest[] = Array.from({ length: 70 }, (_, i) => ({ clientId: `batch-${i}`, keyType: 'ec-p256', keyOrigin: 'generated' }));
+    const issuing = new X509Certificate(issuer.state.issuing.certificatePem);
+    const verified = (issued: Awaited<ReturnType<typeof signClients>>) => issued.every((c) => new X509Certificate(c.record.certificatePem).verify(issuing.publicKey));
+
+    const threaded = await signClients(ctx, issuer, requests);
+    expect(calls).toEqual([70]);
+    expect(verified(threaded)).toBe(true);
+
+    // a signer as KMS gives it: sign() only, the key never handed out
+    const kmsLike = { ...issuer, signer: { keyType: issuer.signer.keyType, publicKeySpki: issuer.signer.publicKeySpki, sign: issuer.signer.sign } };
+    const oneByOne = await signClients(ctx, kmsLike, requests);
+    expect(calls).toEqual([70]);
+    expect(oneByOne).toHaveLength(70);
+    expect(verified(oneByOne)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CreateKeyCommand, GetPublicKeyCommand, SignCommand, type KeySpec, type KMSClient, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, ScheduleKeyDeletionCommand, SignCommand, type KeySpec, type KMSClient, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
 import { signatureAlgorithmOf } from '../../domain/keys.js';
@@ -53,7 +53,7 @@ export class KmsKeyCustody implements KeyCustody {
         case 'KMSInvalidStateException':
           return storageError(`KMS key ${keyRef} cannot be used now (pending deletion or unavailable)`, `if deletion is pending: aws kms cancel-key-deletion --key-id ${keyRef}, then enable it`);
         case 'AccessDeniedException':
-          return storageError(`access denied: cannot ${verb} KMS key ${keyRef}`, 'grant kms:Sign, kms:GetPublicKey and kms:DescribeKey on the key to the role running ca (see templates/iam/ca-cli-policy.json)');
+          return storageError(`access denied: cannot ${verb} KMS key ${keyRef}`, 'grant kms:Sign, kms:GetPublicKey, kms:DescribeKey and kms:ScheduleKeyDeletion on the key to the role running ca (see templates/iam/ca-cli-policy.json)');
         default:
           return undefined;
       }
@@ -80,6 +80,26 @@ export class KmsKeyCustody implements KeyCustody {
     }
     if (!keyRef) throw storageError(`KMS returned no ARN for the new ${label} CA key`);
     return { keyRef, signer: await this.open(keyRef, keyType) };
+  }
+
+  describeKey(keyRef: string): string {
+    return `KMS key ${keyRef}`;
+  }
+
+  async discard(keyRef: string): Promise<void> {
+    this.opened.delete(keyRef);
+    try {
+      // a retry finds the deletion already scheduled (ScheduleKeyDeletion itself would fail on such a key)
+      const d = await this.o.client.send(new DescribeKeyCommand({ KeyId: keyRef }));
+      if (d.KeyMetadata?.KeyState === 'PendingDeletion') return;
+      // KMS deletes a key only after a waiting period; 7 days is the shortest (the key cannot sign meanwhile).
+      // The key id, not the ARN: KMS takes either, moto 5.2.5 finds a key to delete only by its id.
+      await this.o.client.send(new ScheduleKeyDeletionCommand({ KeyId: d.KeyMetadata?.KeyId ?? keyRef, PendingWindowInDays: 7 }));
+    } catch (e) {
+      // already gone, or already pending deletion (a retry): nothing left to do
+      if ((e as { name?: string }).name === 'NotFoundException' || (e as { name?: string }).name === 'KMSInvalidStateException') return;
+      throw this.fail(e, 'schedule the deletion of the unused CA key', keyRef);
+    }
   }
 
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {

@@ -22,6 +22,12 @@ export class SsmBundleSink implements BundleSink {
 
   constructor(private readonly o: SsmBundleSinkOptions) {}
 
+  /**
+   * Nothing to probe: whether PutParameter is allowed on the prefix (IAM, the KMS key) is only known by
+   * writing a parameter, and a probe parameter would be a write of its own. The first delivery reports it.
+   */
+  async preflight(): Promise<void> {}
+
   async deliver(b: ClientBundle): Promise<string[]> {
     if (!this.warned) {
       this.warned = true;

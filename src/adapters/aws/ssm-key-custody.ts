@@ -1,9 +1,8 @@
 import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
-import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { conflict, invalidInput, notFound, storageError } from '../../domain/errors.js';
-import { generateKeyPair } from '../../domain/keys.js';
-import { keyObjectSigner } from '../local/file-key-custody.js';
+import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
 import { awsError } from './aws-errors.js';
 
 export interface SsmKeyCustodyOptions {
@@ -70,6 +69,20 @@ export class SsmKeyCustody implements KeyCustody {
       return r.Parameter?.Value === value;
     } catch {
       return false;
+    }
+  }
+
+  describeKey(keyRef: string): string {
+    return `SSM parameter ${keyRef}`;
+  }
+
+  async discard(keyRef: string): Promise<void> {
+    this.opened.delete(keyRef);
+    try {
+      await this.o.client.send(new DeleteParameterCommand({ Name: keyRef }));
+    } catch (e) {
+      if ((e as { name?: string }).name === 'ParameterNotFound') return;
+      throw this.fail(e, 'delete the unused CA key', keyRef);
     }
   }
 

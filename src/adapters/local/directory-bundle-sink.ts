@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { closeSync, existsSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { BundleSink, ClientBundle } from '../../ports.js';
 import { CaError, storageError } from '../../domain/errors.js';
 import { validateClientId } from '../../domain/ids.js';
@@ -25,6 +27,31 @@ export class DirectoryBundleSink implements BundleSink {
     if (b.privateKeyPem) files.push({ path: join(dir, `${b.clientId}.key`), data: b.privateKeyPem, mode: 0o600 });
     files.push({ path: join(dir, 'chain.pem'), data: b.chainPem, mode: 0o644 }, { path: join(dir, `${b.clientId}.crt`), data: b.certificatePem, mode: 0o644 });
     return { dir, dirMode: Math.min(...files.map((f) => dirModeFor(f.mode))), files };
+  }
+
+  /**
+   * Creates and removes a probe file (with a few KB in it, about one bundle's size) in the bundle directory,
+   * or, when it does not exist yet, in the nearest existing directory above it, where it would be created:
+   * a read-only, full or missing destination is refused before the command writes anything, and nothing is
+   * left behind either way. Per-client directories are not probed (there can be thousands).
+   */
+  async preflight(): Promise<void> {
+    let dir = this.root;
+    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+    const probe = join(dir, `.ca-preflight-${randomBytes(6).toString('hex')}.tmp`);
+    let fd: number | undefined;
+    try {
+      if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
+      fd = openSync(probe, 'wx', 0o600);
+      writeSync(fd, Buffer.alloc(4096));
+    } catch (e) {
+      throw storageError(`cannot write bundles to ${this.root}: ${(e as Error).message}`, 'choose a writable directory with --out, or make this one writable', e);
+    } finally {
+      if (fd !== undefined) {
+        closeSync(fd);
+        rmSync(probe, { force: true });
+      }
+    }
   }
 
   async deliver(b: ClientBundle): Promise<string[]> {

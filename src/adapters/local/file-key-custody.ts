@@ -1,28 +1,19 @@
-import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
-import { generateKeyPair, signatureAlgorithmOf, spkiDer } from '../../domain/keys.js';
-import { writeFileAtomic } from './files.js';
+import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
+import { fsyncDir, writeFileAtomic } from './files.js';
 
 /** Supplies the passphrase for CA keys; `confirm` asks twice when a new key is about to be encrypted. */
 export type PassphraseSource = (o: { confirm: boolean }) => Promise<string>;
 
 export const MIN_PASSPHRASE = 8;
 
-/** Signs with a key held in this process's memory. */
-export function keyObjectSigner(privateKey: KeyObject, keyType: KeyType): CaSigner {
-  const { hash } = signatureAlgorithmOf(keyType);
-  return {
-    keyType,
-    publicKeySpki: spkiDer(createPublicKey(privateKey)),
-    // node:crypto signs ECDSA as DER Ecdsa-Sig-Value and RSA as PKCS#1 v1.5 by default: what X.509 wants.
-    sign: async (data) => sign(hash, data, privateKey),
-    inMemoryKey: privateKey,
-  };
-}
+/** kept here too: callers imported it from this module before it moved to the domain */
+export { keyObjectSigner };
 
 /**
  * CA keys as PKCS#8 files in `<dir>/keys`, encrypted with a passphrase (PBES2, AES-256-CBC), mode 0600.
@@ -71,11 +62,30 @@ export class FileKeyCustody implements KeyCustody {
     return { keyRef, signer };
   }
 
+  describeKey(keyRef: string): string {
+    const p = this.pathOf(keyRef);
+    // relative to the working directory when under it (`pki/keys/…`), as the user typed the store's path
+    const rel = relative(process.cwd(), p);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
+  }
+
+  async discard(keyRef: string): Promise<void> {
+    const path = this.pathOf(keyRef);
+    this.opened.delete(keyRef);
+    try {
+      if (!existsSync(path)) return;
+      rmSync(path, { force: true });
+      fsyncDir(dirname(path));
+    } catch (e) {
+      throw storageError(`failed to remove the unused CA key ${this.describeKey(keyRef)}: ${(e as Error).message}`, 'delete the file by hand: no certificate uses it', e);
+    }
+  }
+
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
     const cached = this.opened.get(keyRef);
     if (cached) return cached;
     const path = this.pathOf(keyRef);
-    if (!existsSync(path)) throw notFound(`CA key ${keyRef} is missing from ${this.dir}`, 'restore it from backup; without it this CA cannot sign');
+    if (!existsSync(path)) throw notFound(`CA key ${this.describeKey(keyRef)} is missing`, 'restore it from backup; without it this CA cannot sign');
     const pem = readFileSync(path, 'utf8');
     let key: KeyObject;
     if (pem.includes('ENCRYPTED PRIVATE KEY')) {
@@ -87,7 +97,11 @@ export class FileKeyCustody implements KeyCustody {
         throw invalidInput(`failed to decrypt CA key ${keyRef}: wrong passphrase`, 'set CA_PASSPHRASE to the passphrase given at bootstrap', e);
       }
     } else {
-      key = createPrivateKey({ key: pem, format: 'pem' });
+      try {
+        key = createPrivateKey({ key: pem, format: 'pem' });
+      } catch (e) {
+        throw invalidInput(`CA key ${this.describeKey(keyRef)} does not hold a PEM private key`, 'restore the CA key from backup', e);
+      }
     }
     const signer = keyObjectSigner(key, keyType);
     this.opened.set(keyRef, signer);

@@ -13,12 +13,16 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
   if (id) validateClientId(id);
   const reason = parseReason(o.reason);
   const rt = await openRuntime(cmd);
-  const r = await rt.store.lock.withLock(async () => {
-    const plan = await revoke(rt.ctx, { clientId: id, serial: o.serial, reason, dryRun: true });
-    if (o.dryRun || !plan.revoked.length) return plan;
-    await confirmOrYes(`Revoke ${plan.revoked.length} certificate(s) of ${plan.revoked[0]!.clientId} (${reason})?`, globals(cmd).yes);
-    return revoke(rt.ctx, { clientId: id, serial: o.serial, reason });
-  });
+  // The plan reads only: an unknown client or serial is refused before the lock (the first write) is taken.
+  const planned = await revoke(rt.ctx, { clientId: id, serial: o.serial, reason, dryRun: true });
+  const r = o.dryRun || !planned.revoked.length
+    ? planned
+    : await rt.store.lock.withLock(async () => {
+        const plan = await revoke(rt.ctx, { clientId: id, serial: o.serial, reason, dryRun: true });
+        if (!plan.revoked.length) return plan;
+        await confirmOrYes(`Revoke ${plan.revoked.length} certificate(s) of ${plan.revoked[0]!.clientId} (${reason})?`, globals(cmd).yes);
+        return revoke(rt.ctx, { clientId: id, serial: o.serial, reason });
+      });
   const json = {
     dryRun: r.dryRun,
     reason,
