@@ -160,7 +160,7 @@ export interface ClientBundle {
 /** What a client's current (published) bundle holds. */
 export interface BundleDescription {
   clientId: string;
-  /** the certificate it holds, if any */
+  /** the certificate it holds, if any (when asked for) */
   certificatePem?: string;
   /** whether it holds a PKCS#12 */
   pkcs12: boolean;
@@ -186,8 +186,8 @@ export interface StagedBundles {
  */
 export interface BundleSink {
   readonly kind: string;
-  /** What the current bundles of these clients hold, one description per id, in order. */
-  describe(clientIds: string[]): Promise<BundleDescription[]>;
+  /** What the current bundles of these clients hold, one description per id, in order; the certificate only when asked. */
+  describe(clientIds: string[], o?: { certificate?: boolean }): Promise<BundleDescription[]>;
   /**
    * Writes the bundles beside the current ones, all durable when it resolves (a sink overlaps the work: parallel
    * writes, one wait for the disk). On a failure nothing is staged (what was written is removed).

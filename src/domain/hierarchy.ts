@@ -270,7 +270,7 @@ async function bundlesUnder(ctx: OperationContext, intermediates: Set<string>, c
   if (!byFingerprint.size) return [];
   const ids = [...new Set([...byFingerprint.values()].map((c) => c.clientId))].sort();
   const stale: RetireResult['staleBundles'] = [];
-  for (const d of await ctx.sink.describe(ids)) {
+  for (const d of await ctx.sink.describe(ids, { certificate: true })) {
     const der = d.certificatePem ? pemBlocks(d.certificatePem, 'CERTIFICATE')[0] : undefined;
     const r = der && byFingerprint.get(sha256Hex(der));
     if (r) stale.push({ clientId: d.clientId, serial: r.serial, issuerSerial: r.issuerSerial! });

@@ -80,16 +80,17 @@ function bundleSinkContract(name: string, fixture: () => Promise<SinkFixture>) {
       expect(locs).toHaveLength(4);
       const p12 = locs![3]!;
       expect(await read(p12)).toBeDefined();
-      const [d, none] = await sink.describe(['svc-p12', 'svc-never']);
+      const [d, none] = await sink.describe(['svc-p12', 'svc-never'], { certificate: true });
       expect(d).toEqual({ clientId: 'svc-p12', pkcs12: true, certificatePem: bundle(1).certificatePem, privateKeyPem: bundle(1).privateKeyPem });
       expect(none).toEqual({ clientId: 'svc-never', pkcs12: false });
       // rebuilt: the new PKCS#12 replaces the old
       await deliver(sink, withP12(bundle(2, false, 'svc-p12'), 2));
-      expect((await sink.describe(['svc-p12']))[0]).toMatchObject({ pkcs12: true, certificatePem: bundle(2).certificatePem });
+      expect((await sink.describe(['svc-p12'], { certificate: true }))[0]).toMatchObject({ pkcs12: true, certificatePem: bundle(2).certificatePem });
+      expect((await sink.describe(['svc-p12']))[0], 'the certificate only when asked').toEqual({ clientId: 'svc-p12', pkcs12: true, privateKeyPem: bundle(1).privateKeyPem });
       // dropped: a bundle without one never leaves the old one beside a new certificate
       await deliver(sink, bundle(3, false, 'svc-p12'));
       expect(await read(p12)).toBeUndefined();
-      expect((await sink.describe(['svc-p12']))[0]).toEqual({ clientId: 'svc-p12', pkcs12: false, certificatePem: bundle(3).certificatePem });
+      expect((await sink.describe(['svc-p12'], { certificate: true }))[0]).toEqual({ clientId: 'svc-p12', pkcs12: false, certificatePem: bundle(3).certificatePem });
     });
 
     it('recover publishes staged bundles the registry recorded and removes the others', async () => {

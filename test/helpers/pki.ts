@@ -77,8 +77,8 @@ export class FlakySink implements BundleSink {
   failAfter = Infinity;
   failPublish = false;
   constructor(readonly inner: BundleSink) {}
-  describe(ids: string[]) {
-    return this.inner.describe(ids);
+  describe(ids: string[], o?: { certificate?: boolean }) {
+    return this.inner.describe(ids, o);
   }
   async stage(bundles: ClientBundle[]): Promise<StagedBundles> {
     if (this.delivered.length + bundles.length > this.failAfter) throw new Error(`simulated crash after ${this.failAfter} deliveries`);

@@ -87,12 +87,11 @@ describe('DirectoryBundleSink stage and publish', () => {
     const root = tmp();
     const sink = new DirectoryBundleSink(root);
     await deliver(sink, [bundle('svc-1', 1, true)]);
-    // the staging area cannot take svc-2's directory
-    mkdirSync(join(root, '.staged'), { recursive: true });
-    mkdirSync(join(root, '.staged', `svc-2.${bundle('svc-2', 2, true).serial}`, 'svc-2.key'), { recursive: true });
+    // the staging area cannot take svc-2's key (a directory is in the way)
+    mkdirSync(join(root, '.staged', `svc-2@${bundle('svc-2', 2, true).serial}@svc-2.key`), { recursive: true });
     const e = await sink.stage([bundle('svc-1', 2, true), bundle('svc-2', 2, true)]).catch((x: unknown) => x);
     expect((e as CaError).code).toBe('storage');
-    expect(existsSync(join(root, '.staged'))).toBe(false);
+    expect(readdirSync(join(root, '.staged')), 'only what was in the way stays').toEqual([`svc-2@${bundle('svc-2', 2, true).serial}@svc-2.key`]);
     expect(readFileSync(join(root, 'svc-1', 'svc-1.crt'), 'utf8')).toBe(bundle('svc-1', 1, true).certificatePem);
   });
 
@@ -101,11 +100,11 @@ describe('DirectoryBundleSink stage and publish', () => {
     const sink = new DirectoryBundleSink(root);
     const b = bundle('svc-k', 1, true);
     await sink.stage([b]);
-    const dir = join(root, '.staged', `svc-k.${b.serial}`);
-    expect(statSync(join(root, '.staged')).mode & 0o777).toBe(0o700);
-    expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(statSync(join(dir, 'svc-k.key')).mode & 0o777).toBe(0o600);
-    expect(readFileSync(join(dir, 'svc-k.key'), 'utf8')).toBe(b.privateKeyPem);
+    const staged = join(root, '.staged');
+    expect(statSync(staged).mode & 0o777).toBe(0o700);
+    expect(readdirSync(staged).sort()).toEqual([`svc-k@${b.serial}@chain.pem`, `svc-k@${b.serial}@svc-k.crt`, `svc-k@${b.serial}@svc-k.key`]);
+    expect(statSync(join(staged, `svc-k@${b.serial}@svc-k.key`)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(staged, `svc-k@${b.serial}@svc-k.key`), 'utf8')).toBe(b.privateKeyPem);
     expect(existsSync(join(root, 'svc-k')), 'nothing in place before publish').toBe(false);
   });
 
@@ -117,9 +116,8 @@ describe('DirectoryBundleSink stage and publish', () => {
     const next = bundle('svc-c', 2, true);
     await sink.stage([next]);
     // the crash came after the old .p12 was removed and the key renamed into place (the order publish takes)
-    const staged = join(root, '.staged', `svc-c.${next.serial}`);
     rmSync(join(root, 'svc-c', 'svc-c.p12'));
-    renameSync(join(staged, 'svc-c.key'), join(root, 'svc-c', 'svc-c.key'));
+    renameSync(join(root, '.staged', `svc-c@${next.serial}@svc-c.key`), join(root, 'svc-c', 'svc-c.key'));
     const r = await sink.recover(async (id, serial) => id === 'svc-c' && serial === next.serial);
     expect(r).toEqual({ published: ['svc-c'], discarded: [] });
     expect(readFileSync(join(root, 'svc-c', 'svc-c.crt'), 'utf8')).toBe(next.certificatePem);

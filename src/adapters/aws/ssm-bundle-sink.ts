@@ -85,9 +85,9 @@ export class SsmBundleSink implements BundleSink {
     return out;
   }
 
-  async describe(clientIds: string[]): Promise<BundleDescription[]> {
+  async describe(clientIds: string[], o: { certificate?: boolean } = {}): Promise<BundleDescription[]> {
     const ids = clientIds.map((id) => validateClientId(id));
-    const found = await this.get(ids.flatMap((id) => [this.finalName(id, 'certificate'), this.finalName(id, 'pkcs12')]));
+    const found = await this.get(ids.flatMap((id) => [...(o.certificate ? [this.finalName(id, 'certificate')] : []), this.finalName(id, 'pkcs12')]));
     const holders = ids.filter((id) => found.has(this.finalName(id, 'pkcs12')));
     const keys = await this.get(holders.map((id) => this.finalName(id, 'private-key')));
     return ids.map((id) => {

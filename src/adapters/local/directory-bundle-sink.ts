@@ -5,18 +5,29 @@ import { CaError, invalidInput, storageError } from '../../domain/errors.js';
 import { validateClientId } from '../../domain/ids.js';
 import { dirModeFor, moveFileGroupsDurably, writeFileGroupsDurably, type FileGroup, type FlushMode, type MoveGroup } from './files.js';
 
-/** Where bundles wait for the registry: `<root>/.staged/<id>.<serial>/` (a client id never starts with a dot). */
+/**
+ * Where bundles wait for the registry: one flat directory, `<root>/.staged/` (a client id never starts with a
+ * dot), each file named `<id>@<serial>@<final name>` (`@` is in neither a client id nor a serial): no directory
+ * per bundle to create and remove, which a rotation of thousands of clients would pay for.
+ */
 const STAGED = '.staged';
 const SERIAL = /^[0-9a-f]{1,40}$/;
 
 /** A bundle's file names, in the order they are put in place: key first (never a new certificate next to an old key), PKCS#12 last. */
 const fileNames = (id: string) => [`${id}.key`, 'chain.pem', `${id}.crt`, `${id}.p12`];
 
+/** One staged bundle: its client, serial, and the final names of the files staged for it. */
+interface StagedBundle {
+  id: string;
+  serial: string;
+  names: string[];
+}
+
 /**
  * Writes `<root>/<id>/<id>.crt`, `chain.pem`, and when present `<id>.key` and `<id>.p12` (both 0600, in a
- * 0700 directory). A bundle is first staged in `<root>/.staged/<id>.<serial>/` (0700), durable when `stage`
- * resolves; `publish` renames its files into `<root>/<id>/` (removing a `.p12` it lacks first, renaming its own
- * `.p12` last, so a staged directory that still has files tells `recover` exactly what is left to do).
+ * 0700 directory). A bundle is first staged in `<root>/.staged/` (0700), durable when `stage` resolves;
+ * `publish` renames its files into `<root>/<id>/` (removing a `.p12` it lacks first, renaming its own `.p12`
+ * last), so the files still staged for a bundle tell `recover` exactly what is left to do.
  */
 export class DirectoryBundleSink implements BundleSink {
   readonly kind = 'directory';
@@ -25,12 +36,15 @@ export class DirectoryBundleSink implements BundleSink {
     private readonly o: { flush?: FlushMode } = {},
   ) {}
 
-  private stagedDir(id: string, serial: string): string {
-    if (!SERIAL.test(serial)) throw invalidInput(`invalid certificate serial ${JSON.stringify(serial)} for the bundle of ${id}`);
-    return join(this.root, STAGED, `${id}.${serial}`);
+  private get stagedRoot(): string {
+    return join(this.root, STAGED);
   }
 
-  async describe(clientIds: string[]): Promise<BundleDescription[]> {
+  private stagedPath(b: StagedBundle, name: string): string {
+    return join(this.stagedRoot, `${b.id}@${b.serial}@${name}`);
+  }
+
+  async describe(clientIds: string[], o: { certificate?: boolean } = {}): Promise<BundleDescription[]> {
     return clientIds.map((raw) => {
       const id = validateClientId(raw);
       const dir = join(this.root, id);
@@ -43,22 +57,25 @@ export class DirectoryBundleSink implements BundleSink {
         }
       };
       const pkcs12 = existsSync(join(dir, `${id}.p12`));
-      const certificatePem = read(`${id}.crt`);
+      const certificatePem = o.certificate ? read(`${id}.crt`) : undefined;
       const privateKeyPem = pkcs12 ? read(`${id}.key`) : undefined;
       return { clientId: id, pkcs12, ...(certificatePem ? { certificatePem } : {}), ...(privateKeyPem ? { privateKeyPem } : {}) };
     });
   }
 
   async stage(bundles: ClientBundle[]): Promise<StagedBundles> {
+    const staged: StagedBundle[] = [];
     const groups: FileGroup[] = bundles.map((b) => {
       const id = validateClientId(b.clientId);
-      const dir = this.stagedDir(id, b.serial);
-      const [key, chain, crt, p12] = fileNames(id).map((n) => join(dir, n));
-      const files: FileGroup['files'] = [];
-      if (b.privateKeyPem) files.push({ path: key!, data: b.privateKeyPem, mode: 0o600 });
-      files.push({ path: chain!, data: b.chainPem, mode: 0o644 }, { path: crt!, data: b.certificatePem, mode: 0o644 });
-      if (b.pkcs12) files.push({ path: p12!, data: b.pkcs12, mode: 0o600 });
-      return { dir, dirMode: 0o700, files };
+      if (!SERIAL.test(b.serial)) throw invalidInput(`invalid certificate serial ${JSON.stringify(b.serial)} for the bundle of ${id}`);
+      const [key, chain, crt, p12] = fileNames(id);
+      const content: [string, string | Uint8Array, number][] = [];
+      if (b.privateKeyPem) content.push([key!, b.privateKeyPem, 0o600]);
+      content.push([chain!, b.chainPem, 0o644], [crt!, b.certificatePem, 0o644]);
+      if (b.pkcs12) content.push([p12!, b.pkcs12, 0o600]);
+      const s: StagedBundle = { id, serial: b.serial, names: content.map(([n]) => n) };
+      staged.push(s);
+      return { dir: this.stagedRoot, dirMode: 0o700, files: content.map(([n, data, mode]) => ({ path: this.stagedPath(s, n), data, mode })) };
     });
     try {
       await writeFileGroupsDurably(
@@ -68,31 +85,38 @@ export class DirectoryBundleSink implements BundleSink {
         { direct: true },
       );
     } catch (e) {
-      for (const g of groups) rmSync(g.dir, { recursive: true, force: true });
+      for (const g of groups) {
+        for (const f of g.files) {
+          try {
+            rmSync(f.path, { force: true });
+          } catch {
+            // not a file we wrote (something in the way): left as it is
+          }
+        }
+      }
       this.removeStagedRoot();
       if (e instanceof CaError) throw e;
       throw storageError(`failed to write bundles in ${this.root}: ${(e as Error).message}`, undefined, e);
     }
-    const locations = bundles.map((b) => {
-      const dir = join(this.root, b.clientId);
+    const locations = staged.map((s) => {
+      const dir = join(this.root, s.id);
       // certificate, chain, then key and PKCS#12: the order delivery has always reported
-      return [`${b.clientId}.crt`, 'chain.pem', ...(b.privateKeyPem ? [`${b.clientId}.key`] : []), ...(b.pkcs12 ? [`${b.clientId}.p12`] : [])].map((n) => join(dir, n));
+      return [`${s.id}.crt`, 'chain.pem', `${s.id}.key`, `${s.id}.p12`].filter((n) => s.names.includes(n)).map((n) => join(dir, n));
     });
-    const staged = bundles.map((b, i) => ({ id: b.clientId, dir: groups[i]!.dir, names: groups[i]!.files.map((f) => f.path.slice(groups[i]!.dir.length + 1)) }));
     return { locations, publish: () => this.publish(staged) };
   }
 
-  /** Moves staged bundles into place (see the class comment for the order), then removes the staged directories. */
-  private async publish(staged: { id: string; dir: string; names: string[] }[]): Promise<void> {
-    const groups: MoveGroup[] = staged.map(({ id, dir, names }) => {
-      const target = join(this.root, id);
-      const p12 = `${id}.p12`;
-      const ordered = fileNames(id).filter((n) => names.includes(n));
+  /** Moves staged bundles into place (see the class comment for the order). */
+  private async publish(staged: StagedBundle[]): Promise<void> {
+    const groups: MoveGroup[] = staged.map((s) => {
+      const target = join(this.root, s.id);
+      const p12 = `${s.id}.p12`;
+      const ordered = fileNames(s.id).filter((n) => s.names.includes(n));
       return {
         dir: target,
-        dirMode: Math.min(...ordered.map((n) => dirModeFor(n === 'chain.pem' || n === `${id}.crt` ? 0o644 : 0o600))),
-        remove: names.includes(p12) ? [] : [join(target, p12)],
-        files: ordered.map((n) => ({ from: join(dir, n), to: join(target, n) })),
+        dirMode: Math.min(...ordered.map((n) => dirModeFor(n === 'chain.pem' || n === `${s.id}.crt` ? 0o644 : 0o600))),
+        remove: s.names.includes(p12) ? [] : [join(target, p12)],
+        files: ordered.map((n) => ({ from: this.stagedPath(s, n), to: join(target, n) })),
       };
     });
     await moveFileGroupsDurably(
@@ -100,52 +124,59 @@ export class DirectoryBundleSink implements BundleSink {
       (g, e) =>
         storageError(
           `failed to put the bundle of ${staged[groups.indexOf(g)]!.id} in place in ${g.dir}: ${(e as Error).message}`,
-          `its certificate is recorded and its files are staged in ${staged[groups.indexOf(g)]!.dir}: the next issuing command (e.g. \`ca renew <id>\`) puts them in place`,
+          `its certificate is recorded and its files are staged in ${this.stagedRoot}: the next issuing command (e.g. \`ca renew <id>\`) puts them in place`,
           e,
         ),
       this.o.flush,
     );
-    for (const s of staged) rmSync(s.dir, { recursive: true, force: true });
     this.removeStagedRoot();
   }
 
   private removeStagedRoot(): void {
     try {
-      rmdirSync(join(this.root, STAGED));
+      rmdirSync(this.stagedRoot);
     } catch {
       // not empty (another bundle is staged) or already gone
     }
   }
 
   async recover(recorded: (clientId: string, serial: string) => Promise<boolean>): Promise<{ published: string[]; discarded: string[] }> {
-    const root = join(this.root, STAGED);
     let entries: string[];
     try {
-      entries = readdirSync(root);
+      entries = readdirSync(this.stagedRoot);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { published: [], discarded: [] };
-      throw storageError(`failed to read ${root}: ${(e as Error).message}`, undefined, e);
+      throw storageError(`failed to read ${this.stagedRoot}: ${(e as Error).message}`, undefined, e);
     }
-    const publish: { id: string; dir: string; names: string[] }[] = [];
-    const discarded: string[] = [];
+    const byBundle = new Map<string, StagedBundle>();
+    const stray: string[] = [];
     for (const entry of entries.sort()) {
-      const dot = entry.lastIndexOf('.');
-      const id = entry.slice(0, dot);
-      const serial = entry.slice(dot + 1);
-      const dir = join(root, entry);
-      const names = readdirSync(dir);
-      let valid = dot > 0 && SERIAL.test(serial);
+      const [id, serial, name, ...rest] = entry.split('@');
+      let valid = rest.length === 0 && SERIAL.test(serial ?? '') && fileNames(id ?? '').includes(name ?? '');
       try {
         validateClientId(id);
       } catch {
         valid = false;
       }
-      if (!valid || !names.length || !(await recorded(id, serial))) {
-        rmSync(dir, { recursive: true, force: true });
-        if (names.length) discarded.push(id);
+      if (!valid) {
+        stray.push(entry);
         continue;
       }
-      publish.push({ id, dir, names });
+      const key = `${id}@${serial}`;
+      const b = byBundle.get(key) ?? { id: id!, serial: serial!, names: [] };
+      byBundle.set(key, b);
+      b.names.push(name!);
+    }
+    // what no bundle of ours would stage (a half-written temporary name, something put there by hand)
+    for (const entry of stray) rmSync(join(this.stagedRoot, entry), { recursive: true, force: true });
+    const publish: StagedBundle[] = [];
+    const discarded: string[] = [];
+    for (const b of byBundle.values()) {
+      if (await recorded(b.id, b.serial)) publish.push(b);
+      else {
+        for (const n of b.names) rmSync(this.stagedPath(b, n), { force: true });
+        discarded.push(b.id);
+      }
     }
     if (publish.length) await this.publish(publish);
     else this.removeStagedRoot();

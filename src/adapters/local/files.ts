@@ -219,19 +219,25 @@ interface Staged {
 interface Touched {
   dirs: Set<string>;
   anchors: Set<string>;
+  /** the mode each directory in `dirs` was settled to */
+  modes: Map<string, number>;
 }
 
 /** Writes a group's files under temporary names (the final ones when `direct`), fsynced each when `fsync`, making its directory first. */
 function stage(g: FileGroup, fsync: boolean, touched: Touched, staged: Staged[], direct: boolean): void {
-  const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
-  for (const d of changedByMkdir(g.dir, created)) touched.dirs.add(d);
-  touched.dirs.add(g.dir);
-  if (created) {
-    touched.anchors.add(dirname(created));
-  } else {
-    touched.anchors.add(g.dir);
-    // a key going into a directory made earlier for a bundle without one
-    if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
+  // many groups can share a directory (a staging area): it is made, and its mode settled, once per batch
+  if (!touched.dirs.has(g.dir) || g.dirMode !== touched.modes.get(g.dir)) {
+    const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
+    for (const d of changedByMkdir(g.dir, created)) touched.dirs.add(d);
+    touched.dirs.add(g.dir);
+    touched.modes.set(g.dir, g.dirMode);
+    if (created) {
+      touched.anchors.add(dirname(created));
+    } else {
+      touched.anchors.add(g.dir);
+      // a key going into a directory made earlier for a bundle without one
+      if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
+    }
   }
   const s: Staged = { group: g, tmps: [], written: [] };
   staged.push(s);
@@ -287,7 +293,7 @@ export async function writeFileGroupsDurably(
   o: { direct?: boolean } = {},
 ): Promise<void> {
   const direct = !!o.direct;
-  const touched: Touched = { dirs: new Set(), anchors: new Set() };
+  const touched: Touched = { dirs: new Set(), anchors: new Set(), modes: new Map() };
   const staged: Staged[] = [];
   const few = groups.reduce((n, g) => n + g.files.length, 0) < SYNCFS_MIN_FILES;
   const guarded = (g: FileGroup, f: () => void) => {
@@ -374,7 +380,8 @@ export async function moveFileGroupsDurably(groups: MoveGroup[], onError: (group
         anchors.add(g.dir);
         if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
       }
-      for (const r of g.remove) rmSync(r, { force: true });
+      // existsSync first: a missing file is the common case, and a thrown ENOENT costs more than the check
+      for (const r of g.remove) if (existsSync(r)) rmSync(r, { force: true });
       for (const f of g.files) renameSync(f.from, f.to);
       files += g.files.length + g.remove.length;
     } catch (e) {
