@@ -196,7 +196,8 @@ export interface BundleSink {
   /**
    * Settles what is staged: publishes each staged bundle whose certificate the registry recorded (`recorded`),
    * removes the others. Run under the store lock before issuing (what an interrupted run left), and after a
-   * failed commit (the registry, not the error, says whether it applied).
+   * failed commit (the registry, not the error, says whether it applied). A sink's staging area belongs to one
+   * store: two stores issuing into the same bundle directory at once would remove each other's staged bundles.
    */
   recover(recorded: (clientId: string, serial: string) => Promise<boolean>): Promise<{ published: string[]; discarded: string[] }>;
 }
