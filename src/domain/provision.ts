@@ -97,8 +97,9 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
     return result;
   }
+  // what an interrupted run staged is settled first, also when everything listed is recorded already
+  await recoverBundles(ctx);
   if (plan.issue.length) {
-    await recoverBundles(ctx);
     const issuer = await openIssuer(ctx);
     ctx.progress?.(0, plan.issue.length);
     // Signed a chunk at a time (on other cores when there is a pool), then staged, recorded and published (see

@@ -560,9 +560,12 @@ describe('provision', () => {
     for (const id of ['c1', 'c2']) await active(ca, id);
     expect(() => ca.bundle('c1')).toThrow(/ENOENT/);
     ca.sink.failPublish = false;
-    const r = await provision(ca.ctx(after(2 * HOUR)), entries('c1', 'c2', 'c3'));
+    // the same file again: nothing left to issue, and the staged bundles are put in place
+    const r = await provision(ca.ctx(after(2 * HOUR)), entries('c1', 'c2'));
     expect(r.skipped.map((x) => x.clientId)).toEqual(['c1', 'c2']);
-    expect(r.issued.map((x) => x.clientId)).toEqual(['c3']);
+    expect(r.issued).toEqual([]);
+    for (const id of ['c1', 'c2']) expect(ca.bundle(id).cert).toBe((await active(ca, id)).certificatePem);
+    await provision(ca.ctx(after(3 * HOUR)), entries('c1', 'c2', 'c3'));
     for (const id of ['c1', 'c2', 'c3']) {
       const rec = await active(ca, id);
       const files = ca.bundle(id);
