@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { DeleteParametersCommand, GetParameterCommand, GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { DirectoryBundleSink } from '../../src/adapters/local/directory-bundle-sink.js';
 import { SsmBundleSink } from '../../src/adapters/aws/ssm-bundle-sink.js';
 import { CaError } from '../../src/domain/errors.js';
@@ -150,5 +150,33 @@ describe('aws', () => {
         }
       },
     };
+  });
+});
+
+describe('SsmBundleSink after a crash in the middle of a publication', () => {
+  let env: ReturnType<typeof useMoto>;
+  beforeAll(() => {
+    env = useMoto();
+  });
+
+  it('recover finishes it: the old pkcs12 stays removed, the staged values reach the final names, nothing stays staged', async () => {
+    const prefix = `/${unique('sink-crash')}`;
+    const client = env.clients.ssm;
+    const sink = new SsmBundleSink({ client, prefix, warn: () => undefined });
+    await deliver(sink, withP12(bundle(1, true, 'svc-c'), 1));
+    const next = bundle(2, true, 'svc-c');
+    await sink.stage([next]);
+    // the crash came after the old pkcs12 was deleted and the key written (the order publish takes)
+    const base = `${prefix}/clients/svc-c`;
+    await client.send(new DeleteParametersCommand({ Names: [`${base}/pkcs12`] }));
+    await client.send(new PutParameterCommand({ Name: `${base}/private-key`, Value: next.privateKeyPem!, Type: 'SecureString', Overwrite: true }));
+    const r = await sink.recover(async (id, serial) => id === 'svc-c' && serial === next.serial);
+    expect(r).toEqual({ published: ['svc-c'], discarded: [] });
+    const values = await client.send(new GetParametersByPathCommand({ Path: prefix, Recursive: true, WithDecryption: true }));
+    expect(Object.fromEntries((values.Parameters ?? []).map((p) => [p.Name!.slice(prefix.length), p.Value]))).toEqual({
+      '/clients/svc-c/certificate': next.certificatePem,
+      '/clients/svc-c/chain': next.chainPem,
+      '/clients/svc-c/private-key': next.privateKeyPem,
+    });
   });
 });
