@@ -31,7 +31,13 @@ const REGION = 'us-east-1';
 const PASSPHRASE = 'bench-passphrase-123';
 
 /** Delivers nowhere: the benchmarks time signing and recording, not writing bundle files. */
-const noopSink: BundleSink = { kind: 'none', deliver: async () => [], preflight: async () => {} };
+const noopSink: BundleSink = {
+  kind: 'none',
+  describe: async (ids) => ids.map((clientId) => ({ clientId, pkcs12: false })),
+  stage: async (bundles) => ({ locations: bundles.map(() => []), publish: async () => undefined }),
+  recover: async () => ({ published: [], discarded: [] }),
+  preflight: async () => {},
+};
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -128,7 +134,7 @@ async function authorizerBench(fixturePath: string) {
   try {
     const store = createLocalStore({ dir, passphrase: async () => PASSPHRASE, plaintextKeys: true });
     let bundle: ClientBundle | undefined;
-    const sink: BundleSink = { kind: 'capture', deliver: async (b) => ((bundle = b), []), preflight: async () => {} };
+    const sink: BundleSink = { ...noopSink, kind: 'capture', stage: async (bs) => ((bundle = bs[0]), noopSink.stage(bs)) };
     const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink };
     await bootstrap(ctx);
     await issueClient(ctx, { clientId: 'bench-client' });

@@ -204,27 +204,60 @@ export interface TruststorePublisher {
 /** What a client receives. Private keys appear here once and are not kept by the CA. */
 export interface ClientBundle {
   clientId: string;
+  /** serial of the certificate (lowercase hex): names the staged copy until it is published */
+  serial: string;
   certificatePem: string;
   /** intermediate then root */
   chainPem: string;
-  /** PKCS#8 PEM, only when the tool generated the key */
+  /** PKCS#8 PEM, only when the tool generated the key; without it the bundle keeps the key it holds */
   privateKeyPem?: string;
-  /** PKCS#12, only when asked for */
+  /** PKCS#12, only when asked for; without it a PKCS#12 the bundle holds is removed when this one is published */
   pkcs12?: Uint8Array;
 }
 
-/** Hands bundles to clients: files in a directory, or SSM parameters. */
+/** What a client's current (published) bundle holds. */
+export interface BundleDescription {
+  clientId: string;
+  /** the certificate it holds, if any (when asked for) */
+  certificatePem?: string;
+  /** whether it holds a PKCS#12 */
+  pkcs12: boolean;
+  /** the private key it holds, read only when it holds a PKCS#12 (the one case a re-issue needs it) */
+  privateKeyPem?: string;
+}
+
+/** Bundles written durably beside the current ones, invisible under the final names until published. */
+export interface StagedBundles {
+  /** per bundle given to `stage`, in order: where its files are once published */
+  readonly locations: string[][];
+  /**
+   * Puts every staged bundle in place of the current one: all its files (a PKCS#12 it lacks is removed), the
+   * staged copy gone when it resolves. Call it only once the registry recorded the certificates.
+   */
+  publish(): Promise<void>;
+}
+
+/**
+ * Hands bundles to clients: files in a directory, or SSM parameters. Issuing is stage, record, publish: a
+ * generated key is durable (staged) before the registry records its certificate, and a working bundle is
+ * replaced only by one the registry has. A crash between leaves staged copies that `recover` settles.
+ */
 export interface BundleSink {
   readonly kind: string;
-  /** Returns where it was delivered (paths or parameter names). Delivered means durable: recorded next. */
-  deliver(bundle: ClientBundle): Promise<string[]>;
+  /** What the current bundles of these clients hold, one description per id, in order; the certificate only when asked. */
+  describe(clientIds: string[], o?: { certificate?: boolean }): Promise<BundleDescription[]>;
   /**
-   * Delivers many bundles, each as `deliver` would (same locations, in the same order), all durable when it
-   * resolves; a sink that can overlap the work (parallel writes, one wait for the disk) does it here. On a
-   * failure some bundles may have been delivered: the caller records none of them, and a re-run re-issues.
-   * Every sink implements it; callers holding a sink from elsewhere fall back to `deliver` one by one.
+   * Writes the bundles beside the current ones, all durable when it resolves (a sink overlaps the work: parallel
+   * writes, one wait for the disk). On a failure nothing is staged (what was written is removed).
    */
-  deliverMany?(bundles: ClientBundle[]): Promise<string[][]>;
+  stage(bundles: ClientBundle[]): Promise<StagedBundles>;
+  /**
+   * Settles what is staged: publishes each staged bundle whose certificate the registry recorded (`recorded`),
+   * removes the others. Run under the store lock before issuing (what an interrupted run left), and after a
+   * failed commit (the registry, not the error, says whether it applied). A sink's staging area belongs to one
+   * store: two stores issuing into the same bundle directory at once would remove each other's staged bundles.
+   */
+  recover(recorded: (clientId: string, serial: string) => Promise<boolean>): Promise<{ published: string[]; discarded: string[] }>;
   /**
    * Checks, without leaving anything behind, what can be known before the first write of a command: that
    * the destination accepts files (a directory sink creates and removes a probe file). Resolves when a

@@ -19,8 +19,8 @@ function guarded<T extends object>(target: T, writes: readonly PropertyKey[], ch
 }
 
 /**
- * The store with every write checked against its lock: `registry.commit`, `truststore.sync` and
- * `custody.create` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
+ * The store with every write checked against its lock: `registry.commit`, `truststore.sync`,
+ * `custody.create` and `custody.discard` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
  * over, its lease could not be renewed) stops before its next write. Reads pass through unchanged.
  * A write added to a port must be added here.
  * @throws CaError conflict, from a guarded write, when the lock was lost
@@ -31,7 +31,7 @@ export function guardStore<S extends Store>(store: S): S {
     ...store,
     registry: guarded(store.registry, ['commit'], check),
     truststore: guarded(store.truststore, ['sync'], check),
-    custody: guarded(store.custody, ['create'], check),
+    custody: guarded(store.custody, ['create', 'discard'], check),
   };
 }
 
@@ -41,5 +41,17 @@ export function guardStore<S extends Store>(store: S): S {
  * @throws CaError conflict, from a delivery, when the lock was lost
  */
 export function guardSink(sink: BundleSink, lock: StoreLock): BundleSink {
-  return guarded(sink, ['deliver', 'deliverMany'], () => lock.assertHeld());
+  const check = () => lock.assertHeld();
+  const inner = guarded(sink, ['recover'], check);
+  return new Proxy(inner, {
+    get(t, prop) {
+      if (prop !== 'stage') return Reflect.get(t, prop, t);
+      // staging writes the new files, publishing puts them in place: both are writes
+      return async (bundles: Parameters<BundleSink['stage']>[0]) => {
+        await check();
+        const staged = await sink.stage(bundles);
+        return { locations: staged.locations, publish: async () => (await check(), staged.publish()) };
+      };
+    },
+  });
 }

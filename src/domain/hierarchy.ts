@@ -6,7 +6,7 @@ import { INTERMEDIATE, ROOT } from './profiles.js';
 import { sha256Hex } from './keys.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
-import { openIssuer, preflightDelivery, reissueClients, type ReissueResult } from './issuance.js';
+import { openIssuer, planBundles, preflightDelivery, reissueClients, type Pkcs12Choice, type ReissueResult } from './issuance.js';
 import { BACKDATE_MS, DAY_MS } from './policy.js';
 import { randomSerial } from './serial.js';
 import { buildTruststore, sameTruststore } from './truststore.js';
@@ -204,6 +204,8 @@ function caSerials(s: CaState): string[] {
 export interface RotateOptions {
   rekey?: boolean;
   dryRun?: boolean;
+  /** what to do with bundles that hold a PKCS#12 (see planBundles) */
+  pkcs12?: Pkcs12Choice;
 }
 
 export interface RotatePlan {
@@ -254,6 +256,8 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
   // signs next belongs to its certificate, and the bundle destination accepts files.
   await openSigner(ctx.store.custody, plan.newIntermediate ? state.root : state.issuing);
   await preflightDelivery(ctx);
+  // what the bundles need (a PKCS#12 password, or --drop-p12) is settled before the first write
+  const bundles = await planBundles(ctx, plan.reissue, { rekey: o.rekey, pkcs12: o.pkcs12 });
   let intermediate = state.issuing;
   if (plan.newIntermediate) {
     const generation = (await ctx.store.registry.list({ kind: 'intermediate' })).filter((i) => i.issuerSerial === state.root.serial).length + 1;
@@ -269,7 +273,7 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
   // Publish root + new + previous before any client gets a certificate from the new intermediate.
   await ctx.store.truststore.sync(buildTruststore(await loadCaState(ctx.store.registry)));
   const issuer = await openIssuer(ctx);
-  const reissued = await reissueClients(ctx, issuer, plan.reissue, { rekey: o.rekey });
+  const reissued = await reissueClients(ctx, issuer, plan.reissue, { rekey: o.rekey, bundles });
   const truststore = await syncTruststore(ctx);
   return { dryRun: false, plan: summary, intermediate, reissued, truststore };
 }
@@ -283,12 +287,35 @@ export interface RetireOptions {
 export interface RetireResult {
   dryRun: boolean;
   retired: { serial: string; subject: string; stillAccepted: number }[];
+  /** bundles that still hold a (not revoked, not expired) certificate from a retired intermediate: their holders are locked out */
+  staleBundles: { clientId: string; serial: string; issuerSerial: string }[];
   truststore?: TruststoreSyncResult;
 }
 
 /**
+ * The bundles (at ctx.sink) that still hold a certificate issued by one of `intermediates`, neither revoked nor
+ * expired: a client given that bundle is locked out once the intermediate leaves the truststore.
+ */
+async function bundlesUnder(ctx: OperationContext, intermediates: Set<string>, clients: CertificateRecord[], now: Date): Promise<RetireResult['staleBundles']> {
+  if (!ctx.sink) return [];
+  const byFingerprint = new Map(
+    clients.filter((c) => intermediates.has(c.issuerSerial ?? '') && c.status !== 'revoked' && Date.parse(c.notAfter) > now.getTime()).map((c) => [c.fingerprint, c]),
+  );
+  if (!byFingerprint.size) return [];
+  const ids = [...new Set([...byFingerprint.values()].map((c) => c.clientId))].sort();
+  const stale: RetireResult['staleBundles'] = [];
+  for (const d of await ctx.sink.describe(ids, { certificate: true })) {
+    const der = d.certificatePem ? pemBlocks(d.certificatePem, 'CERTIFICATE')[0] : undefined;
+    const r = der && byFingerprint.get(sha256Hex(der));
+    if (r) stale.push({ clientId: d.clientId, serial: r.serial, issuerSerial: r.issuerSerial! });
+  }
+  return stale;
+}
+
+/**
  * Removes previous intermediates from the truststore. Refuses one that still has active client certificates;
- * one whose superseded certificates are still in their grace period needs `force`.
+ * one whose superseded certificates are still in their grace period, or whose certificates a bundle still holds
+ * (a client given it is locked out), needs `force`.
  */
 export async function retireIntermediate(ctx: OperationContext, o: RetireOptions = {}): Promise<RetireResult> {
   const state = await requireCa(ctx.store.registry);
@@ -310,11 +337,19 @@ export async function retireIntermediate(ctx: OperationContext, o: RetireOptions
     }
     return { serial: t.serial, subject: t.subject, stillAccepted: under.length, record: t };
   });
-  if (o.dryRun) return { dryRun: true, retired: retired.map(({ record, ...r }) => r) };
+  const staleBundles = await bundlesUnder(ctx, new Set(retired.map((r) => r.serial)), clients, now);
+  if (staleBundles.length && !o.force) {
+    const ids = staleBundles.map((b) => b.clientId);
+    throw conflict(
+      `${ids.length} bundle(s) still hold a certificate from the intermediate being retired (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}); retiring it locks their holders out`,
+      'renew them (`ca renew <id>`) and hand over the new bundles, or add --force',
+    );
+  }
+  if (o.dryRun) return { dryRun: true, retired: retired.map(({ record, ...r }) => r), staleBundles };
   await ctx.store.registry.commit(
     retired.map((r) => ({ op: 'update', expect: 'superseded', record: { ...r.record, status: 'retired', retiredAt: now.toISOString() } })),
     { atomic: true },
   );
   const truststore = await syncTruststore(ctx);
-  return { dryRun: false, retired: retired.map(({ record, ...r }) => r), truststore };
+  return { dryRun: false, retired: retired.map(({ record, ...r }) => r), staleBundles, truststore };
 }

@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { BundleSink, CaSigner, CertificateRecord, ClientBundle, KeyType, RegistryChange } from '../ports.js';
 import { isStillAccepted, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
 import { formatSubject, subjectOrganization } from './certificate.js';
@@ -8,6 +9,7 @@ import { keyTypeOf, publicKeyFromSpki, sha256Hex } from './keys.js';
 import { BACKDATE_MS, DAY_MS, spiffeIdFor, validateDays } from './policy.js';
 import { randomSerial } from './serial.js';
 import { pemBlocks, toPem } from './der.js';
+import { withPkcs12 } from './pkcs12.js';
 
 /** The issuing CA opened for signing. */
 export interface Issuer {
@@ -143,6 +145,7 @@ function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Arr
     record,
     bundle: {
       clientId: p.request.clientId,
+      serial: p.serial,
       certificatePem: pem,
       chainPem: issuing.certificatePem.trim() + '\n' + root.certificatePem.trim() + '\n',
       ...(privateKeyPem ? { privateKeyPem } : {}),
@@ -216,8 +219,10 @@ export interface IssueClientOptions {
   validityDays?: number;
   replace?: boolean;
   dryRun?: boolean;
-  /** built into the bundle after signing (PKCS#12 needs the key and the chain) */
-  finishBundle?: (bundle: ClientBundle) => ClientBundle;
+  /** also write a PKCS#12 with this password (needs a generated key) */
+  pkcs12Password?: string;
+  /** remove the PKCS#12 the client's bundle holds instead of refusing to leave it stale */
+  dropPkcs12?: boolean;
 }
 
 export interface IssueClientResult {
@@ -228,8 +233,11 @@ export interface IssueClientResult {
 }
 
 /**
- * Issues a client certificate for a new key or a CSR's key, delivers the bundle, records it.
+ * Issues a client certificate for a new key or a CSR's key: stages the bundle, records the certificate, then puts
+ * the bundle in place.
  * @throws CaError conflict when the client has an active certificate and `replace` is not set
+ * @throws CaError usage when the bundle holds a PKCS#12 of the active certificate that neither a new one
+ *   (`pkcs12Password`) nor `dropPkcs12` replaces
  */
 export async function issueClient(ctx: OperationContext, o: IssueClientOptions): Promise<IssueClientResult> {
   const existing = await activeClientCert(ctx, o.clientId);
@@ -241,6 +249,13 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
     return { action: existing ? 'would-replace' : 'would-issue', replacedSerial: existing?.serial, delivered: [] };
   }
   if (!ctx.sink) throw usageError('no bundle destination configured');
+  await recoverBundles(ctx);
+  if (existing && !o.pkcs12Password && !o.dropPkcs12 && (await ctx.sink.describe([o.clientId]))[0]?.pkcs12) {
+    throw usageError(
+      `the bundle of ${o.clientId} holds a .p12 with its current certificate, which this would leave stale`,
+      o.csrPublicKeySpki ? 'add --drop-p12 to remove it (a CSR\'s key cannot go in a PKCS#12)' : 'add --p12 to write a new one (CA_P12_PASSWORD or --p12-password-file), or --drop-p12 to remove it',
+    );
+  }
   const issuer = await openIssuer(ctx);
   await preflightDelivery(ctx);
   let spec: ClientSpec;
@@ -251,14 +266,11 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
     spec = generatedKeySpec(o.clientId, o.keyType ?? ctx.policy.clientKeyType, o.validityDays);
   }
   const issued = await signClient(ctx, issuer, spec);
-  const bundle = o.finishBundle ? o.finishBundle(issued.bundle) : issued.bundle;
+  const bundle = o.pkcs12Password ? withPkcs12(issued.bundle, o.pkcs12Password) : issued.bundle;
   const changes: RegistryChange[] = [{ op: 'create', record: issued.record }];
   if (existing) changes.unshift(supersede(ctx, existing, issued.record.serial));
-  // Deliver first, then record: a crash in between leaves a certificate the registry does not know (the
-  // authorizer denies it) and a re-run issues again; the reverse order could lose a generated key.
-  const delivered = await ctx.sink.deliver(bundle);
-  await ctx.store.registry.commit(changes, { atomic: true });
-  return { action: existing ? 'replaced' : 'issued', record: issued.record, replacedSerial: existing?.serial, delivered };
+  const [delivered] = await stageRecordPublish(ctx, [bundle], () => ctx.store.registry.commit(changes, { atomic: true }));
+  return { action: existing ? 'replaced' : 'issued', record: issued.record, replacedSerial: existing?.serial, delivered: delivered! };
 }
 
 /**
@@ -272,12 +284,113 @@ export async function preflightDelivery(ctx: OperationContext): Promise<BundleSi
   return ctx.sink;
 }
 
-/** Delivers bundles through the sink's batch method when it has one, else one by one; all durable when it resolves. */
-export async function deliverAll(sink: BundleSink, bundles: ClientBundle[]): Promise<string[][]> {
-  if (sink.deliverMany) return sink.deliverMany(bundles);
-  const out: string[][] = [];
-  for (const b of bundles) out.push(await sink.deliver(b));
-  return out;
+/** Whether the registry holds this certificate for this client: what decides a staged bundle's fate. */
+const recordedIn = (ctx: OperationContext) => async (clientId: string, serial: string) => (await ctx.store.registry.get(serial))?.clientId === clientId;
+
+/**
+ * Settles the bundles an interrupted run left staged (see BundleSink.recover): those whose certificate is recorded
+ * are put in place, the others removed. Every issuing operation runs it first, under the lock.
+ */
+export async function recoverBundles(ctx: OperationContext): Promise<void> {
+  if (!ctx.sink) return;
+  const r = await ctx.sink.recover(recordedIn(ctx));
+  const some = (ids: string[]) => ids.slice(0, 5).join(', ') + (ids.length > 5 ? ', …' : '');
+  if (r.published.length) ctx.warn?.(`finished ${r.published.length} bundle(s) an interrupted run had staged: ${some(r.published)}`);
+  if (r.discarded.length) ctx.warn?.(`removed ${r.discarded.length} staged bundle(s) whose certificate was never recorded: ${some(r.discarded)}`);
+}
+
+/**
+ * Stage, record, publish: every bundle is written durably beside the current one (a generated key is on disk or in
+ * SSM before the registry records its certificate), `commit` records the certificates, and only then are the
+ * bundles put in place, so a failed or interrupted commit leaves each client's working bundle as it was. On a
+ * failed commit the registry decides (it may have applied before failing): recorded bundles are published, the
+ * rest removed; if the registry cannot tell, the next run's recoverBundles does it. Returns where each bundle is.
+ */
+export async function stageRecordPublish(ctx: OperationContext, bundles: ClientBundle[], commit: () => Promise<void>): Promise<string[][]> {
+  if (!ctx.sink) throw usageError('no bundle destination configured');
+  const staged = await ctx.sink.stage(bundles);
+  try {
+    await commit();
+  } catch (e) {
+    await ctx.sink.recover(recordedIn(ctx)).catch(() => undefined);
+    throw e;
+  }
+  await staged.publish();
+  return staged.locations;
+}
+
+/** How a re-issue treats a bundle that holds a PKCS#12 (it holds the certificate being replaced). */
+export interface Pkcs12Choice {
+  /** the password to rebuild it with; asked only when some bundle holds one */
+  password?: () => Promise<string>;
+  /** remove it instead */
+  drop?: boolean;
+}
+
+/** What a re-issue does with the target bundles, decided before any write (see planBundles). */
+export interface BundlePlan {
+  /** clients whose PKCS#12 is rebuilt: the password, and the key it holds (absent: a new key, with --rekey) */
+  rebuild: Map<string, { password: string; privateKeyPem?: string }>;
+  /** clients whose PKCS#12 is removed */
+  dropped: string[];
+}
+
+/**
+ * Before anything is written for a re-issue: settles staged bundles (recoverBundles), finds the target bundles
+ * that hold a PKCS#12 and decides, from `pkcs12`, whether each is rebuilt (with the new certificate, and the new
+ * key where `rekey` makes one) or removed.
+ * @throws CaError usage when some bundle holds a PKCS#12 and neither a password nor `drop` is given
+ * @throws CaError invalidInput when a PKCS#12 to rebuild has no key beside it, or one that is not its certificate's
+ */
+export async function planBundles(ctx: OperationContext, targets: CertificateRecord[], o: { rekey?: boolean; pkcs12?: Pkcs12Choice } = {}): Promise<BundlePlan> {
+  const plan: BundlePlan = { rebuild: new Map(), dropped: [] };
+  if (!ctx.sink) throw usageError('no bundle destination configured');
+  await recoverBundles(ctx);
+  if (!targets.length) return plan;
+  const byId = new Map(targets.map((t) => [t.clientId, t]));
+  const holders = (await ctx.sink.describe(targets.map((t) => t.clientId))).filter((d) => d.pkcs12);
+  if (!holders.length) return plan;
+  const ids = holders.map((h) => h.clientId);
+  const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ', …' : '');
+  if (o.pkcs12?.drop) {
+    plan.dropped = ids;
+    return plan;
+  }
+  if (!o.pkcs12?.password) {
+    throw usageError(
+      `${ids.length} bundle(s) hold a .p12 with the certificate being replaced (${shown}): give its password to rebuild it, or choose to remove it`,
+      'set CA_P12_PASSWORD or --p12-password-file <file> to rebuild, or add --drop-p12 to remove the .p12 files',
+    );
+  }
+  const password = await o.pkcs12.password();
+  if (!password) throw invalidInput('the PKCS#12 password is empty');
+  for (const h of holders) {
+    const t = byId.get(h.clientId)!;
+    if (o.rekey && t.keyOrigin === 'generated') {
+      plan.rebuild.set(h.clientId, { password });
+      continue;
+    }
+    let matches = false;
+    try {
+      matches = !!h.privateKeyPem && createPublicKey(createPrivateKey(h.privateKeyPem)).export({ format: 'der', type: 'spki' }).equals(Buffer.from(t.publicKey, 'base64'));
+    } catch {
+      matches = false;
+    }
+    if (!matches) {
+      throw invalidInput(
+        `the bundle of ${h.clientId} holds a .p12 but ${h.privateKeyPem ? 'a key that does not belong to its certificate' : 'no private key'}: it cannot be rebuilt`,
+        `restore ${h.clientId}.key beside it, or add --drop-p12 to remove the .p12`,
+      );
+    }
+    plan.rebuild.set(h.clientId, { password, privateKeyPem: h.privateKeyPem });
+  }
+  return plan;
+}
+
+/** A re-issued bundle with its PKCS#12 rebuilt when the plan says so. */
+function finishReissued(plan: BundlePlan, b: ClientBundle): ClientBundle {
+  const r = plan.rebuild.get(b.clientId);
+  return r ? withPkcs12(b, r.password, r.privateKeyPem ?? b.privateKeyPem) : b;
 }
 
 export interface ReissueResult {
@@ -292,16 +405,21 @@ export interface ReissueResult {
 /**
  * Re-issues active client certificates under the current intermediate, keeping each client's public key
  * (or with `rekey`, a new key where the tool generated the old one). Works in chunks: each chunk is signed,
- * delivered, then recorded, so a crash leaves every client either done or still on its old certificate
- * (which stays active), and a re-run finishes the rest.
+ * staged, recorded, then published (stageRecordPublish), so a crash leaves every client either done or still on
+ * its old certificate and bundle (which stay active), and a re-run finishes the rest. `bundles` is what
+ * planBundles decided (made here when not given).
  */
 export async function reissueClients(
   ctx: OperationContext,
   issuer: Issuer,
   targets: CertificateRecord[],
-  o: { rekey?: boolean; chunkSize?: number; /** a new validity length for every certificate (else each keeps its own) */ validityDays?: number } = {},
+  o: { rekey?: boolean; chunkSize?: number; bundles?: BundlePlan; pkcs12?: Pkcs12Choice; /** a new validity length for every certificate (else each keeps its own) */ validityDays?: number } = {},
 ): Promise<ReissueResult[]> {
   if (!ctx.sink) throw usageError('no bundle destination configured');
+  const bundles = o.bundles ?? (await planBundles(ctx, targets, o));
+  if (bundles.dropped.length) {
+    ctx.warn?.(`removing the .p12 of ${bundles.dropped.length} bundle(s) (--drop-p12): ${bundles.dropped.slice(0, 5).join(', ')}${bundles.dropped.length > 5 ? ', …' : ''}`);
+  }
   const out: ReissueResult[] = [];
   // 990 clients: a multiple of 33, the clients that fill one 100-action DynamoDB transaction (3 actions each),
   // so chunking never adds a half-empty request (see src/adapters/aws/README.md).
@@ -329,10 +447,13 @@ export async function reissueClients(
     // Signing has no effect outside this process, so the next chunk is signed (on the pool's threads) while
     // this one is delivered and recorded.
     signing = i + chunkSize < targets.length ? sign(i + chunkSize) : undefined;
-    const delivered = await deliverAll(ctx.sink, issued.map((it) => it.next.bundle));
     const changes: RegistryChange[] = [];
     for (const it of issued) changes.push({ op: 'create', record: it.next.record }, supersede(ctx, it.old, it.next.record.serial));
-    await ctx.store.registry.commit(changes);
+    const delivered = await stageRecordPublish(
+      ctx,
+      issued.map((it) => finishReissued(bundles, it.next.bundle)),
+      () => ctx.store.registry.commit(changes),
+    );
     issued.forEach((it, k) =>
       out.push({ clientId: it.old.clientId, oldSerial: it.old.serial, newSerial: it.next.record.serial, record: it.next.record, delivered: delivered[k]!, rekeyed: it.rekeyed }),
     );
@@ -347,6 +468,8 @@ export interface RenewOptions {
   /** a new validity length; else each certificate keeps the length it was issued with */
   validityDays?: number;
   dryRun?: boolean;
+  /** what to do with bundles that hold a PKCS#12 (see planBundles) */
+  pkcs12?: Pkcs12Choice;
 }
 
 /** Renews one or every active client certificate: same key, current intermediate, old one superseded. */
@@ -367,7 +490,8 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
     await requireCa(ctx.store.registry);
     return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
   }
+  const bundles = await planBundles(ctx, targets, { pkcs12: o.pkcs12 });
   const issuer = await openIssuer(ctx);
   await preflightDelivery(ctx);
-  return { renewed: await reissueClients(ctx, issuer, targets, { validityDays: o.validityDays }), dryRun: false };
+  return { renewed: await reissueClients(ctx, issuer, targets, { bundles, validityDays: o.validityDays }), dryRun: false };
 }

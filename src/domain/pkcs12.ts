@@ -32,6 +32,41 @@ import {
   id_x509Certificate,
 } from '@peculiar/asn1-pfx';
 
+import type { ClientBundle } from '../ports.js';
+import { pemBlocks } from './der.js';
+import { invalidInput } from './errors.js';
+
+/**
+ * The bundle with its PKCS#12 (key, certificate, chain) built from `privateKeyPem` (default: the key the bundle
+ * carries): the one place a bundle's `.p12` is made, at issue and when a re-issue rebuilds it.
+ * @throws CaError invalidInput when there is no key, or it does not belong to the bundle's certificate
+ */
+export function withPkcs12(b: ClientBundle, password: string, privateKeyPem = b.privateKeyPem): ClientBundle {
+  if (!privateKeyPem) throw invalidInput(`the bundle of ${b.clientId} has no private key to put in a PKCS#12`);
+  let keyDer: Buffer;
+  try {
+    keyDer = createPrivateKey(privateKeyPem).export({ format: 'der', type: 'pkcs8' });
+  } catch (e) {
+    throw invalidInput(`the private key in the bundle of ${b.clientId} cannot be read`, undefined, e);
+  }
+  try {
+    return {
+      ...b,
+      pkcs12: buildPkcs12({
+        privateKeyPkcs8Der: keyDer,
+        certificateDer: pemBlocks(b.certificatePem, 'CERTIFICATE')[0]!,
+        caCertificatesDer: pemBlocks(b.chainPem, 'CERTIFICATE'),
+        password,
+        friendlyName: b.clientId,
+      }),
+    };
+  } catch (e) {
+    throw invalidInput(`failed to build the PKCS#12 of ${b.clientId}: ${(e as Error).message}`, undefined, e);
+  } finally {
+    keyDer.fill(0);
+  }
+}
+
 /** Inputs for {@link buildPkcs12}. */
 export interface Pkcs12Options {
   /** PKCS#8 PrivateKeyInfo, DER (unencrypted) of the client key. */

@@ -3,7 +3,7 @@ import { requireCa } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { invalidInput } from './errors.js';
 import { validateClientId } from './ids.js';
-import { openIssuer, preflightDelivery, signClients } from './issuance.js';
+import { openIssuer, preflightDelivery, recoverBundles, signClients, stageRecordPublish } from './issuance.js';
 import { parseKeyType } from './keys.js';
 import { atomicChunks } from './registry-rules.js';
 import { validateDays } from './policy.js';
@@ -86,8 +86,8 @@ export function planProvision(entries: ProvisionEntry[], active: CertificateReco
 
 /**
  * Declarative provisioning: issues for listed ids without an active certificate, skips the rest, and with
- * `prune` revokes active ids no longer listed. Each client is delivered then recorded on its own, so a re-run
- * after a crash issues exactly what is still missing.
+ * `prune` revokes active ids no longer listed. Bundles are staged, recorded, then put in place, so a re-run
+ * after a crash issues exactly what is still missing and a failed run leaves no bundle the registry lacks.
  */
 export async function provision(ctx: OperationContext, entries: ProvisionEntry[], o: { prune?: boolean; dryRun?: boolean } = {}): Promise<ProvisionResult> {
   await requireCa(ctx.store.registry);
@@ -98,12 +98,14 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
     return result;
   }
+  // what an interrupted run staged is settled first, also when everything listed is recorded already
+  await recoverBundles(ctx);
   if (plan.issue.length) {
     const issuer = await openIssuer(ctx);
     await preflightDelivery(ctx);
     ctx.progress?.(0, plan.issue.length);
-    // Signed a chunk at a time (on other cores when there is a pool), then each client delivered and recorded
-    // on its own, so a re-run after a crash issues exactly what is still missing.
+    // Signed a chunk at a time (on other cores when there is a pool), then staged, recorded and published (see
+    // stageRecordPublish), so a re-run after a crash issues exactly what is still missing.
     const CHUNK = 990;
     for (let i = 0; i < plan.issue.length; i += CHUNK) {
       const entries = plan.issue.slice(i, i + CHUNK);
@@ -116,12 +118,14 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
             : { clientId: e.clientId, keyType: e.keyType ?? ctx.policy.clientKeyType, keyOrigin: 'generated' as const, validityDays: e.validityDays },
         ),
       );
-      for (const [k, issued] of signed.entries()) {
-        const delivered = await ctx.sink!.deliver(issued.bundle);
-        await ctx.store.registry.commit([{ op: 'create', record: issued.record }], { atomic: true });
-        result.issued.push({ clientId: entries[k]!.clientId, serial: issued.record.serial, delivered });
-        ctx.progress?.(i + k + 1, plan.issue.length);
-      }
+      // the chunk staged at once, its certificates recorded (each client's on its own), then put in place
+      const delivered = await stageRecordPublish(
+        ctx,
+        signed.map((s) => s.bundle),
+        () => ctx.store.registry.commit(signed.map((s) => ({ op: 'create', record: s.record }))),
+      );
+      for (const [k, issued] of signed.entries()) result.issued.push({ clientId: entries[k]!.clientId, serial: issued.record.serial, delivered: delivered[k]! });
+      ctx.progress?.(Math.min(i + CHUNK, plan.issue.length), plan.issue.length);
     }
   }
   if (plan.prune.length) {

@@ -208,19 +208,24 @@ describe('local', () => {
     const out = tmp('ca-lock-bundles-');
     const lock = new LockFile(dir);
     const sink = guardSink(new DirectoryBundleSink(out), lock);
-    const bundle = { clientId: 'late', certificatePem: 'unused', chainPem: 'unused' };
+    const bundle = { clientId: 'late', serial: '1001', certificatePem: 'unused', chainPem: 'unused' };
+    const deliver = async (b: typeof bundle) => {
+      const staged = await sink.stage([b]);
+      await staged.publish();
+      return staged.locations[0]!;
+    };
     const e = await caught(
       lock.withLock(async () => {
-        expect((await sink.deliver({ ...bundle, clientId: 'early' })).length).toBeGreaterThan(0);
+        expect((await deliver({ ...bundle, clientId: 'early' })).length).toBeGreaterThan(0);
         const other = liveProcess();
         children.push(other);
         writeFileSync(join(dir, '.theirs'), String(other.pid));
         renameSync(join(dir, '.theirs'), join(dir, '.lock'));
-        await sink.deliverMany!([bundle]);
+        await deliver(bundle);
       }),
     );
     expect(e.message).toMatch(/^lost the lock on /);
-    expect(readdirSync(out)).toEqual(['early']);
+    expect(readdirSync(out).filter((f) => f !== '.staged')).toEqual(['early']);
   });
 
   describe('stale lock takeover across processes', () => {

@@ -307,6 +307,84 @@ describe('ca end to end on the embedded store', () => {
   });
 });
 
+describe('a bundle\'s .p12 follows its certificate (renew, rotation, --rekey, retirement)', () => {
+  const dir = tempDir();
+  const PW = 'p12-e2e-secret';
+  const b = (id: string, f: string) => join(dir, 'bundles', id, f);
+  /** the client certificate OpenSSL reads from the .p12, and the public key of the key inside it */
+  const p12 = (id: string) => {
+    const certs = openssl(['pkcs12', '-in', b(id, `${id}.p12`), '-nokeys', '-clcerts', '-passin', `pass:${PW}`]);
+    expect(certs.code, certs.out).toBe(0);
+    const key = openssl(['pkcs12', '-in', b(id, `${id}.p12`), '-nocerts', '-nodes', '-passin', `pass:${PW}`]);
+    expect(key.code, key.out).toBe(0);
+    return { cert: certs.out.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/)![0], keySpki: createPublicKey(key.out).export({ type: 'spki', format: 'der' }).toString('hex') };
+  };
+  const digests = (id: string) => [`${id}.crt`, `${id}.key`, 'chain.pem', `${id}.p12`].map((f) => fileDigest(b(id, f)));
+
+  beforeAll(() => {
+    expect(ca(dir, ['bootstrap']).code).toBe(0);
+    const r = ca(dir, ['issue-client', 'holder', '--p12'], { CA_P12_PASSWORD: PW });
+    expect(r.code, r.stderr).toBe(0);
+    expect(ca(dir, ['issue-client', 'plain']).code).toBe(0);
+  });
+
+  it('renew of a bundle with a .p12 and no password is refused and changes nothing', () => {
+    const before = digests('holder');
+    const registry = fileDigest(join(dir, 'pki', 'registry.json'));
+    const r = ca(dir, ['renew', '--all']);
+    expectError(r, 2, /holder/);
+    expect(r.stderr).toMatch(/--p12-password-file/);
+    expect(r.stderr).toMatch(/--drop-p12/);
+    expect(digests('holder')).toEqual(before);
+    expect(fileDigest(join(dir, 'pki', 'registry.json'))).toBe(registry);
+    const truststore = fileDigest(join(dir, 'pki', 'truststore.pem'));
+    expectError(ca(dir, ['rotate-intermediate']), 2, /\.p12/);
+    expect(fileDigest(join(dir, 'pki', 'registry.json'))).toBe(registry);
+    expect(fileDigest(join(dir, 'pki', 'truststore.pem'))).toBe(truststore);
+  });
+
+  it('renew rewrites the .p12 with the new certificate', () => {
+    writeFileSync(join(dir, 'p12.pass'), `${PW}\n`);
+    const r = ca(dir, ['renew', 'holder', '--p12-password-file', 'p12.pass', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const crt = readFileSync(b('holder', 'holder.crt'), 'utf8');
+    expect(r.json().renewed[0].serial).toBe(new X509Certificate(crt).serialNumber.toLowerCase());
+    expect(p12('holder').cert).toBe(crt);
+    expect(p12('holder').keySpki).toBe(spki(crt));
+    expect(mode(b('holder', 'holder.p12'))).toBe(0o600);
+  });
+
+  it('--rekey rewrites the .p12 with the new key', () => {
+    const oldKey = readFileSync(b('holder', 'holder.key'), 'utf8');
+    const r = ca(dir, ['rotate-intermediate', '--rekey', '--json'], { CA_P12_PASSWORD: PW });
+    expect(r.code, r.stderr).toBe(0);
+    const crt = readFileSync(b('holder', 'holder.crt'), 'utf8');
+    const key = readFileSync(b('holder', 'holder.key'), 'utf8');
+    expect(key).not.toBe(oldKey);
+    expect(createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex')).toBe(spki(crt));
+    expect(p12('holder')).toEqual({ cert: crt, keySpki: spki(crt) });
+    const chain = openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(dir, 'pki', 'truststore.pem'), b('holder', 'holder.crt')]);
+    expect(chain.code, chain.out).toBe(0);
+    expect(existsSync(b('plain', 'plain.p12'))).toBe(false);
+  });
+
+  it('--drop-p12 removes the .p12; retire-intermediate names a bundle still on the retired intermediate', () => {
+    const old = readFileSync(b('plain', 'plain.crt'), 'utf8');
+    const r = ca(dir, ['renew', 'holder', '--drop-p12']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(b('holder', 'holder.p12'))).toBe(false);
+    expect(readdirSync(join(dir, 'bundles')).sort()).toEqual(['holder', 'plain']);
+    const rot = ca(dir, ['rotate-intermediate', '--json']);
+    expect(rot.code, rot.stderr).toBe(0);
+    // plain's bundle is put back from a copy made before this rotation
+    writeFileSync(b('plain', 'plain.crt'), old);
+    const retired = ca(dir, ['retire-intermediate', '--force', '--yes', '--json']);
+    expect(retired.code, retired.stderr).toBe(0);
+    expect(retired.json().staleBundles.map((x: any) => x.clientId)).toEqual(['plain']);
+    expect(retired.stderr).toMatch(/warning: the bundle of plain still holds certificate/);
+  });
+});
+
 describe('configuration and environments', () => {
   it('ca init writes environments, --env selects each with its own store', () => {
     const dir = tempDir();

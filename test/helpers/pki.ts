@@ -28,7 +28,7 @@ import { fixedClock, type OperationContext } from '../../src/domain/context.js';
 import { CaError, type ExitCodeName } from '../../src/domain/errors.js';
 import { bootstrap } from '../../src/domain/hierarchy.js';
 import { DEFAULT_POLICY, DAY_MS, type CaPolicy } from '../../src/domain/policy.js';
-import type { BundleSink, CertificateRecord, ClientBundle } from '../../src/ports.js';
+import type { BundleSink, CertificateRecord, ClientBundle, StagedBundles } from '../../src/ports.js';
 
 export const PASSPHRASE = async () => 'test-passphrase-123';
 /** The instant every test CA is bootstrapped at (whole seconds, so records and certificates compare exactly). */
@@ -65,20 +65,38 @@ export function cleanupAll(): void {
   for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** A sink that wraps another and can be told to fail: after `failAfter` successful deliveries it throws. */
+/**
+ * A sink that wraps another and can be told to fail: a stage that would take it past `failAfter` staged bundles
+ * throws (nothing of it staged), and with `failPublish` a publish throws before anything is put in place, as a
+ * crash between the registry commit and the publication would leave it.
+ */
 export class FlakySink implements BundleSink {
   readonly kind = 'flaky';
+  /** bundles staged so far */
   delivered: ClientBundle[] = [];
   failAfter = Infinity;
-  constructor(private readonly inner: BundleSink) {}
+  failPublish = false;
+  constructor(readonly inner: BundleSink) {}
+  describe(ids: string[], o?: { certificate?: boolean }) {
+    return this.inner.describe(ids, o);
+  }
+  async stage(bundles: ClientBundle[]): Promise<StagedBundles> {
+    if (this.delivered.length + bundles.length > this.failAfter) throw new Error(`simulated crash after ${this.failAfter} deliveries`);
+    const staged = await this.inner.stage(bundles);
+    this.delivered.push(...bundles);
+    return {
+      locations: staged.locations,
+      publish: async () => {
+        if (this.failPublish) throw new Error('simulated crash before publishing');
+        return staged.publish();
+      },
+    };
+  }
+  recover(recorded: (clientId: string, serial: string) => Promise<boolean>) {
+    return this.inner.recover(recorded);
+  }
   preflight(): Promise<void> {
     return this.inner.preflight();
-  }
-  async deliver(b: ClientBundle): Promise<string[]> {
-    if (this.delivered.length >= this.failAfter) throw new Error(`simulated crash after ${this.failAfter} deliveries`);
-    const r = await this.inner.deliver(b);
-    this.delivered.push(b);
-    return r;
   }
 }
 

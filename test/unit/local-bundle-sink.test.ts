@@ -1,14 +1,15 @@
 /**
- * DirectoryBundleSink's batch delivery: the same files, modes and order as one by one, in both flush modes,
- * nothing temporary left behind, and a failure that names the client.
+ * DirectoryBundleSink's batch delivery (stage, then publish): the same files, modes and order as one by one, in
+ * both flush modes, nothing temporary or staged left behind, a failure that names the client, and a publication
+ * a crash interrupted completed by `recover`.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryBundleSink } from '../../src/adapters/local/directory-bundle-sink.js';
 import { CaError } from '../../src/domain/errors.js';
-import type { ClientBundle } from '../../src/ports.js';
+import type { BundleSink, ClientBundle } from '../../src/ports.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -20,23 +21,30 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 const bundle = (id: string, n: number, key: boolean): ClientBundle => ({
   clientId: id,
+  serial: (0x100 + n).toString(16),
   certificatePem: `-----BEGIN CERTIFICATE-----\ncert ${id} ${n}\n-----END CERTIFICATE-----\n`,
   chainPem: `-----BEGIN CERTIFICATE-----\nchain ${n}\n-----END CERTIFICATE-----\n`,
   ...(key ? { privateKeyPem: `-----BEGIN PRIVATE KEY-----\nkey ${id} ${n}\n-----END PRIVATE KEY-----\n` } : {}),
 });
 
+async function deliver(sink: BundleSink, bundles: ClientBundle[]): Promise<string[][]> {
+  const staged = await sink.stage(bundles);
+  await staged.publish();
+  return staged.locations;
+}
+
 function walk(d: string): string[] {
   return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
 }
 
-describe('DirectoryBundleSink.deliverMany', () => {
+describe('DirectoryBundleSink stage and publish', () => {
   // 150 bundles (300-450 files): more than one syncfs batch, so the pipelined path runs
   for (const flush of ['filesystem', 'files'] as const) {
     it(`writes every bundle as deliver would, keys 0600 in 0700 directories (flush: ${flush})`, async () => {
       const root = join(tmp(), 'bundles');
       const sink = new DirectoryBundleSink(root, { flush });
       const bundles = Array.from({ length: 150 }, (_, i) => bundle(`svc-${i}`, 1, i % 2 === 0));
-      const delivered = await sink.deliverMany(bundles);
+      const delivered = await deliver(sink, bundles);
       expect(delivered).toHaveLength(150);
       for (const [i, b] of bundles.entries()) {
         const d = join(root, b.clientId);
@@ -50,9 +58,10 @@ describe('DirectoryBundleSink.deliverMany', () => {
         }
       }
       expect(walk(root).filter((p) => p.endsWith('.tmp'))).toEqual([]);
+      expect(existsSync(join(root, '.staged')), 'nothing left staged').toBe(false);
       // re-issue over the same directories: overwritten, a key now in a directory made without one narrows it
       const again = bundles.map((b, i) => bundle(b.clientId, 2, i % 2 === 1));
-      await sink.deliverMany(again);
+      await deliver(sink, again);
       for (const b of again) {
         expect(readFileSync(join(root, b.clientId, `${b.clientId}.crt`), 'utf8')).toBe(b.certificatePem);
         if (b.privateKeyPem) expect(statSync(join(root, b.clientId)).mode & 0o777).toBe(0o700);
@@ -67,43 +76,79 @@ describe('DirectoryBundleSink.deliverMany', () => {
     const bundles = Array.from({ length: 100 }, (_, i) => bundle(`svc-${i}`, 1, false));
     // a directory where svc-70's certificate goes: the rename into place fails
     mkdirSync(join(root, 'svc-70', 'svc-70.crt', 'in-the-way'), { recursive: true });
-    const e = await sink.deliverMany(bundles).catch((x: unknown) => x);
+    const e = await deliver(sink, bundles).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CaError);
     expect((e as CaError).code).toBe('storage');
     expect((e as CaError).message).toMatch(/svc-70/);
     expect(walk(root).filter((p) => p.endsWith('.tmp'))).toEqual([]);
   });
+
+  it('a stage that fails removes what it wrote and leaves the current bundles as they were', async () => {
+    const root = tmp();
+    const sink = new DirectoryBundleSink(root);
+    await deliver(sink, [bundle('svc-1', 1, true)]);
+    // the staging area cannot take svc-2's key (a directory is in the way)
+    mkdirSync(join(root, '.staged', `svc-2@${bundle('svc-2', 2, true).serial}@svc-2.key`), { recursive: true });
+    const e = await sink.stage([bundle('svc-1', 2, true), bundle('svc-2', 2, true)]).catch((x: unknown) => x);
+    expect((e as CaError).code).toBe('storage');
+    expect(readdirSync(join(root, '.staged')), 'only what was in the way stays').toEqual([`svc-2@${bundle('svc-2', 2, true).serial}@svc-2.key`]);
+    expect(readFileSync(join(root, 'svc-1', 'svc-1.crt'), 'utf8')).toBe(bundle('svc-1', 1, true).certificatePem);
+  });
+
+  it('staged keys are 0600 in 0700 directories, beside the current bundle', async () => {
+    const root = tmp();
+    const sink = new DirectoryBundleSink(root);
+    const b = bundle('svc-k', 1, true);
+    await sink.stage([b]);
+    const staged = join(root, '.staged');
+    expect(statSync(staged).mode & 0o777).toBe(0o700);
+    expect(readdirSync(staged).sort()).toEqual([`svc-k@${b.serial}@chain.pem`, `svc-k@${b.serial}@svc-k.crt`, `svc-k@${b.serial}@svc-k.key`]);
+    expect(statSync(join(staged, `svc-k@${b.serial}@svc-k.key`)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(staged, `svc-k@${b.serial}@svc-k.key`), 'utf8')).toBe(b.privateKeyPem);
+    expect(existsSync(join(root, 'svc-k')), 'nothing in place before publish').toBe(false);
+  });
+
+  it('a publication a crash interrupted is completed by recover, the removed .p12 staying removed', async () => {
+    const root = tmp();
+    const sink = new DirectoryBundleSink(root);
+    const old = { ...bundle('svc-c', 1, true), pkcs12: Buffer.from('old p12') };
+    await deliver(sink, [old]);
+    const next = bundle('svc-c', 2, true);
+    await sink.stage([next]);
+    // the crash came after the old .p12 was removed and the key renamed into place (the order publish takes)
+    rmSync(join(root, 'svc-c', 'svc-c.p12'));
+    renameSync(join(root, '.staged', `svc-c@${next.serial}@svc-c.key`), join(root, 'svc-c', 'svc-c.key'));
+    const r = await sink.recover(async (id, serial) => id === 'svc-c' && serial === next.serial);
+    expect(r).toEqual({ published: ['svc-c'], discarded: [] });
+    expect(readFileSync(join(root, 'svc-c', 'svc-c.crt'), 'utf8')).toBe(next.certificatePem);
+    expect(readFileSync(join(root, 'svc-c', 'chain.pem'), 'utf8')).toBe(next.chainPem);
+    expect(readFileSync(join(root, 'svc-c', 'svc-c.key'), 'utf8')).toBe(next.privateKeyPem);
+    expect(existsSync(join(root, 'svc-c', 'svc-c.p12'))).toBe(false);
+    expect(existsSync(join(root, '.staged'))).toBe(false);
+  });
 });
 
 describe('a re-issue that fails in a batch delivery', () => {
   it('records the chunks delivered before it, none after, and a re-run finishes the rest', async () => {
-    const { makeCa, after, DAY, cleanupAll } = await import('../helpers/pki.js');
+    const { makeCa, after, DAY, cleanupAll, FlakySink } = await import('../helpers/pki.js');
     const { issueClient, openIssuer, reissueClients } = await import('../../src/domain/issuance.js');
     try {
       const ca = await makeCa();
       const ids = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7'];
       for (const id of ids) await issueClient(ca.ctx(after(DAY)), { clientId: id });
       const olds = await ca.store.registry.list({ kind: 'client', status: 'active' });
-      const real = new DirectoryBundleSink(ca.bundleDir);
-      let calls = 0;
-      // the second chunk's delivery fails (a full disk, a crash); the third chunk is being signed meanwhile
-      const sink = {
-        kind: 'failing',
-        preflight: () => real.preflight(),
-        deliver: (b: ClientBundle) => real.deliver(b),
-        deliverMany: async (bs: ClientBundle[]) => {
-          if (++calls === 2) throw new Error('simulated failure');
-          return real.deliverMany(bs);
-        },
-      };
+      // the second chunk's staging fails (a full disk, a crash); the third chunk is being signed meanwhile
+      const sink = new FlakySink(new DirectoryBundleSink(ca.bundleDir));
+      sink.failAfter = 5;
       const ctx = { ...ca.ctx(after(2 * DAY)), sink };
       const sortedOlds = [...olds].sort((a, b) => a.clientId.localeCompare(b.clientId));
-      await expect(reissueClients(ctx, await openIssuer(ctx), sortedOlds, { chunkSize: 3 })).rejects.toThrow('simulated failure');
+      await expect(reissueClients(ctx, await openIssuer(ctx), sortedOlds, { chunkSize: 3 })).rejects.toThrow('simulated crash');
       const active = await ca.store.registry.list({ kind: 'client', status: 'active' });
       const moved = active.filter((r) => !olds.some((o) => o.serial === r.serial)).map((r) => r.clientId).sort();
       expect(moved).toEqual(['r1', 'r2', 'r3']);
-      for (const id of moved) expect(ca.bundle(id).cert).toBe(active.find((r) => r.clientId === id)!.certificatePem);
+      for (const r of active) expect(ca.bundle(r.clientId).cert, `bundle of ${r.clientId}`).toBe(r.certificatePem);
       // the re-run: what is still on its old certificate
+      sink.failAfter = Infinity;
       const rest = active.filter((r) => olds.some((o) => o.serial === r.serial)).sort((a, b) => a.clientId.localeCompare(b.clientId));
       const done = await reissueClients(ctx, await openIssuer(ctx), rest, { chunkSize: 3 });
       expect(done.map((d) => d.clientId)).toEqual(['r4', 'r5', 'r6', 'r7']);

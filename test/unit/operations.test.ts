@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCaState } from '../../src/domain/ca-state.js';
@@ -8,7 +8,7 @@ import { bootstrap, retireIntermediate, rotateIntermediate, syncTruststore } fro
 import { issueClient, renew } from '../../src/domain/issuance.js';
 import { provision, type ProvisionEntry } from '../../src/domain/provision.js';
 import { revoke } from '../../src/domain/revocation.js';
-import { CaError } from '../../src/domain/errors.js';
+import { CaError, storageError } from '../../src/domain/errors.js';
 import type { CertificateRecord, CertificateRegistry, RegistryChange } from '../../src/ports.js';
 import { after, cleanupAll, DAY, expectCaError, makeCa, opensslOk, parseCert, pemCerts, tempDir, type TestCa } from '../helpers/pki.js';
 
@@ -557,18 +557,39 @@ describe('provision', () => {
     unchanged();
   });
 
-  it('a re-run after a crash in the middle issues only what is still missing', async () => {
+  it('a crash while staging records nothing, and a re-run issues everything', async () => {
     const ca = await makeCa();
     const ids = ['c1', 'c2', 'c3', 'c4', 'c5'];
     ca.sink.failAfter = 2;
     await expect(provision(ca.ctx(ISSUE_AT), entries(...ids))).rejects.toThrow(/simulated crash/);
-    const done = (await clientRecords(ca)).map((r) => r.clientId).sort();
-    expect(done).toEqual(['c1', 'c2']);
+    expect(await clientRecords(ca)).toEqual([]);
     ca.sink.failAfter = Infinity;
     const r = await provision(ca.ctx(after(2 * HOUR)), entries(...ids));
+    expect(r.issued.map((x) => x.clientId)).toEqual(ids);
+    for (const id of ids) expect(ca.bundle(id).cert).toBe((await active(ca, id)).certificatePem);
+  });
+
+  it('a crash between commit and publish is completed by the next run, which issues only what is still missing', async () => {
+    const ca = await makeCa();
+    ca.sink.failPublish = true;
+    await expect(provision(ca.ctx(ISSUE_AT), entries('c1', 'c2'))).rejects.toThrow(/simulated crash before publishing/);
+    // recorded, and each generated key is durable in the staging area
+    for (const id of ['c1', 'c2']) await active(ca, id);
+    expect(() => ca.bundle('c1')).toThrow(/ENOENT/);
+    ca.sink.failPublish = false;
+    // the same file again: nothing left to issue, and the staged bundles are put in place
+    const r = await provision(ca.ctx(after(2 * HOUR)), entries('c1', 'c2'));
     expect(r.skipped.map((x) => x.clientId)).toEqual(['c1', 'c2']);
-    expect(r.issued.map((x) => x.clientId)).toEqual(['c3', 'c4', 'c5']);
-    for (const id of ids) expect(await clientRecords(ca, id)).toHaveLength(1);
+    expect(r.issued).toEqual([]);
+    for (const id of ['c1', 'c2']) expect(ca.bundle(id).cert).toBe((await active(ca, id)).certificatePem);
+    await provision(ca.ctx(after(3 * HOUR)), entries('c1', 'c2', 'c3'));
+    for (const id of ['c1', 'c2', 'c3']) {
+      const rec = await active(ca, id);
+      const files = ca.bundle(id);
+      expect(files.cert).toBe(rec.certificatePem);
+      expect(parseCert(files.cert).node.checkPrivateKey(createPrivateKey(files.key!))).toBe(true);
+      expect(await clientRecords(ca, id)).toHaveLength(1);
+    }
   });
 });
 
@@ -597,7 +618,40 @@ describe('a failed command leaves the registry byte-equal', () => {
   });
 });
 
+/** The CA's context with a registry whose commit fails: before applying (`before`), or after applying (a lost response). */
+function failingCommit(ca: TestCa, at: Date, when: 'before' | 'after'): ReturnType<TestCa['ctx']> {
+  const real = ca.store.registry;
+  const registry: CertificateRegistry = {
+    limits: real.limits,
+    get: (serial) => real.get(serial),
+    list: (q) => real.list(q),
+    commit: async (changes: RegistryChange[], opts) => {
+      if (when === 'after') await real.commit(changes, opts);
+      throw storageError('simulated registry failure');
+    },
+  };
+  return { ...ca.ctx(at), store: { ...ca.store, registry } };
+}
 
+const P12_PASSWORD = 'p12-unit-secret';
+const withPassword = { password: async () => P12_PASSWORD };
+const p12Path = (ca: TestCa, id: string) => join(ca.bundleDir, id, `${id}.p12`);
+/** the client certificate and key in a bundle's .p12, read by OpenSSL */
+function p12Contents(ca: TestCa, id: string): { cert: string; keySpki: string } {
+  const cert = pemCerts(opensslOk(['pkcs12', '-in', p12Path(ca, id), '-nokeys', '-clcerts', '-passin', `pass:${P12_PASSWORD}`]))[0]!;
+  const key = opensslOk(['pkcs12', '-in', p12Path(ca, id), '-nocerts', '-nodes', '-passin', `pass:${P12_PASSWORD}`]);
+  return { cert, keySpki: createPublicKey(createPrivateKey(key)).export({ format: 'der', type: 'spki' }).toString('base64') };
+}
+const keySpkiOf = (pem: string) => createPublicKey(createPrivateKey(pem)).export({ format: 'der', type: 'spki' }).toString('base64');
+/** every file of a bundle, to prove a refused command changed none */
+function bundleBytes(ca: TestCa, id: string): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const n of [`${id}.crt`, `${id}.key`, 'chain.pem', `${id}.p12`]) {
+    const p = join(ca.bundleDir, id, n);
+    out[n] = existsSync(p) ? readFileSync(p).toString('base64') : undefined;
+  }
+  return out;
+}
 
 describe('a failed CA creation leaves no orphan key', () => {
   const keysOf = (ca: TestCa) => readdirSync(join(ca.storeDir, 'keys')).sort();
@@ -657,5 +711,164 @@ describe('a failed CA creation leaves no orphan key', () => {
     };
     await expectCaError(rotateIntermediate({ ...ca.ctx(ROTATE_AT), store }), 'storage', /signing service is down/);
     expect(keysOf(ca)).toEqual(before);
+  });
+});
+
+describe('bundles follow the registry (stage, record, publish)', () => {
+  it('a renew whose registry commit fails leaves the working bundle in place', async () => {
+    const ca = await makeCa();
+    await issueClient(ca.ctx(ISSUE_AT), { clientId: 'c1' });
+    const before = bundleBytes(ca, 'c1');
+    const unchanged = snapshot(ca);
+    await expectCaError(renew(failingCommit(ca, after(2 * DAY), 'before'), { clientId: 'c1' }), 'storage', /simulated registry failure/);
+    unchanged();
+    expect(bundleBytes(ca, 'c1')).toEqual(before);
+    expect(existsSync(join(ca.bundleDir, '.staged')), 'the staged copy is removed').toBe(false);
+  });
+
+  it('an issue whose commit fails leaves the working bundle of the replaced certificate in place', async () => {
+    const ca = await makeCa();
+    await issueClient(ca.ctx(ISSUE_AT), { clientId: 'c1' });
+    const before = bundleBytes(ca, 'c1');
+    await expectCaError(issueClient(failingCommit(ca, after(2 * DAY), 'before'), { clientId: 'c1', replace: true }), 'storage');
+    expect(bundleBytes(ca, 'c1')).toEqual(before);
+  });
+
+  it('a commit that applied although it reported a failure still puts the bundle in place: the generated key is not lost', async () => {
+    const ca = await makeCa();
+    await expectCaError(issueClient(failingCommit(ca, ISSUE_AT, 'after'), { clientId: 'c1' }), 'storage');
+    const rec = await active(ca, 'c1');
+    const files = ca.bundle('c1');
+    expect(files.cert).toBe(rec.certificatePem);
+    expect(keySpkiOf(files.key!)).toBe(rec.publicKey);
+  });
+
+  it('a crash between commit and publish is completed by the next run', async () => {
+    const ca = await makeCa();
+    const old = (await issueClient(ca.ctx(ISSUE_AT), { clientId: 'c1' })).record!;
+    await issueClient(ca.ctx(ISSUE_AT), { clientId: 'c2' });
+    const oldFiles = ca.bundle('c1');
+    ca.sink.failPublish = true;
+    await expect(rotateIntermediate(ca.ctx(ROTATE_AT), { rekey: true })).rejects.toThrow(/simulated crash before publishing/);
+    ca.sink.failPublish = false;
+    // recorded; until the next run the client keeps its old bundle, whose certificate is in its grace period
+    const next = await active(ca, 'c1');
+    expect(next.serial).not.toBe(old.serial);
+    expect(ca.bundle('c1')).toEqual(oldFiles);
+    expect((await ca.store.registry.get(old.serial))!.status).toBe('superseded');
+    // the next issuing command (here for another client) puts the staged bundles in place first
+    await issueClient(ca.ctx(after(DAY + HOUR)), { clientId: 'c3' });
+    for (const id of ['c1', 'c2']) {
+      const rec = await active(ca, id);
+      const files = ca.bundle(id);
+      expect(files.cert).toBe(rec.certificatePem);
+      expect(keySpkiOf(files.key!), 'the new key beside the new certificate').toBe(rec.publicKey);
+    }
+    expect(existsSync(join(ca.bundleDir, '.staged'))).toBe(false);
+  });
+});
+
+describe('bundles with a .p12', () => {
+  async function p12Client(): Promise<TestCa> {
+    const ca = await makeCa();
+    await issueClient(ca.ctx(ISSUE_AT), { clientId: 'p1', pkcs12Password: P12_PASSWORD });
+    await issueClient(ca.ctx(ISSUE_AT), { clientId: 'plain' });
+    expect(p12Contents(ca, 'p1').cert).toBe(ca.bundle('p1').cert);
+    return ca;
+  }
+
+  it('renew rewrites the .p12 with the new certificate', async () => {
+    const ca = await p12Client();
+    const key = ca.bundle('p1').key!;
+    await renew(ca.ctx(after(2 * DAY)), { clientId: 'p1', pkcs12: withPassword });
+    const rec = await active(ca, 'p1');
+    expect(ca.bundle('p1').cert).toBe(rec.certificatePem);
+    expect(ca.bundle('p1').key).toBe(key);
+    const p12 = p12Contents(ca, 'p1');
+    expect(p12.cert).toBe(rec.certificatePem);
+    expect(p12.keySpki).toBe(keySpkiOf(key));
+  });
+
+  it('renew of a bundle with a .p12 and no password is refused and changes nothing', async () => {
+    const ca = await p12Client();
+    const before = bundleBytes(ca, 'p1');
+    const unchanged = snapshot(ca);
+    const e = await expectCaError(renew(ca.ctx(after(2 * DAY)), { all: true }), 'usage', /p1/);
+    expect(e.hint).toMatch(/CA_P12_PASSWORD or --p12-password-file/);
+    expect(e.hint).toMatch(/--drop-p12/);
+    unchanged();
+    expect(bundleBytes(ca, 'p1')).toEqual(before);
+  });
+
+  it('renew with --drop-p12 removes the .p12 and rewrites the rest', async () => {
+    const ca = await p12Client();
+    await renew(ca.ctx(after(2 * DAY)), { clientId: 'p1', pkcs12: { drop: true } });
+    expect(existsSync(p12Path(ca, 'p1'))).toBe(false);
+    expect(ca.bundle('p1').cert).toBe((await active(ca, 'p1')).certificatePem);
+  });
+
+  it('a .p12 whose key is missing cannot be rebuilt: refused, naming --drop-p12, nothing changed', async () => {
+    const ca = await p12Client();
+    const { rmSync } = await import('node:fs');
+    rmSync(join(ca.bundleDir, 'p1', 'p1.key'));
+    const unchanged = snapshot(ca);
+    const e = await expectCaError(renew(ca.ctx(after(2 * DAY)), { clientId: 'p1', pkcs12: withPassword }), 'invalidInput', /no private key/);
+    expect(e.hint).toMatch(/--drop-p12/);
+    unchanged();
+  });
+
+  it('--rekey rewrites the .p12 with the new key', async () => {
+    const ca = await p12Client();
+    const old = await active(ca, 'p1');
+    await rotateIntermediate(ca.ctx(ROTATE_AT), { rekey: true, pkcs12: withPassword });
+    const rec = await active(ca, 'p1');
+    expect(rec.publicKey).not.toBe(old.publicKey);
+    const files = ca.bundle('p1');
+    expect(keySpkiOf(files.key!)).toBe(rec.publicKey);
+    const p12 = p12Contents(ca, 'p1');
+    expect(p12.cert).toBe(rec.certificatePem);
+    expect(p12.keySpki).toBe(rec.publicKey);
+    expect(existsSync(p12Path(ca, 'plain')), 'a bundle without one gets none').toBe(false);
+  });
+
+  it('a rotation with a .p12 and no password is refused before the new intermediate is made', async () => {
+    const ca = await p12Client();
+    const unchanged = snapshot(ca);
+    const before = bundleBytes(ca, 'p1');
+    await expectCaError(rotateIntermediate(ca.ctx(ROTATE_AT)), 'usage', /\.p12/);
+    unchanged();
+    expect(await ca.store.registry.list({ kind: 'intermediate' })).toHaveLength(1);
+    expect(bundleBytes(ca, 'p1')).toEqual(before);
+  });
+
+  it('issue --replace of a bundle with a .p12 needs a new one or --drop-p12', async () => {
+    const ca = await p12Client();
+    const unchanged = snapshot(ca);
+    const e = await expectCaError(issueClient(ca.ctx(after(2 * HOUR)), { clientId: 'p1', replace: true }), 'usage', /\.p12/);
+    expect(e.hint).toMatch(/--p12.*--drop-p12/);
+    unchanged();
+    await issueClient(ca.ctx(after(2 * HOUR)), { clientId: 'p1', replace: true, pkcs12Password: P12_PASSWORD });
+    const rec = await active(ca, 'p1');
+    expect(p12Contents(ca, 'p1')).toEqual({ cert: rec.certificatePem, keySpki: rec.publicKey });
+    await issueClient(ca.ctx(after(3 * HOUR)), { clientId: 'p1', replace: true, dropPkcs12: true });
+    expect(existsSync(p12Path(ca, 'p1'))).toBe(false);
+  });
+});
+
+describe('retireIntermediate and the bundles', () => {
+  it('refuses while a bundle still holds a certificate from the intermediate, and names it with --force', async () => {
+    const ca = await makeCa();
+    const old = (await issueClient(ca.ctx(ISSUE_AT), { clientId: 'a' })).record!;
+    await issueClient(ca.ctx(ISSUE_AT), { clientId: 'b' });
+    const prev = (await loadCaState(ca.store.registry)).issuing!;
+    await rotateIntermediate(ca.ctx(ROTATE_AT));
+    // a's bundle was put back from a copy made before the rotation
+    writeFileSync(join(ca.bundleDir, 'a', 'a.crt'), old.certificatePem);
+    const unchanged = snapshot(ca);
+    await expectCaError(retireIntermediate(ca.ctx(after(9 * DAY))), 'conflict', /1 bundle\(s\) still hold a certificate .*\(a\)/);
+    unchanged();
+    const r = await retireIntermediate(ca.ctx(after(9 * DAY)), { force: true });
+    expect(r.retired.map((x) => x.serial)).toEqual([prev.serial]);
+    expect(r.staleBundles).toEqual([{ clientId: 'a', serial: old.serial, issuerSerial: prev.serial }]);
   });
 });

@@ -207,36 +207,45 @@ async function fsyncFile(path: string): Promise<void> {
   }
 }
 
-/** Files of a group written under temporary names, not yet in place. */
+/** Files of a group written under temporary names, not yet in place (none with `direct`). */
 interface Staged {
   group: FileGroup;
   tmps: string[];
+  /** every file written: the temporary names, or the final ones with `direct` */
+  written: string[];
 }
 
 /** What a batch write changed: directories whose entries changed, and an existing directory per new entry. */
 interface Touched {
   dirs: Set<string>;
   anchors: Set<string>;
+  /** the mode each directory in `dirs` was settled to */
+  modes: Map<string, number>;
 }
 
-/** Writes a group's files under temporary names (fsynced each when `fsync`), making its directory first. */
-function stage(g: FileGroup, fsync: boolean, touched: Touched, staged: Staged[]): void {
-  const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
-  for (const d of changedByMkdir(g.dir, created)) touched.dirs.add(d);
-  touched.dirs.add(g.dir);
-  if (created) {
-    touched.anchors.add(dirname(created));
-  } else {
-    touched.anchors.add(g.dir);
-    // a key going into a directory made earlier for a bundle without one
-    if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
+/** Writes a group's files under temporary names (the final ones when `direct`), fsynced each when `fsync`, making its directory first. */
+function stage(g: FileGroup, fsync: boolean, touched: Touched, staged: Staged[], direct: boolean): void {
+  // many groups can share a directory (a staging area): it is made, and its mode settled, once per batch
+  if (!touched.dirs.has(g.dir) || g.dirMode !== touched.modes.get(g.dir)) {
+    const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
+    for (const d of changedByMkdir(g.dir, created)) touched.dirs.add(d);
+    touched.dirs.add(g.dir);
+    touched.modes.set(g.dir, g.dirMode);
+    if (created) {
+      touched.anchors.add(dirname(created));
+    } else {
+      touched.anchors.add(g.dir);
+      // a key going into a directory made earlier for a bundle without one
+      if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
+    }
   }
-  const s: Staged = { group: g, tmps: [] };
+  const s: Staged = { group: g, tmps: [], written: [] };
   staged.push(s);
   for (const f of g.files) {
-    const tmp = tmpName(f.path);
+    const tmp = direct ? f.path : tmpName(f.path);
     const fd = openSync(tmp, 'wx', f.mode);
-    s.tmps.push(tmp);
+    if (!direct) s.tmps.push(tmp);
+    s.written.push(tmp);
     try {
       writeFileSync(fd, f.data);
       if (fsync) fsyncSync(fd);
@@ -246,8 +255,9 @@ function stage(g: FileGroup, fsync: boolean, touched: Touched, staged: Staged[])
   }
 }
 
-/** Renames a group's files into place, in order. */
+/** Renames a group's files into place, in order (nothing to do for files written `direct`). */
 function place(s: Staged): void {
+  if (!s.tmps.length) return;
   s.group.files.forEach((f, i) => {
     renameSync(s.tmps[i]!, f.path);
     s.tmps[i] = '';
@@ -271,13 +281,19 @@ const SYNCFS_BATCH_FILES = 1024;
  *
  * A failure in a group names it (`onError`); temporary files are removed, and files of groups already renamed
  * stay (each one complete).
+ *
+ * With `direct`, files are written under their final names, which must be new (a staging directory that nothing
+ * reads until it is complete and durable): the same durability for one rename less per file. On a failure the
+ * caller removes what was written.
  */
 export async function writeFileGroupsDurably(
   groups: FileGroup[],
   onError: (group: FileGroup, e: unknown) => Error,
   flush: FlushMode = 'filesystem',
+  o: { direct?: boolean } = {},
 ): Promise<void> {
-  const touched: Touched = { dirs: new Set(), anchors: new Set() };
+  const direct = !!o.direct;
+  const touched: Touched = { dirs: new Set(), anchors: new Set(), modes: new Map() };
   const staged: Staged[] = [];
   const few = groups.reduce((n, g) => n + g.files.length, 0) < SYNCFS_MIN_FILES;
   const guarded = (g: FileGroup, f: () => void) => {
@@ -294,7 +310,7 @@ export async function writeFileGroupsDurably(
   };
   try {
     if (few) {
-      for (const g of groups) guarded(g, () => stage(g, true, touched, staged));
+      for (const g of groups) guarded(g, () => stage(g, true, touched, staged, direct));
       placeUpTo(staged.length);
       for (const d of touched.dirs) fsyncDir(d);
       return;
@@ -306,7 +322,7 @@ export async function writeFileGroupsDurably(
       let flushing: { done: Promise<boolean>; covers: number } | undefined;
       let files = 0;
       for (const [i, g] of groups.entries()) {
-        guarded(g, () => stage(g, false, touched, staged));
+        guarded(g, () => stage(g, false, touched, staged, direct));
         files += g.files.length;
         if (files < SYNCFS_BATCH_FILES && i < groups.length - 1) continue;
         files = 0;
@@ -324,12 +340,54 @@ export async function writeFileGroupsDurably(
     }
     if (!durable) {
       // file by file: what is not in place yet, then every directory (also those of groups placed already)
-      for (const g of groups.slice(staged.length)) guarded(g, () => stage(g, false, touched, staged));
-      await eachLimited(staged.slice(placed).flatMap((s) => s.tmps), IO_CONCURRENCY, fsyncFile);
+      for (const g of groups.slice(staged.length)) guarded(g, () => stage(g, false, touched, staged, direct));
+      await eachLimited(staged.slice(placed).flatMap((s) => s.written), IO_CONCURRENCY, fsyncFile);
       placeUpTo(staged.length);
       await eachLimited([...touched.dirs], IO_CONCURRENCY, fsyncDirAsync);
     }
   } finally {
     for (const s of staged) for (const t of s.tmps) if (t) rmSync(t, { force: true });
   }
+}
+
+/** Files moved (renamed, same file system) into one directory, after removing some. */
+export interface MoveGroup {
+  dir: string;
+  /** mode for the directory if it has to be created; an existing one is narrowed to it when it is 0700 */
+  dirMode: number;
+  /** removed first; a missing one is fine */
+  remove: string[];
+  /** renamed in the order given */
+  files: { from: string; to: string }[];
+}
+
+/**
+ * Moves groups of files into their directories and makes the result durable before resolving: the directories'
+ * entries by one syncfs per file system for a large batch (as writeFileGroupsDurably), else an fsync per
+ * directory. Idempotent for what it already moved only if the caller no longer lists it (a rename's source is gone).
+ */
+export async function moveFileGroupsDurably(groups: MoveGroup[], onError: (group: MoveGroup, e: unknown) => Error, flush: FlushMode = 'filesystem'): Promise<void> {
+  const dirs = new Set<string>();
+  const anchors = new Set<string>();
+  let files = 0;
+  for (const g of groups) {
+    try {
+      const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
+      for (const d of changedByMkdir(g.dir, created)) dirs.add(d);
+      dirs.add(g.dir);
+      if (created) anchors.add(dirname(created));
+      else {
+        anchors.add(g.dir);
+        if (!(g.dirMode & 0o077) && statSync(g.dir).mode & 0o077) chmodSync(g.dir, g.dirMode);
+      }
+      // existsSync first: a missing file is the common case, and a thrown ENOENT costs more than the check
+      for (const r of g.remove) if (existsSync(r)) rmSync(r, { force: true });
+      for (const f of g.files) renameSync(f.from, f.to);
+      files += g.files.length + g.remove.length;
+    } catch (e) {
+      throw onError(g, e);
+    }
+  }
+  if (files >= SYNCFS_MIN_FILES && flush === 'filesystem' && (await syncFileSystems(onePerFileSystem(anchors)))) return;
+  await eachLimited([...dirs], IO_CONCURRENCY, fsyncDirAsync);
 }

@@ -7,35 +7,15 @@ import { validateClientId } from '../../domain/ids.js';
 import { checkCsr, MAX_CSR_BYTES } from '../../domain/csr.js';
 import { issueClient } from '../../domain/issuance.js';
 import { parseKeyType } from '../../domain/keys.js';
-import { pemBlocks } from '../../domain/der.js';
-import { buildPkcs12 } from '../../domain/pkcs12.js';
 import { parseProvisionFile, provision } from '../../domain/provision.js';
 import { validateDays, validateTrustDomain } from '../../domain/policy.js';
-import { createPrivateKey } from 'node:crypto';
-import type { ClientBundle } from '../../ports.js';
 import { certificateJson, certificateLines, table } from '../format.js';
-import { askSecret, confirmOrYes } from '../prompts.js';
+import { confirmOrYes } from '../prompts.js';
+import { p12Password } from '../p12.js';
 import { emit, openRuntime, type Runtime } from '../runtime.js';
-import { globals, readSecretFile } from '../shared.js';
+import { globals } from '../shared.js';
 
 export { readInputFile };
-
-function p12Finisher(password: string): (b: ClientBundle) => ClientBundle {
-  return (b) => {
-    if (!b.privateKeyPem) return b;
-    const keyDer = createPrivateKey(b.privateKeyPem).export({ format: 'der', type: 'pkcs8' });
-    return {
-      ...b,
-      pkcs12: buildPkcs12({
-        privateKeyPkcs8Der: keyDer,
-        certificateDer: pemBlocks(b.certificatePem, 'CERTIFICATE')[0]!,
-        caCertificatesDer: pemBlocks(b.chainPem, 'CERTIFICATE'),
-        password,
-        friendlyName: b.clientId,
-      }),
-    };
-  };
-}
 
 /**
  * --spiffe-trust-domain and --key-type choose for the certificates this command issues (recorded with each, and
@@ -76,19 +56,14 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   if (o.prune) throw usageError('--prune goes with --from');
   if (o.csr && o.keyType) throw usageError('--key-type does not apply to --csr: the CSR\'s key is used');
   if (o.csr && o.p12) throw usageError('--p12 needs the private key, which stays with the client when it sends a CSR');
+  if (o.p12 && o.dropP12) throw usageError('--p12 and --drop-p12 exclude each other');
   if (o.deliver !== 'files' && o.deliver !== 'ssm') throw usageError(`unknown --deliver ${o.deliver}`, 'use files or ssm');
   const keyType = o.keyType ? parseKeyType(o.keyType) : undefined;
   const validityDays = o.days !== undefined ? wholeNumberFlag('--days', o.days, 1, 36500) : undefined;
   const csr = o.csr ? checkCsr(readInputFile(o.csr, 'CSR file', MAX_CSR_BYTES)) : undefined;
   const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, dryRun: !!o.dryRun });
   const ctx = clientOverrides(rt, o);
-  const p12Password =
-    o.p12 && !o.dryRun
-      ? o.p12PasswordFile
-        ? await readSecretFile(o.p12PasswordFile, 'PKCS#12 password')
-        : (process.env.CA_P12_PASSWORD ?? (await askSecret('PKCS#12 password', 'CA_P12_PASSWORD or --p12-password-file', { confirm: true })))
-      : undefined;
-  if (p12Password !== undefined && p12Password.length === 0) throw invalidInput('the PKCS#12 password is empty');
+  const pkcs12Password = o.p12 && !o.dryRun ? await p12Password(o) : undefined;
   const r = await rt.store.lock.withLock(() =>
     issueClient(ctx, {
       clientId: id,
@@ -97,7 +72,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
       validityDays,
       replace: !!o.replace,
       dryRun: !!o.dryRun,
-      finishBundle: p12Password ? p12Finisher(p12Password) : undefined,
+      pkcs12Password,
+      dropPkcs12: !!o.dropP12,
     }),
   );
   const json = { action: r.action, ...(r.record ? certificateJson(r.record) : { clientId: id }), replacedSerial: r.replacedSerial ?? null, paths: r.delivered };
@@ -115,7 +91,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
 
 async function runProvision(o: Record<string, any>, cmd: Command, id: string | undefined): Promise<void> {
   if (id) throw usageError('give either a client id or --from, not both');
-  if (o.csr || o.replace || o.p12) throw usageError('--csr, --replace and --p12 apply to one client; put CSR paths in the file ("csr": "path")');
+  if (o.csr || o.replace || o.p12 || o.dropP12) throw usageError('--csr, --replace, --p12 and --drop-p12 apply to one client; put CSR paths in the file ("csr": "path")');
   const file = resolve(o.from);
   const text = readInputFile(file, 'provisioning file', 16 * 1024 * 1024);
   let doc: unknown;

@@ -15,6 +15,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'bundle directory (default ./bundles; files go to <dir>/<id>/)')
     .option('--p12', 'also write <id>.p12 (PKCS#12, AES-256); password from --p12-password-file, CA_P12_PASSWORD or a prompt')
     .option('--p12-password-file <file>', 'read the PKCS#12 password from this file')
+    .option('--drop-p12', 'with --replace: remove the .p12 the bundle holds instead of writing a new one (without --p12 or this, a bundle with a .p12 is refused)')
     .option('--replace', 'supersede the client\'s active certificate (it stays valid for the grace period)')
     .option('--deliver <where>', 'files (default) or ssm (SecureString parameters, aws store only)', 'files')
     .option('--dry-run', 'print what would be done and change nothing')

@@ -9,6 +9,8 @@ export function register(program: Command): void {
     .option('--days <n>', 'validity in days (default: the length each certificate was issued with)')
     .option('--out <dir>', 'bundle directory (default ./bundles)')
     .option('--deliver <where>', 'files (default) or ssm', 'files')
+    .option('--p12-password-file <file>', 'rebuild each bundle\'s .p12 with the new certificate, with the password in this file (or CA_P12_PASSWORD, or a prompt)')
+    .option('--drop-p12', 'remove each bundle\'s .p12 instead of rebuilding it (without a password or this, a bundle with a .p12 is refused)')
     .option('--dry-run', 'print what would be done and change nothing')
     .action(async (id: string | undefined, o, c: Command) => {
       const { usageError } = await import('../../domain/errors.js');
@@ -19,12 +21,13 @@ export function register(program: Command): void {
       const { emit, openRuntime } = await import('../runtime.js');
       const { reissueJson, reissueText } = await import('../format.js');
       const { wholeNumberFlag } = await import('../input.js');
+      const { p12Choice } = await import('../p12.js');
       if (id) validateClientId(id);
       const validityDays = o.days !== undefined ? wholeNumberFlag('--days', o.days, 1, 36500) : undefined;
       const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing', parallel: !!o.all, dryRun: !!o.dryRun });
-      const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, validityDays, dryRun: !!o.dryRun }));
+      const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, validityDays, dryRun: !!o.dryRun, pkcs12: p12Choice(o) }));
       rt.done();
       emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.ctx.policy.graceDays));
     });
-  helpFooter(cmd, ['ca renew acme', 'ca renew acme --days 30', 'ca renew --all --json', 'ca renew --all --dry-run']);
+  helpFooter(cmd, ['ca renew acme', 'ca renew acme --days 30', 'ca renew --all --json', 'ca renew --all --dry-run', 'CA_P12_PASSWORD=... ca renew acme         # acme.p12 rebuilt with the new certificate', 'ca renew --all --drop-p12                  # .p12 files removed instead']);
 }

@@ -9,6 +9,8 @@ export function register(program: Command): void {
     .option('--grace-days <n>', 'days the old client certificates stay accepted (default 7)')
     .option('--out <dir>', 'bundle directory (default ./bundles)')
     .option('--deliver <where>', 'files (default) or ssm', 'files')
+    .option('--p12-password-file <file>', 'rebuild each bundle\'s .p12 with its new certificate (and new key with --rekey), with the password in this file (or CA_P12_PASSWORD, or a prompt)')
+    .option('--drop-p12', 'remove each bundle\'s .p12 instead of rebuilding it (without a password or this, bundles with a .p12 are refused before anything changes)')
     .option('--strict', 'fail when API Gateway reports truststore warnings')
     .option('--dry-run', 'print the plan and change nothing')
     .action(async (o, c: Command) => {
@@ -17,10 +19,11 @@ export function register(program: Command): void {
       const { emit, openRuntime, warn } = await import('../runtime.js');
       const { wholeNumberFlag } = await import('../input.js');
       const { certificateJson, certificateLines, reissueJson, reissueText } = await import('../format.js');
+      const { p12Choice } = await import('../p12.js');
       const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, parallel: true, progress: 're-issuing', dryRun: !!o.dryRun });
       // --grace-days is this rotation's choice, not a change of the CA profile
       const ctx = o.graceDays === undefined ? rt.ctx : { ...rt.ctx, policy: { ...rt.ctx.policy, graceDays: wholeNumberFlag('--grace-days', o.graceDays, 0, 365) } };
-      const r = await rt.store.lock.withLock(() => rotateIntermediate(ctx, { rekey: !!o.rekey, dryRun: !!o.dryRun }));
+      const r = await rt.store.lock.withLock(() => rotateIntermediate(ctx, { rekey: !!o.rekey, dryRun: !!o.dryRun, pkcs12: p12Choice(o) }));
       rt.done();
       for (const w of r.truststore?.warnings ?? []) warn(`truststore: ${w}`);
       const json = {
@@ -46,5 +49,10 @@ export function register(program: Command): void {
         ].join('\n');
       });
     });
-  helpFooter(cmd, ['ca rotate-intermediate --dry-run', 'ca rotate-intermediate --json', 'ca rotate-intermediate --rekey --grace-days 14']);
+  helpFooter(cmd, [
+    'ca rotate-intermediate --dry-run',
+    'ca rotate-intermediate --json',
+    'ca rotate-intermediate --rekey --grace-days 14',
+    'ca rotate-intermediate --p12-password-file p12.pass   # .p12 files rebuilt with the new certificates',
+  ]);
 }
