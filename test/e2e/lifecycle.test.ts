@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ca, fileDigest, openssl, tempDir } from '../helpers/cli.js';
@@ -27,6 +27,23 @@ const issuerOf = (dir: string, id: string) => new X509Certificate(blocks(readFil
 const lengthDays = (x: X509Certificate) => Math.round((Date.parse(x.validTo) - Date.parse(x.validFrom) - BACKDATE) / DAY);
 const ekus = (x: X509Certificate) => [...(x.keyUsage ?? [])].sort();
 const ORG = 'Acme Corp';
+// every re-issue rebuilds the .p12 of a bundle that has one, with this password
+const P12 = { CA_P12_PASSWORD: 'p12-secret-123' };
+
+/** The certificate and the key's public key a .p12 holds, read by OpenSSL, beside those of the .crt and .key. */
+function p12Agrees(dir: string, id: string) {
+  const b = join(dir, 'bundles', id);
+  const cert = openssl(['pkcs12', '-in', join(b, `${id}.p12`), '-nokeys', '-clcerts', '-passin', `pass:${P12.CA_P12_PASSWORD}`]);
+  expect(cert.code, cert.out).toBe(0);
+  const key = openssl(['pkcs12', '-in', join(b, `${id}.p12`), '-nocerts', '-nodes', '-passin', `pass:${P12.CA_P12_PASSWORD}`]);
+  expect(key.code, key.out).toBe(0);
+  const inP12 = new X509Certificate(cert.out.slice(cert.out.indexOf('-----BEGIN CERTIFICATE-----')));
+  expect(inP12.fingerprint256, `${id}.p12 holds the certificate of ${id}.crt`).toBe(new X509Certificate(readFileSync(join(b, `${id}.crt`))).fingerprint256);
+  const pub = (pem: string) => createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' }).toString('hex');
+  const keyPem = key.out.slice(key.out.indexOf('-----BEGIN PRIVATE KEY-----'));
+  expect(pub(keyPem), `${id}.p12 holds the key of ${id}.key`).toBe(pub(readFileSync(join(b, `${id}.key`), 'utf8')));
+  expect(inP12.publicKey.export({ type: 'spki', format: 'der' }).toString('hex')).toBe(pub(keyPem));
+}
 
 describe('lifecycle fidelity on the embedded store', () => {
   const dir = tempDir('ca-lifecycle-');
@@ -43,8 +60,9 @@ describe('lifecycle fidelity on the embedded store', () => {
       ['issue-client', 'plain'],
       ['issue-client', 'sp', '--spiffe-trust-domain', 'other.test'],
       ['issue-client', '--from', 'clients.json'],
+      ['issue-client', 'p12c', '--p12', '--key-type', 'rsa-2048', '--days', '60'],
     ]) {
-      const x = ca(dir, args);
+      const x = ca(dir, args, P12);
       expect(x.code, x.stderr).toBe(0);
     }
   });
@@ -57,6 +75,7 @@ describe('lifecycle fidelity on the embedded store', () => {
       sp: { days: 365, spiffe: 'spiffe://other.test/client/sp', keyType: 'ec' },
       f45: { days: 45, spiffe: 'spiffe://acme.test/client/f45', keyType: 'ec' },
       'f-rsa': { days: 365, spiffe: 'spiffe://acme.test/client/f-rsa', keyType: 'rsa' },
+      p12c: { days: 60, spiffe: 'spiffe://acme.test/client/p12c', keyType: 'rsa' },
     };
     for (const [id, w] of Object.entries(want)) {
       const v = verifyClient(dir, id);
@@ -73,6 +92,7 @@ describe('lifecycle fidelity on the embedded store', () => {
       expect(issuer.publicKey.asymmetricKeyType, id).toBe('rsa');
       expect(issuer.publicKey.asymmetricKeyDetails?.modulusLength, id).toBe(3072);
     }
+    p12Agrees(dir, 'p12c');
   }
 
   it('every client is issued with its own parameters under the recorded profile', () => {
@@ -82,20 +102,20 @@ describe('lifecycle fidelity on the embedded store', () => {
   });
 
   it('renew keeps the validity length a certificate was issued with (issue --days 30, renew)', () => {
-    const r = ca(dir, ['renew', 'd30', '--json']);
+    const r = ca(dir, ['renew', 'd30', '--json'], P12);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().renewed[0].validityDays).toBe(30);
     expectClientsFaithful();
   });
 
   it('renew --all keeps each validity_days from the provisioning file and each SPIFFE ID', () => {
-    const r = ca(dir, ['renew', '--all']);
+    const r = ca(dir, ['renew', '--all'], P12);
     expect(r.code, r.stderr).toBe(0);
     expectClientsFaithful();
   });
 
   it('rotation keeps the CA profile recorded at bootstrap: name, organization, RSA-3072 key, validity', () => {
-    const r = ca(dir, ['rotate-intermediate', '--json']);
+    const r = ca(dir, ['rotate-intermediate', '--json'], P12);
     expect(r.code, r.stderr).toBe(0);
     const out = r.json();
     expect(out.intermediate.subject).toBe(`CN=Acme Issuing CA G2, O=${ORG}`);
@@ -107,14 +127,14 @@ describe('lifecycle fidelity on the embedded store', () => {
 
   it('rotation with --rekey keeps key type, validity and SPIFFE ID with new keys', () => {
     const before = cert(dir, 'f-rsa').publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
-    const r = ca(dir, ['rotate-intermediate', '--rekey']);
+    const r = ca(dir, ['rotate-intermediate', '--rekey'], P12);
     expect(r.code, r.stderr).toBe(0);
     expect(cert(dir, 'f-rsa').publicKey.export({ type: 'spki', format: 'der' }).toString('hex')).not.toBe(before);
     expectClientsFaithful();
   });
 
   it('retiring the previous intermediates leaves every current client working', () => {
-    const r = ca(dir, ['retire-intermediate', '--force', '--yes']);
+    const r = ca(dir, ['retire-intermediate', '--force', '--yes'], P12);
     expect(r.code, r.stderr).toBe(0);
     expectClientsFaithful();
     const ts = readFileSync(join(dir, 'pki', 'truststore.pem'), 'utf8');
@@ -157,7 +177,7 @@ describe('lifecycle fidelity on the embedded store', () => {
   });
 
   it('--update-profile records a changed setting, and the next rotation uses it', () => {
-    const r = ca(dir, ['--update-profile', 'rotate-intermediate', '--json'], { CA_ORGANIZATION: 'Acme Holdings', CA_INTERMEDIATE_DAYS: '400' });
+    const r = ca(dir, ['--update-profile', 'rotate-intermediate', '--json'], { ...P12, CA_ORGANIZATION: 'Acme Holdings', CA_INTERMEDIATE_DAYS: '400' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/recorded the CA profile change: organization "Acme Corp" -> "Acme Holdings"/);
     expect(r.json().intermediate.subject).toBe('CN=Acme Issuing CA G4, O=Acme Holdings');
