@@ -199,6 +199,11 @@ export interface TruststorePublisher {
    * differs, and finishes a publication a crash interrupted (e.g. a domain not yet on the latest version).
    */
   sync(pem: string): Promise<{ state: TruststoreState; changed: boolean; warnings: string[] }>;
+  /**
+   * Where what clients and API Gateway are served differs from the latest published version (a copy edited or
+   * deleted by hand), one line each; empty when they agree. `sync` repairs it.
+   */
+  drift(): Promise<string[]>;
 }
 
 /** What a client receives. Private keys appear here once and are not kept by the CA. */

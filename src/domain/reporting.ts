@@ -52,23 +52,48 @@ export async function listClients(ctx: OperationContext, o: ListOptions = {}): P
   return filtered.sort((a, b) => a.clientId.localeCompare(b.clientId) || b.notBefore.localeCompare(a.notBefore));
 }
 
+/** The soonest expiry of one kind of certificate still in use. */
+export interface SoonestExpiry {
+  kind: 'root' | 'intermediate' | 'client';
+  /** subject of a CA certificate, client id of a client's */
+  name: string;
+  serial: string;
+  notAfter: string;
+  daysLeft: number;
+  /** how many certificates of this kind are in use */
+  count: number;
+}
+
 export interface StatusReport {
   store: string;
   initialized: boolean;
   root?: CertificateSummary;
   intermediates: (CertificateSummary & { clients: Record<string, number> })[];
   clients: Record<string, number>;
-  truststore?: TruststoreState & { inSync: boolean; certificates: number };
+  truststore?: TruststoreState & { inSync: boolean; certificates: number; drift: string[] };
   /** the CA profile recorded at bootstrap, which rotation and issuance use */
   profile?: CaProfile;
+  /** per kind, the certificate in use that expires first */
+  soonest: SoonestExpiry[];
+  /** a rotation stopped midway: active clients still under a previous intermediate */
+  unfinishedRotation?: { clients: number; under: string[] };
+  /** every problem, one line each (many clients expiring make one line, not one per client) */
   warnings: string[];
 }
 
-/** The hierarchy at a glance: root, intermediates with client counts by status, expiries, warnings. */
+const daysLeft = (r: CertificateRecord, now: Date) => Math.floor((Date.parse(r.notAfter) - now.getTime()) / DAY_MS);
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * The hierarchy at a glance: root, intermediates with client counts by status, the soonest expiry per kind,
+ * and every warning a scheduled job should fail on (`ca status --check`): something expiring within
+ * `warnDays`, a truststore out of step with the registry or edited by hand, an unfinished rotation, an
+ * issuing intermediate near its end.
+ */
 export async function status(ctx: OperationContext, warnDays = 30): Promise<StatusReport> {
   const now = ctx.clock.now();
   const state = await loadCaState(ctx.store.registry);
-  const report: StatusReport = { store: ctx.store.describe(), initialized: !!state.root, intermediates: [], clients: {}, warnings: [] };
+  const report: StatusReport = { store: ctx.store.describe(), initialized: !!state.root, intermediates: [], clients: {}, soonest: [], warnings: [] };
   if (!state.root) return report;
   const clients = await ctx.store.registry.list({ kind: 'client' });
   const count = (rs: CertificateRecord[]) => {
@@ -84,25 +109,54 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
   const inters = [...(state.issuing ? [state.issuing] : []), ...state.previous, ...state.retired.filter((r) => r.issuerSerial === state.root!.serial)];
   report.intermediates = inters.map((i) => ({ ...summarize(i, now), clients: count(clients.filter((c) => c.issuerSerial === i.serial)) }));
   report.clients = count(clients);
-  const soon = (s: CertificateSummary, what: string) => {
-    if (s.status !== 'retired' && s.status !== 'revoked' && s.daysLeft < warnDays) {
-      report.warnings.push(s.daysLeft < 0 ? `${what} expired on ${s.notAfter}` : `${what} expires in ${s.daysLeft} days (${s.notAfter})`);
-    }
+
+  const inUseInters = [...(state.issuing ? [state.issuing] : []), ...state.previous];
+  const inUseClients = clients.filter((c) => c.status === 'active' && effectiveStatus(c, now) === 'active');
+  const soonest = (kind: SoonestExpiry['kind'], rs: CertificateRecord[], name: (r: CertificateRecord) => string) => {
+    const first = [...rs].sort((a, b) => a.notAfter.localeCompare(b.notAfter))[0];
+    if (first) report.soonest.push({ kind, name: name(first), serial: first.serial, notAfter: first.notAfter, daysLeft: daysLeft(first, now), count: rs.length });
   };
-  soon(report.root, 'root CA');
-  for (const i of report.intermediates) if (i.status === 'active' || i.status === 'superseded') soon(i, `intermediate ${i.subject}`);
-  for (const c of clients) {
-    if (c.status === 'active') soon(summarize(c, now), `client ${c.clientId}`);
-  }
+  soonest('root', [state.root], (r) => r.subject);
+  soonest('intermediate', inUseInters, (r) => r.subject);
+  soonest('client', inUseClients, (r) => r.clientId);
+
+  const expiring = (r: CertificateRecord) => daysLeft(r, now) < warnDays;
+  if (expiring(state.root)) report.warnings.push(`root CA expires ${whenLeft(state.root, now)}: replace the CA with \`ca bootstrap --force\` before then`);
+  if (state.issuing && expiring(state.issuing)) report.warnings.push(`the issuing intermediate ${state.issuing.subject} expires ${whenLeft(state.issuing, now)} and has no successor: run \`ca rotate-intermediate\``);
+  for (const i of state.previous) if (expiring(i)) report.warnings.push(`previous intermediate ${i.subject} expires ${whenLeft(i, now)}`);
+  const expiredActive = clients.filter((c) => c.status === 'active' && effectiveStatus(c, now) === 'expired');
+  if (expiredActive.length) report.warnings.push(`${plural(expiredActive.length, 'active client certificate')} expired (${listed(expiredActive)}): renew them with \`ca renew <id>\``);
+  const soon = inUseClients.filter(expiring).sort((a, b) => a.notAfter.localeCompare(b.notAfter));
+  if (soon.length) report.warnings.push(`${plural(soon.length, 'client certificate')} expire within ${warnDays} days, the first ${soon[0]!.clientId} ${whenLeft(soon[0]!, now)} (${listed(soon)}): \`ca renew --all\` renews every one`);
   if (!state.issuing) report.warnings.push('no issuing intermediate: run `ca bootstrap` to finish the setup');
+  else {
+    const behind = inUseClients.filter((c) => c.issuerSerial !== state.issuing!.serial && state.previous.some((p) => p.serial === c.issuerSerial));
+    if (behind.length) {
+      const under = [...new Set(behind.map((c) => c.issuerSerial!))];
+      report.unfinishedRotation = { clients: behind.length, under };
+      report.warnings.push(`a rotation is unfinished: ${plural(behind.length, 'active client')} still under the previous intermediate: run \`ca rotate-intermediate\` to finish it`);
+    }
+  }
+
   const published = await ctx.store.truststore.current();
   if (published) {
     const { buildTruststore, sameTruststore } = await import('./truststore.js');
     const inSync = sameTruststore(published.pem, buildTruststore(state));
-    report.truststore = { ...published, inSync, certificates: (published.pem.match(/BEGIN CERTIFICATE/g) ?? []).length };
+    const drift = await ctx.store.truststore.drift();
+    report.truststore = { ...published, inSync, certificates: (published.pem.match(/BEGIN CERTIFICATE/g) ?? []).length, drift };
     if (!inSync) report.warnings.push('the published truststore differs from the registry: run `ca truststore publish`');
+    for (const d of drift) report.warnings.push(`truststore: ${d}: run \`ca truststore publish\` to repair it`);
   } else {
     report.warnings.push('no truststore published: run `ca truststore publish`');
   }
   return report;
+}
+
+function whenLeft(r: CertificateRecord, now: Date): string {
+  const d = daysLeft(r, now);
+  return d < 0 ? `on ${r.notAfter.slice(0, 10)} (expired)` : `in ${plural(d, 'day')} (${r.notAfter.slice(0, 10)})`;
+}
+
+function listed(rs: CertificateRecord[]): string {
+  return rs.slice(0, 5).map((r) => r.clientId).join(', ') + (rs.length > 5 ? `, and ${rs.length - 5} more` : '');
 }

@@ -8,6 +8,7 @@ import { bootstrap, retireIntermediate, rotateIntermediate, syncTruststore } fro
 import { issueClient, renew } from '../../src/domain/issuance.js';
 import { provision, type ProvisionEntry } from '../../src/domain/provision.js';
 import { revoke } from '../../src/domain/revocation.js';
+import { status } from '../../src/domain/reporting.js';
 import { CaError, storageError } from '../../src/domain/errors.js';
 import type { CertificateRecord, CertificateRegistry, RegistryChange } from '../../src/ports.js';
 import { after, cleanupAll, DAY, expectCaError, makeCa, opensslOk, parseCert, pemCerts, tempDir, type TestCa } from '../helpers/pki.js';
@@ -337,9 +338,15 @@ describe('rotateIntermediate', () => {
     expect(serialsOf(ca.truststoreFile())).toEqual([g2.serial, g1.serial, mid.root!.serial]);
     for (const id of before.keys()) expect((await active(ca, id)).issuerSerial).toBe(g1.serial);
 
+    // status says so, with what to run: a scheduled `ca status --check` fails on it
+    const st = await status(ca.ctx(after(DAY + HOUR)));
+    expect(st.unfinishedRotation).toEqual({ clients: before.size, under: [g1.serial] });
+    expect(st.warnings.filter((w) => /rotation is unfinished/.test(w))).toEqual([`a rotation is unfinished: ${before.size} active clients still under the previous intermediate: run \`ca rotate-intermediate\` to finish it`]);
+
     ca.sink.failAfter = Infinity;
     const r = await rotateIntermediate(ca.ctx(after(DAY + HOUR)));
     expect(r.plan.newIntermediate).toBe(false);
+    expect((await status(ca.ctx(after(DAY + HOUR)))).unfinishedRotation).toBeUndefined();
     expect(r.intermediate!.serial).toBe(g2.serial);
     expect(await ca.store.registry.list({ kind: 'intermediate' })).toHaveLength(2);
     for (const [id, old] of before) {

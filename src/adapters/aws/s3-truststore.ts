@@ -67,6 +67,15 @@ export class S3Truststore implements TruststorePublisher {
     }
   }
 
+  /**
+   * Nothing to compare within S3: what API Gateway and clients read is the object's latest version itself, so a
+   * hand-made upload shows as a truststore that differs from the registry (see `ca status`). Whether each domain
+   * points at that version is not read back here.
+   */
+  async drift(): Promise<string[]> {
+    return [];
+  }
+
   async sync(pem: string): Promise<{ state: TruststoreState; changed: boolean; warnings: string[] }> {
     await this.checkBucket();
     const cur = await this.current();

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { TruststorePublisher, TruststoreState } from '../../ports.js';
 import { sameTruststore } from '../../domain/truststore.js';
@@ -26,6 +27,17 @@ export class FileTruststore implements TruststorePublisher {
     const n = this.latest();
     if (!n) return undefined;
     return { pem: readFileSync(join(this.versionsDir, `${n}.pem`), 'utf8'), version: String(n) };
+  }
+
+  /** truststore.pem is the copy people and `ca gateway` read: it must be the newest version, byte for byte. */
+  async drift(): Promise<string[]> {
+    const cur = await this.current();
+    if (!cur) return [];
+    if (!existsSync(this.path)) return [`${this.path} is missing (the latest version is ${cur.version})`];
+    const served = readFileSync(this.path, 'utf8');
+    if (served === cur.pem) return [];
+    const digest = (t: string) => createHash('sha256').update(t).digest('hex').slice(0, 16);
+    return [`${this.path} (sha256 ${digest(served)}…) differs from the latest published version ${cur.version} (sha256 ${digest(cur.pem)}…)`];
   }
 
   async sync(pem: string) {

@@ -58,10 +58,16 @@ export function register(program: Command): void {
       const { syncTruststore } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
       const rt = await openRuntime(c, { strict: !!o.strict, publishes: true });
-      const r = await rt.store.lock.withLock(() => syncTruststore(rt.ctx));
+      const { r, repaired } = await rt.store.lock.withLock(async () => {
+        const drift = await rt.store.truststore.drift();
+        return { r: await syncTruststore(rt.ctx), repaired: drift };
+      });
       for (const w of r.warnings) warn(`truststore: ${w}`);
-      emit(rt, { version: r.state.version, changed: r.changed, retired: r.retired, warnings: r.warnings }, () =>
-        `${r.changed ? 'Published' : 'Already current:'} truststore version ${r.state.version}${r.retired.length ? `; retired ${r.retired.join(', ')}` : ''}`,
+      emit(rt, { version: r.state.version, changed: r.changed, repaired, retired: r.retired, warnings: r.warnings }, () =>
+        [
+          `${r.changed ? 'Published' : repaired.length ? 'Repaired' : 'Already current:'} truststore version ${r.state.version}${r.retired.length ? `; retired ${r.retired.join(', ')}` : ''}`,
+          ...repaired.map((d) => `  was: ${d}`),
+        ].join('\n'),
       );
     });
   helpFooter(publish, ['ca truststore publish', 'ca truststore publish --env production --strict']);
