@@ -106,7 +106,7 @@ export interface TruststoreSyncResult {
  * Brings the published truststore in line with the registry. A superseded intermediate under which no
  * client certificate is still accepted (expired, past its grace period, or revoked) is retired first.
  */
-export async function syncTruststore(ctx: OperationContext): Promise<TruststoreSyncResult> {
+export async function syncTruststore(ctx: OperationContext, o: { dryRun?: boolean } = {}): Promise<TruststoreSyncResult & { dryRun?: boolean }> {
   const now = ctx.clock.now();
   let state = await loadCaState(ctx.store.registry);
   const retired: string[] = [];
@@ -120,10 +120,19 @@ export async function syncTruststore(ctx: OperationContext): Promise<TruststoreS
         retired.push(inter.serial);
       }
     }
-    if (changes.length) {
+    if (changes.length && o.dryRun) {
+      state = { ...state, previous: state.previous.filter((p) => !retired.includes(p.serial)) };
+    } else if (changes.length) {
       await ctx.store.registry.commit(changes, { atomic: true });
       state = await loadCaState(ctx.store.registry);
     }
+  }
+  if (o.dryRun) {
+    // what a publication would do: a new version when the content differs, else nothing (a repair, if drifted)
+    const want = buildTruststore(state);
+    const cur = await ctx.store.truststore.current();
+    const changed = !cur || !sameTruststore(cur.pem, want);
+    return { state: changed ? { pem: want, version: cur ? 'next' : 'first' } : cur!, changed, warnings: [], retired, dryRun: true };
   }
   const r = await ctx.store.truststore.sync(buildTruststore(state));
   return { ...r, retired };

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync, readdirSync, mkdirSync, copyFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../../package-root.js';
 import { parseDomainSpec } from '../../adapters/aws/domain-spec.js';
 import { conflict, usageError } from '../../domain/errors.js';
@@ -29,7 +29,7 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
   if (o.keyType) env.clientKeyType = parseKeyType(o.keyType);
   if (o.spiffeTrustDomain) env.spiffeTrustDomain = validateTrustDomain(o.spiffeTrustDomain);
   if (store === 'local') {
-    env.dir = g.dir ?? `./pki/${envName}`;
+    env.dir = g.dir ?? defaultDir(path, doc, envName);
   } else {
     const need = async (v: string | undefined, q: string, flag: string) => {
       const r = await ask(v, q);
@@ -52,21 +52,44 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
   }
   doc.environments = { ...doc.environments, [envName]: env };
   doc.defaultEnv ??= envName;
-  writeFileAtomic(path, JSON.stringify(doc, null, 2) + '\n');
-  const written = [path];
+  // every check before the first write: a workflow in the way refuses the whole command
+  const copies: [string, string][] = [];
   if (o.ci) {
     if (o.ci !== 'github') throw usageError(`unknown CI provider ${o.ci}`, 'use github');
     const src = join(packageRoot(), 'templates', 'github');
     const dest = resolve('.github', 'workflows');
-    mkdirSync(dest, { recursive: true });
     for (const f of readdirSync(src)) {
       const to = join(dest, f);
       if (existsSync(to) && !o.force) throw conflict(`${to} already exists`, 'use --force to overwrite');
-      copyFileSync(join(src, f), to);
-      written.push(to);
+      copies.push([join(src, f), to]);
     }
   }
-  emit({ json: !!g.json }, { environment: envName, config: path, settings: env, written }, () =>
-    [`Wrote environment ${envName} to ${path}`, ...written.slice(1).map((w) => `wrote ${w}`), `next: ca bootstrap${envName === doc.defaultEnv ? '' : ` --env ${envName}`}`].join('\n'),
+  const files = [path, ...copies.map(([, to]) => to)];
+  if (!o.dryRun) {
+    writeFileAtomic(path, JSON.stringify(doc, null, 2) + '\n');
+    if (copies.length) mkdirSync(resolve('.github', 'workflows'), { recursive: true });
+    for (const [from, to] of copies) copyFileSync(from, to);
+  }
+  const written = o.dryRun ? [] : files;
+  emit({ json: !!g.json }, { dryRun: !!o.dryRun, environment: envName, config: path, settings: env, written, ...(o.dryRun ? { wouldWrite: files } : {}) }, () =>
+    o.dryRun
+      ? [`dry run: would write environment ${envName} to ${path}`, ...files.slice(1).map((w) => `would write ${w}`), JSON.stringify(env, null, 2)].join('\n')
+      : [`Wrote environment ${envName} to ${path}`, ...written.slice(1).map((w) => `wrote ${w}`), `next: ca bootstrap${envName === doc.defaultEnv ? '' : ` --env ${envName}`}`].join('\n'),
   );
+}
+
+/**
+ * The local store directory of a new environment: `./pki/<env>`, unless a CA already lives in `./pki` (made
+ * before there was a config file) and no environment uses it yet; then the environment keeps it, so `ca init`
+ * never hides an existing CA behind an empty store.
+ */
+function defaultDir(configPath: string, doc: ConfigFile, envName: string): string {
+  const base = dirname(configPath);
+  const legacy = resolve(base, 'pki');
+  const claimed = [doc.dir, ...Object.values(doc.environments ?? {}).map((e) => e.dir)].some((d) => d && resolve(base, d) === legacy);
+  if (!claimed && existsSync(join(legacy, 'registry.json'))) {
+    process.stderr.write(`a CA already exists in ${legacy}: environment ${envName} keeps it (set another with --dir)\n`);
+    return './pki';
+  }
+  return `./pki/${envName}`;
 }

@@ -18,12 +18,14 @@ export function register(program: Command): void {
     .option('--domain <name:type...>', 'API Gateway custom domain(s) to update, type rest or http')
     .option('--ci <provider>', 'also write CI workflows (github)')
     .option('--force', 'overwrite an existing environment of that name')
+    .option('--dry-run', 'print the environment and the files it would write, and write nothing')
     .action(async (o, c: Command) => {
       const { runInit } = await import('./init.run.js');
       await runInit(o, c);
     });
   helpFooter(cmd, [
     'ca init                                               # asks on a terminal',
+    'ca init --env sandbox --store local --dry-run --json  # what it would write',
     'ca init --env sandbox --store local --org "Acme Corp"',
     'ca init --env production --store aws --region eu-west-1 --bucket acme-ca-truststore \\\n      --table acme-ca --domain api.acme.com:rest --ci github',
   ]);

@@ -54,21 +54,25 @@ export function register(program: Command): void {
     .command('publish')
     .description('publish the truststore the registry implies, if it differs (finishes an interrupted publication)')
     .option('--strict', 'fail when API Gateway reports truststore warnings')
+    .option('--dry-run', 'say what would be published, retired or repaired, and change nothing')
     .action(async (o, c: Command) => {
       const { syncTruststore } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
-      const rt = await openRuntime(c, { strict: !!o.strict, publishes: true });
+      const rt = await openRuntime(c, { strict: !!o.strict, publishes: true, dryRun: !!o.dryRun });
       const { r, repaired } = await rt.store.lock.withLock(async () => {
         const drift = await rt.store.truststore.drift();
-        return { r: await syncTruststore(rt.ctx), repaired: drift };
+        return { r: await syncTruststore(rt.ctx, { dryRun: !!o.dryRun }), repaired: drift };
       });
       for (const w of r.warnings) warn(`truststore: ${w}`);
-      emit(rt, { version: r.state.version, changed: r.changed, repaired, retired: r.retired, warnings: r.warnings }, () =>
+      const dry = !!o.dryRun;
+      emit(rt, { dryRun: dry, version: r.state.version, changed: r.changed, repaired, retired: r.retired, warnings: r.warnings }, () =>
         [
-          `${r.changed ? 'Published' : repaired.length ? 'Repaired' : 'Already current:'} truststore version ${r.state.version}${r.retired.length ? `; retired ${r.retired.join(', ')}` : ''}`,
+          dry
+            ? `dry run: ${r.changed ? `would publish the ${r.state.version} truststore version` : repaired.length ? `would repair truststore version ${r.state.version}` : `nothing to do: truststore version ${r.state.version} is current`}${r.retired.length ? `; would retire ${r.retired.join(', ')}` : ''}`
+            : `${r.changed ? 'Published' : repaired.length ? 'Repaired' : 'Already current:'} truststore version ${r.state.version}${r.retired.length ? `; retired ${r.retired.join(', ')}` : ''}`,
           ...repaired.map((d) => `  was: ${d}`),
         ].join('\n'),
       );
     });
-  helpFooter(publish, ['ca truststore publish', 'ca truststore publish --env production --strict']);
+  helpFooter(publish, ['ca truststore publish', 'ca truststore publish --dry-run --json', 'ca truststore publish --env production --strict']);
 }
