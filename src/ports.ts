@@ -52,8 +52,8 @@ export interface CertificateRecord {
   keyRef?: string;
   spiffeId?: string;
   /**
-   * client certificates: the validity length in days the certificate was asked for (before capping at its
-   * issuer's end); renew and rotation issue the next certificate with the same length
+   * the validity length in days the certificate was asked for (before capping at its issuer's end); renew and
+   * rotation issue a client's next certificate with the same length
    */
   validityDays?: number;
   /** the root only: the CA profile recorded at bootstrap, which every later operation issues with */

@@ -26,8 +26,15 @@ export function certificateJson(r: CertificateRecord) {
     keyType: r.keyType,
     keyOrigin: r.keyOrigin,
     ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
-    ...(r.validityDays !== undefined ? { validityDays: r.validityDays } : {}),
+    ...(r.validityDays !== undefined ? { validityDays: r.validityDays, validityCapped: isCapped(r) } : {}),
   };
+}
+
+/** The certificate ends before the length it was asked for: cut at its issuer's end (RFC 5280 path validation). */
+export function isCapped(r: CertificateRecord): boolean {
+  if (r.validityDays === undefined) return false;
+  // it was asked to end `validityDays` after it was made (to the second); anything clearly earlier was cut
+  return Date.parse(r.notAfter) < Date.parse(r.createdAt) + r.validityDays * 86_400_000 - 60_000;
 }
 
 export function certificateLines(r: CertificateRecord, indent = '  '): string {
@@ -36,7 +43,7 @@ export function certificateLines(r: CertificateRecord, indent = '  '): string {
     `${indent}fingerprint  sha256:${r.fingerprint}`,
     `${indent}subject      ${r.subject}`,
     `${indent}issuer       ${r.issuer}`,
-    `${indent}valid        ${r.notBefore} .. ${r.notAfter}`,
+    `${indent}valid        ${r.notBefore} .. ${r.notAfter}${isCapped(r) ? ` (${r.validityDays} days asked: capped at its issuer's end)` : ''}`,
     ...(r.spiffeId ? [`${indent}spiffe id    ${r.spiffeId}`] : []),
   ].join('\n');
 }

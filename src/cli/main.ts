@@ -57,6 +57,8 @@ const program = new DeferredCommand('ca', { eager: true })
     // the help text carries no colour of its own to keep or strip
     getOutHasColors: () => false,
   })
+  // a subcommand's help lists the options every command takes (--json, --yes, --dir, --env), which its examples use
+  .configureHelp({ showGlobalOptions: true })
   .exitOverride()
   .hook('preAction', () => {
     // `ca list | head` closes the pipe early: that is not an error.

@@ -64,6 +64,7 @@ async function createCa(
     publicKey: Buffer.from(signer.publicKeySpki).toString('base64'),
     keyOrigin: 'ca',
     keyRef,
+    validityDays: days,
     // the root carries the CA profile: every later operation issues with it (see profile.ts)
     ...(kind === 'root' ? { profile: { ...p } } : {}),
     certificatePem: cert.pem,

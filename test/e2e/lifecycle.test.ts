@@ -189,3 +189,18 @@ describe('lifecycle fidelity on the embedded store', () => {
     expect(lengthDays(cert(dir, 'd30'))).toBe(30);
   });
 });
+
+describe('a validity cut short at its issuer\'s end', () => {
+  it('is said in the human output and in JSON, for an intermediate capped at the root and a client at its intermediate', () => {
+    const dir = tempDir('ca-capped-');
+    const boot = ca(dir, ['bootstrap', '--root-days', '40', '--intermediate-days', '100', '--json']);
+    expect(boot.code, boot.stderr).toBe(0);
+    expect(boot.json().intermediate).toMatchObject({ validityDays: 100, validityCapped: true });
+    expect(boot.json().root).toMatchObject({ validityDays: 40, validityCapped: false });
+    const human = ca(dir, ['issue-client', 'a', '--days', '60']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/valid +\S+ \.\. \S+ \(60 days asked: capped at its issuer's end\)/);
+    const json = ca(dir, ['issue-client', 'b', '--days', '10', '--json']);
+    expect(json.json()).toMatchObject({ validityDays: 10, validityCapped: false });
+  });
+});

@@ -3,6 +3,7 @@ import { helpFooter } from '../shared.js';
 
 export function register(program: Command): void {
   const ts = program.command('truststore').description('check, show or publish the truststore bundle API Gateway uses');
+  helpFooter(ts, ['ca truststore verify                 # API Gateway\'s rules, exit 7 on a violation', 'ca truststore show > truststore.pem', 'ca truststore publish --dry-run']);
   const verify = ts
     .command('verify [file]')
     .description('check a truststore (default: the published one) against API Gateway\'s rules; exit 7 on a violation')
