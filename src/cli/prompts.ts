@@ -1,4 +1,4 @@
-import { cancelled, usageError } from '../domain/errors.js';
+import { cancelled, invalidInput, usageError } from '../domain/errors.js';
 
 /** Prompts only when a person is there: stdin and stderr are terminals and not under CI. */
 export function interactive(): boolean {
@@ -18,15 +18,28 @@ async function prompt<T>(question: Record<string, unknown>): Promise<T> {
   }
 }
 
-/** Asks a hidden value; without a terminal, a usage error naming the flag or variable to use instead. */
-export async function askSecret(message: string, source: string, o: { confirm?: boolean } = {}): Promise<string> {
+/** How many times a hidden value is asked before giving up, as ssh-keygen and step do. */
+const TRIES = 3;
+
+/**
+ * Asks a hidden value; without a terminal, a usage error naming the flag or variable to use instead. A value
+ * `validate` refuses, or a confirmation that differs, is asked again, up to three tries; then the last reason
+ * is the error (invalid input, the same code as the value given any other way).
+ */
+export async function askSecret(message: string, source: string, o: { confirm?: boolean; validate?: (v: string) => string | undefined } = {}): Promise<string> {
   if (!interactive()) throw usageError(`${message} needed and no terminal to ask on`, `set ${source}`);
-  const v = await prompt<string>({ type: 'password', message, mask: '*' });
-  if (o.confirm) {
-    const again = await prompt<string>({ type: 'password', message: `${message} (again)`, mask: '*' });
-    if (again !== v) throw usageError('the two entries differ');
+  let problem = '';
+  for (let attempt = 1; attempt <= TRIES; attempt++) {
+    const v = await prompt<string>({ type: 'password', message, mask: '*' });
+    problem = o.validate?.(v) ?? '';
+    if (!problem && o.confirm) {
+      const again = await prompt<string>({ type: 'password', message: `${message} (again)`, mask: '*' });
+      if (again !== v) problem = 'the two entries differ';
+    }
+    if (!problem) return v;
+    if (attempt < TRIES) process.stderr.write(`${problem}: try again (${TRIES - attempt} ${TRIES - attempt === 1 ? 'try' : 'tries'} left)\n`);
   }
-  return v;
+  throw invalidInput(`${problem} (${TRIES} tries)`, `or set ${source}`);
 }
 
 /** Confirms a destructive step; `--yes` skips it; without a terminal and without --yes it is a usage error. */

@@ -9,6 +9,7 @@ import { askSecret } from './prompts.js';
 import { progressBar } from './progress.js';
 import { DirectoryBundleSink } from '../adapters/local/directory-bundle-sink.js';
 import { createLocalStore } from '../adapters/local/local-store.js';
+import { MIN_PASSPHRASE } from '../adapters/local/file-key-custody.js';
 
 export function warn(message: string): void {
   process.stderr.write(`warning: ${message}\n`);
@@ -123,7 +124,12 @@ async function openStore(config: ResolvedConfig, o: RuntimeOptions, passphraseFi
     passphrase: async ({ confirm }) =>
       passphraseFile
         ? readSecretFile(passphraseFile, 'passphrase')
-        : (process.env.CA_PASSPHRASE ?? askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE or --passphrase-file', { confirm })),
+        : (process.env.CA_PASSPHRASE ??
+          askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE or --passphrase-file', {
+            confirm,
+            // the custody refuses a short new passphrase; on a terminal it is asked again instead
+            validate: (p) => (confirm && p.length < MIN_PASSPHRASE ? `the CA passphrase must be at least ${MIN_PASSPHRASE} characters` : undefined),
+          })),
   });
 }
 

@@ -21,6 +21,24 @@ describe('on a terminal', () => {
     expect(readFileSync(join(dir, 'pki', 'keys', keys[0]!), 'utf8')).toMatch(/ENCRYPTED PRIVATE KEY/);
   });
 
+  it('a short or mismatched new passphrase is asked again, three tries, then refused with the code an environment value gets (3)', () => {
+    const dir = tempDir('ca-tty-');
+    const ok = onTerminal(
+      dir,
+      [['New CA key passphrase', 'short\r'], ['try again', ''], ['New CA key passphrase', 'typed-on-terminal\r'], ['(again)', 'different-entry\r'], ['2 tries', ''], ['New CA key passphrase', 'typed-on-terminal\r'], ['(again)', 'typed-on-terminal\r']],
+      ['bootstrap'],
+    );
+    expect(ok.exit, ok.output).toBe(0);
+    expect(ok.output).toMatch(/at least 8 characters: try again \(2 tries left\)/);
+    expect(ok.output).toMatch(/the two entries differ: try again \(1 try left\)/);
+    expect(ok.output).toMatch(/Created a CA/);
+    const fresh = tempDir('ca-tty-');
+    const r = onTerminal(fresh, [['New CA key passphrase', 'a\r'], ['2 tries', ''], ['New CA key passphrase', 'b\r'], ['1 try', ''], ['New CA key passphrase', 'c\r']], ['bootstrap']);
+    expect(r.exit, r.output).toBe(3);
+    expect(r.output).toMatch(/error: the CA passphrase must be at least 8 characters \(3 tries\)/);
+    expect(existsSync(join(fresh, 'pki'))).toBe(false);
+  });
+
   it('Ctrl-C at a prompt exits 130 with one line and changes nothing', () => {
     const dir = tempDir('ca-tty-');
     const r = onTerminal(dir, [['New CA key passphrase', '\x03']], ['bootstrap']);
