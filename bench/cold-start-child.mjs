@@ -12,5 +12,7 @@ const { handler } = await import(pathToFileURL(bundle).href);
 const t1 = performance.now();
 const r = await handler(event);
 const t2 = performance.now();
-process.stdout.write(JSON.stringify({ startMs: t0, importMs: t1 - t0, invokeMs: t2 - t1, allowed: r.isAuthorized === true }) + '\n');
-if (r.isAuthorized !== true) process.exitCode = 1;
+// either answer format: a simple response (CA_RESPONSE_MODE=simple) or an IAM policy (the default)
+const allowed = 'isAuthorized' in r ? r.isAuthorized === true : r.policyDocument?.Statement?.[0]?.Effect === 'Allow';
+process.stdout.write(JSON.stringify({ startMs: t0, importMs: t1 - t0, invokeMs: t2 - t1, allowed }) + '\n');
+if (!allowed) process.exitCode = 1;

@@ -284,20 +284,27 @@ async function authorizer(moto) {
   const regEnv = (endpoint) => ({ ...awsEnv(endpoint, startupEnv), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
   const env = regEnv(reg.endpoint);
   const tlsEnv = { ...regEnv(tlsReg.endpoint), NODE_EXTRA_CA_CERTS: cert };
+  // What-if, not how the function is deployed: Node's own root store (~140 certificates, built on the first TLS
+  // context whatever the `ca` option says) replaced by OpenSSL's store read from one small file.
+  const narrowEnv = { ...regEnv(tlsReg.endpoint), NODE_OPTIONS: '--use-openssl-ca', SSL_CERT_FILE: cert, SSL_CERT_DIR: join(dir, 'no-such-dir') };
   const empty = join(dir, 'empty-handler.mjs');
   writeFileSync(empty, 'export const handler = async () => ({ isAuthorized: true });\n');
   const child = (handlerFile, e) => runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), handlerFile, fixture], { env: e });
-  const [bare, floor, cold, coldTls, inner] = [[], [], [], [], []];
+  const [bare, floor, cold, coldTls, inner, innerTls, coldNarrow] = [[], [], [], [], [], [], []];
   try {
     await child(join(dir, 'index.mjs'), env); // disk cache
     await child(join(dir, 'index.mjs'), tlsEnv);
+    await child(join(dir, 'index.mjs'), narrowEnv);
     for (let i = 0; i < CFG.coldRuns; i++) {
       bare.push((await runChild(process.execPath, ['-e', '0'], { env: startupEnv })).wall);
       floor.push((await child(empty, env)).wall);
       const r = await child(join(dir, 'index.mjs'), env);
       cold.push(r.wall);
       inner.push(lastJsonLine(r.stdout));
-      coldTls.push((await child(join(dir, 'index.mjs'), tlsEnv)).wall);
+      const t = await child(join(dir, 'index.mjs'), tlsEnv);
+      coldTls.push(t.wall);
+      innerTls.push(lastJsonLine(t.stdout));
+      coldNarrow.push((await child(join(dir, 'index.mjs'), narrowEnv)).wall);
     }
   } finally {
     await reg.close();
@@ -311,13 +318,26 @@ async function authorizer(moto) {
       medianMs: median(cold),
       bareNodeMedianMs: median(bare),
       deltaMs: median(cold) - median(bare),
+      startMedianMs: median(inner.map((x) => x.startMs)),
       importMedianMs: median(inner.map((x) => x.importMs)),
       firstInvokeMedianMs: median(inner.map((x) => x.invokeMs)),
       getItemsPerColdStart: gets / (CFG.coldRuns + 1),
       emptyHandlerMedianMs: median(floor),
       samples: { cold, bare, floor },
     },
-    coldHttps: { runs: CFG.coldRuns, medianMs: median(coldTls), bareNodeMedianMs: median(bare), deltaMs: median(coldTls) - median(bare), getItemsPerColdStart: tlsReg.count() / (CFG.coldRuns + 1), samples: { cold: coldTls } },
+    coldHttps: {
+      runs: CFG.coldRuns,
+      medianMs: median(coldTls),
+      bareNodeMedianMs: median(bare),
+      deltaMs: median(coldTls) - median(bare),
+      // time from process start to the harness's import (NODE_EXTRA_CA_CERTS makes Node build its root store there)
+      startMedianMs: median(innerTls.map((x) => x.startMs)),
+      importMedianMs: median(innerTls.map((x) => x.importMs)),
+      firstInvokeMedianMs: median(innerTls.map((x) => x.invokeMs)),
+      getItemsPerColdStart: tlsReg.count() / (CFG.coldRuns + 1),
+      samples: { cold: coldTls },
+    },
+    coldHttpsNarrowTrust: { runs: CFG.coldRuns, medianMs: median(coldNarrow), deltaMs: median(coldNarrow) - median(bare), samples: { cold: coldNarrow } },
     warm,
   };
 }
@@ -438,9 +458,14 @@ function rows(r) {
     row('authorizer', 'registry miss p99 vs moto GetItem', fmt(w.miss.p99, ' ms'), fmt(w.motoGetItem.p99, ' ms'), fmt(ratio(w.miss.p99, w.motoGetItem.p99), 'x'), '', '');
     row('authorizer', 'miss overhead over GetItem p50/p99', `${fmt(w.overhead.p50, '')}/${fmt(w.overhead.p99, '')} ms`, '', '', '', '');
     row('authorizer', 'GetItem requests per miss', fmt(w.getItemPerMiss), '1', '', '= 1', Math.abs(w.getItemPerMiss - 1) < 1e-9 ? 'yes' : 'NO');
-    row('authorizer', 'cold start (import + 1st call) vs node -e 0', fmt(a.cold.medianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.deltaMs, ' ms')}`, '<= +60 ms', a.cold.deltaMs <= 60 ? 'yes' : 'NO');
-    row('authorizer', 'cold: import / first invocation (in child)', `${fmt(a.cold.importMedianMs)}/${fmt(a.cold.firstInvokeMedianMs)} ms`, '', '', '', '');
-    if (a.coldHttps) row('authorizer', 'cold start, registry over HTTPS, vs node -e 0', fmt(a.coldHttps.medianMs, ' ms'), fmt(a.coldHttps.bareNodeMedianMs, ' ms'), `+${fmt(a.coldHttps.deltaMs, ' ms')}`, '', '');
+    // The target row: DynamoDB answers over HTTPS in AWS, so that is the cold start a caller waits for.
+    const h = a.coldHttps;
+    row('authorizer', 'cold start (import + 1st call), registry over HTTPS, vs node -e 0', fmt(h.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(h.deltaMs, ' ms')}`, '<= +40 ms', h.deltaMs <= 40 ? 'yes' : 'NO');
+    row('authorizer', 'cold, HTTPS: start-up / import / first invocation (in child)', `${fmt(h.startMedianMs)}/${fmt(h.importMedianMs)}/${fmt(h.firstInvokeMedianMs)} ms`, '', '', '', '');
+    const n = a.coldHttpsNarrowTrust;
+    row('authorizer', 'cold, HTTPS, what-if: trust store of one file (--use-openssl-ca)', fmt(n.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(n.deltaMs, ' ms')}`, '', '');
+    row('authorizer', 'cold start, registry over plain HTTP, vs node -e 0', fmt(a.cold.medianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.deltaMs, ' ms')}`, '', '');
+    row('authorizer', 'cold, HTTP: start-up / import / first invocation (in child)', `${fmt(a.cold.startMedianMs)}/${fmt(a.cold.importMedianMs)}/${fmt(a.cold.firstInvokeMedianMs)} ms`, '', '', '', '');
     row('authorizer', 'cold: harness floor (empty handler) vs node -e 0', fmt(a.cold.emptyHandlerMedianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.emptyHandlerMedianMs - a.cold.bareNodeMedianMs, ' ms')}`, '', '');
     row('authorizer', 'bundle index.mjs / zip', `${fmt(a.bundle.bytes)} / ${fmt(a.bundle.zipBytes)} B`, '', '', '', '');
   }

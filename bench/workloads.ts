@@ -150,11 +150,12 @@ async function authorizerBench(fixturePath: string) {
     const byserial = new Map(records.map((r) => [r.serial, r]));
     const reader: RegistryReader = { get: async (s) => byserial.get(s) };
     let logged = 0;
-    const hitDiscard = createAuthorizer({ registry: reader, log: () => void logged++ });
+    // simple responses: the timing loops read isAuthorized (the answer format costs the same either way)
+    const hitDiscard = createAuthorizer({ registry: reader, config: { responseMode: 'simple' }, log: () => void logged++ });
     const hitNoLog = stats(await timeDecisions(hitDiscard as never, event, 20_000, 2_000));
     // The same with the log line serialised as the default logger does (minus the stdout write).
     let bytes = 0;
-    const hitJson = createAuthorizer({ registry: reader, log: (e) => void (bytes += JSON.stringify(e).length) });
+    const hitJson = createAuthorizer({ registry: reader, config: { responseMode: 'simple' }, log: (e) => void (bytes += JSON.stringify(e).length) });
     const hitLog = stats(await timeDecisions(hitJson as never, event, 20_000, 2_000));
 
     // Registry miss against moto: client cache TTL 0, so every decision reads CERT#<serial> (the intermediate
@@ -175,7 +176,7 @@ async function authorizerBench(fixturePath: string) {
       timeoutMs: 2000,
       onRequest: (op) => void (counts[op] = (counts[op] ?? 0) + 1),
     });
-    const missAuthz = createAuthorizer({ registry: missReader, config: { cacheTtlMs: 0 }, log: (e) => void (bytes += JSON.stringify(e).length) });
+    const missAuthz = createAuthorizer({ registry: missReader, config: { cacheTtlMs: 0, responseMode: 'simple' }, log: (e) => void (bytes += JSON.stringify(e).length) });
     const raw = new DynamoDBClient({ region: REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
     const rawGet = () => raw.send(new GetItemCommand({ TableName: table, Key: { pk: { S: certKey(client.serial) } }, ConsistentRead: true }));
     for (let i = 0; i < 50; i++) {

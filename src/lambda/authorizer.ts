@@ -55,7 +55,11 @@ export const DENY_REASONS: readonly DenyReason[] = [
 ];
 
 export interface AuthorizerConfig {
-  /** HTTP API payload 2.0 answer: `simple` ({isAuthorized}) or `iam` (policy). v1 and REST always get a policy. */
+  /**
+   * HTTP API payload 2.0 answer: `iam` (policy, what an HTTP API authorizer expects unless simple responses are
+   * enabled on it, and what REST always expects) or `simple` ({isAuthorized}, only with simple responses
+   * enabled). v1 and REST always get a policy.
+   */
   responseMode?: 'simple' | 'iam';
   /** how long a client record read from the registry is reused: the maximum revocation delay; 0 disables */
   cacheTtlMs?: number;
@@ -74,7 +78,7 @@ export interface AuthorizerConfig {
 }
 
 export const AUTHORIZER_DEFAULTS: Required<AuthorizerConfig> = {
-  responseMode: 'simple',
+  responseMode: 'iam',
   cacheTtlMs: 5_000,
   negativeCacheTtlMs: 1_000,
   caCacheTtlMs: 60_000,
@@ -86,7 +90,13 @@ export const AUTHORIZER_DEFAULTS: Required<AuthorizerConfig> = {
 
 export interface AuthorizerDeps {
   registry: RegistryReader;
+  /** wall-clock time: validity periods and grace ends */
   clock?: Clock;
+  /**
+   * milliseconds on a clock that never steps back (performance.now by default): every cache expiry. On the
+   * wall clock, a clock stepped back would keep a revoked certificate's cached record alive that much longer.
+   */
+  monotonic?: () => number;
   config?: AuthorizerConfig;
   /** one structured entry per decision; defaults to one JSON line on stdout */
   log?: (entry: object) => void;
@@ -200,6 +210,7 @@ const validDate = (s: unknown): number => (typeof s === 'string' ? Date.parse(s)
  */
 export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
   const clock = deps.clock ?? systemClock;
+  const monotonic = deps.monotonic ?? (() => performance.now());
   const log = deps.log ?? defaultLog;
   let cfg: Required<AuthorizerConfig>;
   let configError: string | undefined = deps.initError;
@@ -207,7 +218,9 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     cfg = resolveAuthorizerConfig(deps.config);
   } catch (e) {
     configError ??= (e as Error).message;
-    cfg = AUTHORIZER_DEFAULTS;
+    // The denial must still come in the format the API accepts: keep the response mode if it is a valid one.
+    const mode = deps.config?.responseMode;
+    cfg = { ...AUTHORIZER_DEFAULTS, ...(mode === 'simple' || mode === 'iam' ? { responseMode: mode } : {}) };
   }
   const clients = new TtlLru<string, CertificateRecord | null>(cfg.cacheMax);
   const cas = new TtlLru<string, CertificateRecord | null>(256);
@@ -283,7 +296,7 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     if (t < cert.notBefore) return deny('not_yet_valid');
     if (t >= cert.notAfter) return deny('expired');
 
-    const nowMs = t;
+    const nowMs = monotonic(); // cache expiry only: never the wall clock
     const record = await cachedGet(clients, cert.serial, cfg.cacheTtlMs, cfg.negativeCacheTtlMs, nowMs, deadline, d);
     if (!record) return deny('unknown_serial');
     d.record = record;

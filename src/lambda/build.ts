@@ -34,3 +34,30 @@ export async function buildAuthorizerBundle(o: { outDir: string }): Promise<{ zi
   writeFileSync(zipPath, zip);
   return { zipPath, bundleBytes: code.length, zipBytes: zip.length };
 }
+
+/** How the authorizer answers HTTP API payload 2.0 events (CA_RESPONSE_MODE); v1 and REST always get a policy. */
+export type ResponseMode = 'iam' | 'simple';
+
+/** The API Gateway settings a deployment of the bundle must use with a given CA_RESPONSE_MODE. */
+export interface AuthorizerDeploySettings {
+  responseMode: ResponseMode;
+  /** the function's environment for that mode (CA_TABLE comes from the deployment) */
+  environment: { CA_RESPONSE_MODE: ResponseMode };
+  /**
+   * HTTP API authorizer: `enableSimpleResponses` must match the mode (a simple answer to an authorizer without it,
+   * or a policy to one with it, is a 500 for every request); result caching off (README: why the cache stays off).
+   */
+  httpApi: { authorizerType: 'REQUEST'; enableSimpleResponses: boolean; authorizerResultTtlInSeconds: 0 };
+  /** REST API authorizer: always a policy; `authorizerResultTtlInSeconds` defaults to 300 there and must be 0 */
+  restApi: { type: 'REQUEST'; authorizerResultTtlInSeconds: 0 };
+}
+
+/** The settings for a response mode: one value the deployment wires into both the function and the API. */
+export function authorizerDeploySettings(responseMode: ResponseMode = 'iam'): AuthorizerDeploySettings {
+  return {
+    responseMode,
+    environment: { CA_RESPONSE_MODE: responseMode },
+    httpApi: { authorizerType: 'REQUEST', enableSimpleResponses: responseMode === 'simple', authorizerResultTtlInSeconds: 0 },
+    restApi: { type: 'REQUEST', authorizerResultTtlInSeconds: 0 },
+  };
+}

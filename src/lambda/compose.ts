@@ -9,7 +9,7 @@ import { readAuthorizerEnv, type AuthorizerEnv } from './config.js';
 export function composeAuthorizer(
   env: Record<string, string | undefined>,
   makeRegistry: (e: AuthorizerEnv) => RegistryReader,
-  extra: Pick<AuthorizerDeps, 'clock' | 'log'> = {},
+  extra: Pick<AuthorizerDeps, 'clock' | 'monotonic' | 'log'> = {},
 ): Authorizer {
   let parsed: AuthorizerEnv;
   let registry: RegistryReader;
@@ -19,8 +19,10 @@ export function composeAuthorizer(
   } catch (e) {
     const initError = (e as Error).message;
     const failing: RegistryReader = { get: async () => Promise.reject(new Error(initError)) };
-    const mode = env.CA_RESPONSE_MODE?.trim().toLowerCase() === 'iam' ? 'iam' : 'simple';
-    return createAuthorizer({ registry: failing, config: { responseMode: mode }, initError, ...extra });
+    // The denials still answer in the format the API was set up for: the configured mode when it is valid,
+    // else the default (a policy, which every API type accepts with AWS's default settings).
+    const mode = env.CA_RESPONSE_MODE?.trim().toLowerCase();
+    return createAuthorizer({ registry: failing, config: { responseMode: mode === 'simple' || mode === 'iam' ? mode : undefined }, initError, ...extra });
   }
   return createAuthorizer({ registry, config: parsed.config, ...extra });
 }

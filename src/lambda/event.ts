@@ -52,6 +52,9 @@ export function parseEvent(event: unknown): ParsedEvent {
   else if (version === '1.0') shape = 'v1';
   else if (version === undefined && (event.type === 'REQUEST' || typeof event.methodArn === 'string')) shape = 'rest';
   const resource = shape === 'v2' ? str(event.routeArn) : str(event.methodArn);
+  // A REST TOKEN authorizer is sent a token and the method ARN, never the client certificate (aws-facts): the
+  // event is well formed, the certificate is missing, and that is what the operator must be told.
+  if (version === undefined && event.type === 'TOKEN') return resource ? { shape: 'rest', resource, problem: 'no_client_cert' } : { problem: 'malformed_event' };
   if (!shape || !resource || !isObject(rc)) return { shape, resource, problem: 'malformed_event' };
   const holder = shape === 'v2' ? rc.authentication : rc.identity;
   if (holder === undefined || holder === null) return { shape, resource, problem: 'no_client_cert' };
@@ -63,6 +66,30 @@ export function parseEvent(event: unknown): ParsedEvent {
   if (pem === undefined || pem === null || pem === '') return { shape, resource, problem: 'no_client_cert' };
   if (typeof pem !== 'string') return { shape, resource, problem: 'malformed_event' };
   return { shape, resource, clientCertPem: pem };
+}
+
+/**
+ * API Gateway limits the `Resource` of a policy statement an authorizer returns to 512 characters, while a
+ * method ARN may reach 1,600 bytes (developer guide, "Output from an API Gateway Lambda authorizer"): a longer
+ * resource makes the answer invalid, a 500 for the caller.
+ */
+export const MAX_POLICY_RESOURCE_LENGTH = 512;
+
+/**
+ * The statement's resource: the method or route ARN itself, or, when it is longer than API Gateway accepts,
+ * the same API, stage and verb with any path (`arn:…:<apiId>/<stage>/<verb>/*`). The wider Allow is safe only
+ * because API Gateway's authorizer cache stays at TTL 0 (README): the policy then covers this one request.
+ */
+export function policyResource(arn: string): string {
+  if (arn.length <= MAX_POLICY_RESOURCE_LENGTH) return arn;
+  // arn:<partition>:execute-api:<region>:<account>:<apiId>/<stage>/<verb>/<path…>
+  const [api, ...rest] = arn.split('/');
+  // keep stage and verb if that fits, else the stage, else the API; always replace at least one segment
+  for (let keep = Math.min(2, rest.length - 1); keep >= 0; keep--) {
+    const candidate = [api, ...rest.slice(0, keep), '*'].join('/');
+    if (candidate.length <= MAX_POLICY_RESOURCE_LENGTH) return candidate;
+  }
+  return '*';
 }
 
 /**
@@ -85,7 +112,7 @@ export function buildResponse(o: {
     policyDocument: {
       Version: '2012-10-17',
       // Without a resource to name (malformed event) a Deny on everything is the only safe statement.
-      Statement: [{ Action: 'execute-api:Invoke', Effect: o.allow ? 'Allow' : 'Deny', Resource: o.allow ? o.resource! : (o.resource ?? '*') }],
+      Statement: [{ Action: 'execute-api:Invoke', Effect: o.allow ? 'Allow' : 'Deny', Resource: o.resource === undefined ? '*' : policyResource(o.resource) }],
     },
     context: o.context,
   };

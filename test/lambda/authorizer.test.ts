@@ -8,7 +8,7 @@ import { revoke } from '../../src/domain/revocation.js';
 import { retireIntermediate, rotateIntermediate } from '../../src/domain/hierarchy.js';
 import type { CertificateRecord, Clock, RegistryReader } from '../../src/ports.js';
 import { DAY, T0, at, makePki, type TestPki } from './pki.js';
-import { METHOD_ARN, ROUTE_ARN, SHAPES, clientCertOf, eventRest, eventV1, eventV2 } from './events.js';
+import { DOCUMENTED_CLIENT_CERT, METHOD_ARN, ROUTE_ARN, SHAPES, clientCertOf, eventRest, eventToken, eventV1, eventV2, withPathLength, type SerialForm } from './events.js';
 
 const allowed = (r: AuthorizerResponse) =>
   'isAuthorized' in r ? r.isAuthorized === true : r.policyDocument.Statement.length > 0 && r.policyDocument.Statement.every((s) => s.Effect === 'Allow');
@@ -22,6 +22,13 @@ function collect() {
 function movingClock(start: Date): Clock & { set(d: Date): void } {
   let t = start;
   return { now: () => new Date(t), set: (d) => (t = d) };
+}
+
+/** A wall clock and a monotonic clock the test moves together (cache expiry follows the monotonic one). */
+function movingClocks(start: Date): Clock & { monotonic: () => number; set(d: Date): void } {
+  let t = start.getTime();
+  let mono = 0;
+  return { now: () => new Date(t), monotonic: () => mono, set: (d) => ((mono += d.getTime() - t), (t = d.getTime())) };
 }
 
 let pki: TestPki;
@@ -43,9 +50,9 @@ afterAll(() => {
   foreign?.cleanup();
 });
 
-function authz(o: { registry?: RegistryReader; clock?: Clock; config?: AuthorizerConfig } = {}) {
+function authz(o: { registry?: RegistryReader; clock?: Clock & { monotonic?: () => number }; config?: AuthorizerConfig } = {}) {
   const logs = collect();
-  const run = createAuthorizer({ registry: o.registry ?? pki.store.registry, clock: o.clock ?? { now: () => at(60_000) }, config: { cacheTtlMs: 0, ...o.config }, log: logs.log });
+  const run = createAuthorizer({ registry: o.registry ?? pki.store.registry, clock: o.clock ?? { now: () => at(60_000) }, monotonic: o.clock?.monotonic, config: { cacheTtlMs: 0, ...o.config }, log: logs.log });
   return Object.assign(run, { logs: logs.entries, last: () => logs.entries[logs.entries.length - 1]! });
 }
 
@@ -78,7 +85,7 @@ describe('a valid certificate', () => {
   });
 
   it('ignores the pre-formatted strings API Gateway adds: identity comes from the PEM', async () => {
-    const a = authz();
+    const a = authz({ config: { responseMode: 'simple' } });
     const cert = { ...clientCertOf(alice.certificatePem), serialNumber: bob.serial, subjectDN: 'CN=bob', issuerDN: 'CN=evil' };
     const r = (await a(eventV2(cert))) as SimpleResponse;
     expect(r.isAuthorized).toBe(true);
@@ -89,7 +96,7 @@ describe('a valid certificate', () => {
     const sp = await makePki({ name: 'ca-spiffe', policy: { spiffeTrustDomain: 'example.org' } });
     try {
       const rec = (await sp.issue('svc-a')).record;
-      const a = authz({ registry: sp.store.registry });
+      const a = authz({ registry: sp.store.registry, config: { responseMode: 'simple' } });
       const r = (await a(eventV2(clientCertOf(rec.certificatePem)))) as SimpleResponse;
       expect(r.isAuthorized).toBe(true);
       expect(r.context.spiffeId).toBe('spiffe://example.org/client/svc-a');
@@ -256,7 +263,8 @@ describe('malformed events', () => {
     ['clientCertPem with a broken body', async () => eventV2({ ...clientCertOf(alice.certificatePem), clientCertPem: alice.certificatePem.replace(/[A-Z]{4}/, 'AAAA!') }), 'malformed_certificate'],
     ['clientCertPem huge', async () => eventV2({ ...clientCertOf(alice.certificatePem), clientCertPem: alice.certificatePem + 'A'.repeat(1_000_000) }), 'malformed_certificate'],
     ['a CA certificate', async () => eventV2({ ...clientCertOf(alice.certificatePem), clientCertPem: await inter() }), 'not_a_client_certificate'],
-    ['a TOKEN authorizer event', async () => ({ type: 'TOKEN', methodArn: METHOD_ARN, authorizationToken: 'x' }), 'malformed_event'],
+    ['a TOKEN authorizer event', async () => eventToken(), 'no_client_cert'],
+    ['a TOKEN authorizer event without methodArn', async () => ({ ...eventToken(), methodArn: undefined }), 'malformed_event'],
   ];
   it.each(cases)('denies %s', async (_name, make, reason) => {
     for (const mode of ['simple', 'iam'] as const) {
@@ -285,7 +293,7 @@ describe('cache', () => {
 
   it('with a TTL a revocation is seen once the TTL has passed; the issuer stays cached', async () => {
     const frank = (await pki.issue('frank')).record;
-    const clock = movingClock(at(60_000));
+    const clock = movingClocks(at(60_000));
     const reg = counting(pki.store.registry);
     const a = authz({ registry: reg, clock, config: { cacheTtlMs: 5000 } });
     const ev = eventV2(clientCertOf(frank.certificatePem));
@@ -322,7 +330,7 @@ describe('cache', () => {
   });
 
   it('caches an unknown serial for the shorter negative TTL', async () => {
-    const clock = movingClock(at(60_000));
+    const clock = movingClocks(at(60_000));
     const reg = counting(pki.store.registry);
     const a = authz({ registry: reg, clock, config: { cacheTtlMs: 5000, negativeCacheTtlMs: 1000 } });
     const stranger = (await foreign.issue('zed')).record;
@@ -427,6 +435,139 @@ describe('configuration', () => {
     const run = createAuthorizer({ registry: pki.store.registry, config: { cacheTtlMs: -1 }, log: logs.log });
     expect(allowed(await run(eventV2(clientCertOf(alice.certificatePem))))).toBe(false);
     expect(logs.entries[0]!.reason).toBe('config_error');
+  });
+});
+
+describe('answers API Gateway accepts in every configuration', () => {
+  const policy = (r: AuthorizerResponse) => {
+    expect('policyDocument' in r, JSON.stringify(r)).toBe(true);
+    return r as PolicyResponse;
+  };
+
+  it('answers an IAM policy by default, the format an HTTP API authorizer expects with simple responses off (AWS default) and REST always', async () => {
+    const run = createAuthorizer({ registry: pki.store.registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 0 }, log: () => {} });
+    for (const [shape, make] of Object.entries(SHAPES)) {
+      const allow = policy(await run(make(clientCertOf(alice.certificatePem))));
+      expect(allow.policyDocument.Statement, shape).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: shape === 'v2' ? ROUTE_ARN : METHOD_ARN }]);
+      const deny = policy(await run(make(clientCertOf((await foreign.issue(`x-${shape}`)).record.certificatePem))));
+      expect(deny.policyDocument.Statement[0]!.Effect, shape).toBe('Deny');
+      expect(deny.context).toEqual({ reason: 'unknown_serial' });
+    }
+    // the environment's default is the same
+    expect(readAuthorizerEnv({ CA_TABLE: 't', AWS_REGION: 'r' }).config.responseMode).toBeUndefined();
+  });
+
+  it('answers a simple response only when asked, and then only to payload 2.0 events', async () => {
+    const run = composeAuthorizer({ CA_TABLE: 't', AWS_REGION: 'r', CA_RESPONSE_MODE: 'simple', CA_CACHE_TTL_MS: '0' }, () => pki.store.registry, { log: () => {}, clock: { now: () => at(60_000) } });
+    expect(await run(eventV2(clientCertOf(alice.certificatePem)))).toMatchObject({ isAuthorized: true, context: { clientId: 'alice' } });
+    expect(policy(await run(eventV1(clientCertOf(alice.certificatePem)))).policyDocument.Statement[0]!.Effect).toBe('Allow');
+    expect(policy(await run(eventRest(clientCertOf(alice.certificatePem)))).policyDocument.Statement[0]!.Effect).toBe('Allow');
+  });
+
+  it('answers a config_error in the format the event requires: a policy by default, and the configured mode when it is valid', async () => {
+    const cert = clientCertOf(alice.certificatePem);
+    // CA_TABLE missing, no CA_RESPONSE_MODE: every shape gets a Deny policy (an HTTP API with AWS's defaults accepts it)
+    const byDefault = composeAuthorizer({ AWS_REGION: 'r' }, () => pki.store.registry, { log: () => {} });
+    for (const make of Object.values(SHAPES)) {
+      const r = policy(await byDefault(make(cert)));
+      expect(r.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny', Resource: ROUTE_ARN });
+      expect(r.context).toEqual({ reason: 'config_error' });
+    }
+    // an invalid value elsewhere keeps a valid CA_RESPONSE_MODE
+    const simple = composeAuthorizer({ AWS_REGION: 'r', CA_RESPONSE_MODE: 'simple' }, () => pki.store.registry, { log: () => {} });
+    expect(await simple(eventV2(cert))).toEqual({ isAuthorized: false, context: { reason: 'config_error' } });
+    expect(policy(await simple(eventRest(cert))).policyDocument.Statement[0]!.Effect).toBe('Deny');
+    // an invalid programmatic setting keeps the valid response mode beside it
+    const logs = collect();
+    const iam = createAuthorizer({ registry: pki.store.registry, config: { responseMode: 'iam', cacheTtlMs: -1 }, log: logs.log });
+    expect(policy(await iam(eventV2(cert))).policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny', Resource: ROUTE_ARN });
+    expect(logs.entries[0]).toMatchObject({ reason: 'config_error', shape: 'v2' });
+  });
+
+  it('keeps the policy resource within the 512 characters API Gateway allows: a 500-character path gets the stage and verb wildcard', async () => {
+    const a = authz({ config: { responseMode: 'iam' } });
+    const wildcard = 'arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/*';
+    for (const [shape, make] of Object.entries(SHAPES)) {
+      const long = withPathLength(make(clientCertOf(alice.certificatePem)), 500);
+      const arn = (long as { routeArn?: string; methodArn?: string }).routeArn ?? (long as { methodArn?: string }).methodArn!;
+      expect(arn.length, shape).toBeGreaterThan(512);
+      const allow = policy(await a(long));
+      expect(allow.policyDocument.Statement, shape).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: wildcard }]);
+      const deny = policy(await a(withPathLength(make({ ...clientCertOf(bob.certificatePem), clientCertPem: 'not a certificate' }), 500)));
+      expect(deny.policyDocument.Statement[0]!, shape).toMatchObject({ Effect: 'Deny', Resource: wildcard });
+    }
+    // at the limit the exact ARN is kept
+    const base = eventRest(clientCertOf(alice.certificatePem));
+    const exact = withPathLength(base, 512 - (base.methodArn.length - '/request'.length));
+    expect(exact.methodArn.length).toBe(512);
+    expect(policy(await a(exact)).policyDocument.Statement[0]!.Resource).toBe(exact.methodArn);
+  });
+});
+
+describe('recorded-shape events (AWS documentation examples, see events.ts)', () => {
+  const forms: SerialForm[] = ['colon-hex', 'decimal'];
+  it.each(Object.keys(SHAPES).flatMap((shape) => forms.map((form) => [shape, form] as const)))('allows the documented %s event with serialNumber in %s form', async (shape, form) => {
+    const cert = clientCertOf(alice.certificatePem, form);
+    expect(cert.validity.notBefore).toMatch(/^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT$/);
+    if (form === 'decimal') expect(cert.serialNumber).toMatch(/^\d+$/);
+    else expect(cert.serialNumber).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2})+$/);
+    for (const mode of ['simple', 'iam'] as const) {
+      const a = authz({ config: { responseMode: mode } });
+      expect(allowed(await a(SHAPES[shape as keyof typeof SHAPES](cert))), `${shape} ${mode}`).toBe(true);
+      expect(a.last()).toMatchObject({ reason: 'active', shape, serial: alice.serial });
+    }
+  });
+
+  it('denies the documented example verbatim (placeholder CERT_CONTENT) as a malformed certificate, in the format of its API', async () => {
+    const a = authz();
+    for (const make of Object.values(SHAPES)) {
+      const r = await a(make(DOCUMENTED_CLIENT_CERT));
+      expect('policyDocument' in r && r.policyDocument.Statement[0]!.Effect).toBe('Deny');
+      expect(a.last().reason).toBe('malformed_certificate');
+    }
+  });
+
+  it('takes identity from the PEM, not from a decimal serialNumber or a validity string naming another certificate', async () => {
+    const a = authz();
+    const lying = { ...clientCertOf(bob.certificatePem, 'decimal'), clientCertPem: alice.certificatePem, validity: { notBefore: 'Aug  5 09:36:04 2021 GMT', notAfter: 'Aug  6 09:36:04 2021 GMT' } };
+    const r = (await a(eventV1(lying))) as PolicyResponse;
+    expect(r.principalId).toBe('alice');
+    expect(r.context.serial).toBe(alice.serial);
+  });
+});
+
+describe('cache expiry on a monotonic clock', () => {
+  it('a wall clock stepped back 60 s does not keep a revoked certificate allowed past CA_CACHE_TTL_MS', async () => {
+    const hal = (await pki.issue('hal')).record;
+    const wall = movingClock(at(120_000));
+    let mono = 1_000_000;
+    const logs = collect();
+    const run = createAuthorizer({ registry: pki.store.registry, clock: wall, monotonic: () => mono, config: { cacheTtlMs: 5000 }, log: logs.log });
+    const ev = eventV2(clientCertOf(hal.certificatePem));
+    expect(allowed(await run(ev))).toBe(true);
+    await revoke(pki.ctx(at(121_000)), { clientId: 'hal' });
+    // NTP steps the wall clock back 60 s; 5 s pass
+    wall.set(at(120_000 - 60_000 + 5_000));
+    mono += 5_000;
+    expect(allowed(await run(ev))).toBe(false);
+    expect(logs.entries.at(-1)).toMatchObject({ reason: 'revoked', registryReads: 1 });
+  });
+
+  it('a wall clock stepped forward does not expire the cache early, and the monotonic TTL still does', async () => {
+    const wall = movingClock(at(60_000));
+    let mono = 0;
+    const reads: string[] = [];
+    const reg: RegistryReader = { get: (s) => (reads.push(s), pki.store.registry.get(s)) };
+    const run = createAuthorizer({ registry: reg, clock: wall, monotonic: () => mono, config: { cacheTtlMs: 5000 }, log: () => {} });
+    const ev = eventRest(clientCertOf(carol.certificatePem));
+    await run(ev);
+    wall.set(at(60_000 + 3_600_000));
+    mono += 1_000;
+    expect(allowed(await run(ev))).toBe(true);
+    expect(reads).toHaveLength(2);
+    mono += 4_000;
+    await run(ev);
+    expect(reads).toHaveLength(3);
   });
 });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildAuthorizerBundle } from '../../src/lambda/build.js';
 import { authorizerBuildOptions } from '../../src/lambda/esbuild-options.mjs';
 import { makePki, type TestPki } from './pki.js';
-import { clientCertOf, eventRest, eventV2 } from './events.js';
+import { ROUTE_ARN, clientCertOf, eventRest, eventV2 } from './events.js';
 
 let dir: string;
 let built: Awaited<ReturnType<typeof buildAuthorizerBundle>>;
@@ -138,7 +138,8 @@ describe('the authorizer zip', () => {
       const p = spawnSync(process.execPath, ['run.mjs'], { cwd: join(dir, 'fn'), encoding: 'utf8', timeout: 30_000, env: { ...env, ...vars } });
       expect(p.status, p.stderr).toBe(0);
       const result = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as { out: any[] };
-      expect(result.out[0]).toEqual({ isAuthorized: false, context: { reason: 'config_error' } });
+      // CA_RESPONSE_MODE unset: the denial is a policy, which an HTTP API authorizer with AWS's defaults accepts
+      expect(result.out[0]).toEqual({ principalId: 'anonymous', policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: ROUTE_ARN }] }, context: { reason: 'config_error' } });
       const line = JSON.parse(p.stdout.trim()) as Record<string, unknown>;
       expect(line).toMatchObject({ level: 'error', reason: 'config_error', registryReads: 0 });
       expect(String(line.configError)).toContain(message);

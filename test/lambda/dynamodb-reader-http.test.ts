@@ -239,4 +239,83 @@ describe('the reader over HTTP', () => {
     await expect(r.get(SERIAL)).rejects.toMatchObject({ code: 'InvalidResponse' });
     await expect(r.get(SERIAL)).rejects.toMatchObject({ code: 'InvalidResponse', message: expect.stringContaining('larger than') });
   });
+  it('keeps the deadline on a monotonic clock: a wall clock stepped back before the retry does not stretch it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      // the first attempt is dropped (retryable); while it is, NTP steps the wall clock back 60 s; the retry hangs
+      const srv = await loopback((n, req) => {
+        if (n === 1) {
+          vi.setSystemTime(Date.now() - 60_000);
+          req.socket.destroy();
+        }
+      });
+      close = srv.close;
+      await expect(reader(srv.endpoint, 300).get(SERIAL)).rejects.toMatchObject({ code: 'Timeout' });
+      expect(srv.seen).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  }, 10_000);
+});
+
+describe('the reader opens its first connection ahead of the first read', () => {
+  /** A server that counts TCP connections as they open, before any request, and answers every request `{}`. */
+  async function counted(o: { dropFirst?: boolean } = {}) {
+    let connections = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    server.on('connection', (socket) => {
+      connections++;
+      if (o.dropFirst && connections === 1) socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+      connections: () => connections,
+      close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+    };
+  }
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  it('preconnect opens the connection before any read, and the first read uses it', async () => {
+    const srv = await counted();
+    try {
+      const r = new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: srv.endpoint, credentials: NO_TOKEN, timeoutMs: 2000 });
+      r.preconnect();
+      await until(() => srv.connections() === 1);
+      expect(srv.connections()).toBe(1);
+      expect(await r.get(SERIAL)).toBeUndefined();
+      expect(await r.get(SERIAL)).toBeUndefined();
+      expect(srv.connections()).toBe(1);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a preconnected connection that is dropped before use is replaced, and the read succeeds', async () => {
+    const srv = await counted({ dropFirst: true });
+    try {
+      const r = new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: srv.endpoint, credentials: NO_TOKEN, timeoutMs: 2000 });
+      r.preconnect();
+      await until(() => srv.connections() === 1);
+      await new Promise((res) => setTimeout(res, 50));
+      expect(await r.get(SERIAL)).toBeUndefined();
+      expect(srv.connections()).toBe(2);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a preconnect to an endpoint that does not answer is harmless: the read fails as it would have, as a DynamoDbReadError', async () => {
+    const srv = await counted();
+    await srv.close();
+    const r = new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: srv.endpoint, credentials: NO_TOKEN, timeoutMs: 1000 });
+    r.preconnect();
+    await new Promise((res) => setTimeout(res, 50));
+    await expect(r.get(SERIAL)).rejects.toBeInstanceOf(DynamoDbReadError);
+  });
 });

@@ -70,7 +70,7 @@ describe('DynamoDbGetItemReader on moto', () => {
     // and the authorizer allows through it, reading the client and its intermediate
     const reads: string[] = [];
     const counting = { get: (s: string) => (reads.push(s), r.get(s)) };
-    const run = createAuthorizer({ registry: counting, clock: { now: () => at(60_000) }, log: () => {} });
+    const run = createAuthorizer({ registry: counting, clock: { now: () => at(60_000) }, config: { responseMode: 'simple' }, log: () => {} });
     expect(await run(eventV2(clientCertOf(alice.certificatePem)))).toMatchObject({ isAuthorized: true, context: { clientId: 'alice' } });
     expect(reads).toEqual([alice.serial, alice.issuerSerial]);
   });
@@ -86,7 +86,7 @@ describe('DynamoDbGetItemReader on moto', () => {
     expect((e as DynamoDbReadError).code).toBe('ResourceNotFoundException');
     expect((e as Error).message).toMatch(/^DynamoDB table ca-no-such-table-\w+ not found: ResourceNotFoundException/);
     const logs: Record<string, unknown>[] = [];
-    const run = createAuthorizer({ registry: missing, clock: { now: () => at(60_000) }, log: (l) => logs.push(l as Record<string, unknown>) });
+    const run = createAuthorizer({ registry: missing, clock: { now: () => at(60_000) }, config: { responseMode: 'simple' }, log: (l) => logs.push(l as Record<string, unknown>) });
     const alice = (await pki.store.registry.list({ clientId: 'alice' }))[0]!;
     expect(await run(eventV2(clientCertOf(alice.certificatePem)))).toEqual({ isAuthorized: false, context: { reason: 'registry_error' } });
     expect(logs[0]).toMatchObject({ level: 'error', reason: 'registry_error', error: expect.stringContaining('ResourceNotFoundException') });
@@ -135,7 +135,7 @@ describe('DynamoDbGetItemReader when the endpoint does not answer', () => {
 });
 
 describe('the reader configured from the Lambda environment', () => {
-  const base = { CA_TABLE: 'ca-registry', AWS_REGION: 'eu-west-1' };
+  const base = { CA_TABLE: 'ca-registry', AWS_REGION: 'eu-west-1', CA_RESPONSE_MODE: 'simple' };
   const compose = (env: Record<string, string | undefined>) => {
     const logs: Record<string, unknown>[] = [];
     const run = composeAuthorizer(
@@ -178,7 +178,7 @@ describe('the reader configured from the Lambda environment', () => {
 
   it('reads through moto when configured from the environment', async () => {
     const alice = (await pki.store.registry.list({ clientId: 'alice' }))[0]!;
-    const { run, logs } = compose({ CA_TABLE: table, AWS_REGION: REGION, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+    const { run, logs } = compose({ CA_TABLE: table, AWS_REGION: REGION, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', CA_RESPONSE_MODE: 'simple' });
     expect(await run(eventV2(clientCertOf(alice.certificatePem)))).toMatchObject({ isAuthorized: true });
     expect(logs[0]).toMatchObject({ reason: 'active', registryReads: 2 });
   });

@@ -12,7 +12,7 @@ import { revoke } from '../../src/domain/revocation.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { createTable, unique, useMoto, REGION } from '../aws/moto-env.js';
 import { at, makePki, type TestPki } from './pki.js';
-import { clientCertOf, eventRest, eventV1, eventV2 } from './events.js';
+import { ROUTE_ARN, clientCertOf, eventRest, eventV1, eventV2 } from './events.js';
 
 let pki: TestPki;
 let foreign: TestPki;
@@ -62,7 +62,7 @@ describe('the authorizer on the DynamoDB registry', () => {
   it('reads each client once and its intermediate once per cache period', async () => {
     const ops: string[] = [];
     const registry = new DynamoDbRegistry({ client, tableName: table, onRequest: (op) => ops.push(op) });
-    const run = createAuthorizer({ registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 5000 }, log: () => {} });
+    const run = createAuthorizer({ registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 5000, responseMode: 'simple' }, log: () => {} });
     const allowed = async (ev: unknown) => ((await run(ev)) as { isAuthorized: boolean }).isAuthorized;
     expect(await allowed(eventV2(clientCertOf(alice.certificatePem)))).toBe(true);
     expect(ops).toEqual(['GetItem', 'GetItem']);
@@ -77,7 +77,7 @@ describe('the authorizer on the DynamoDB registry', () => {
     const reader = new DynamoDbGetItemReader({ tableName: table, region: REGION, endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, timeoutMs: 2000 });
     const reads: string[] = [];
     const registry = { get: (serial: string) => (reads.push(serial), reader.get(serial)) };
-    const run = createAuthorizer({ registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 5000 }, log: () => {} });
+    const run = createAuthorizer({ registry, clock: { now: () => at(60_000) }, config: { cacheTtlMs: 5000, responseMode: 'simple' }, log: () => {} });
     const decide = async (ev: unknown) => (await run(ev)) as { isAuthorized: boolean; context: { reason?: string } };
     expect((await decide(eventV2(clientCertOf(alice.certificatePem)))).isAuthorized).toBe(true);
     expect(reads).toEqual([alice.serial, alice.issuerSerial]);
@@ -89,7 +89,7 @@ describe('the authorizer on the DynamoDB registry', () => {
     expect((await decide(eventV2(clientCertOf(stranger.certificatePem)))).context.reason).toBe('unknown_serial');
   });
 
-  it('the zip, loaded in a fresh process, allows, denies a revoked and a foreign certificate', async () => {
+  it('the zip, loaded in a fresh process with the default settings, allows, denies a revoked and a foreign certificate, answering policies', async () => {
     const built = await buildAuthorizerBundle({ outDir: dir });
     spawnSync('unzip', ['-q', '-o', built.zipPath, '-d', join(dir, 'fn')]);
     const events = [eventV2(clientCertOf(alice.certificatePem)), eventRest(clientCertOf(bob.certificatePem)), eventV1(clientCertOf(stranger.certificatePem)), eventRest(clientCertOf(carol.certificatePem))];
@@ -110,12 +110,12 @@ describe('the authorizer on the DynamoDB registry', () => {
         AWS_ACCESS_KEY_ID: 'testing',
         AWS_SECRET_ACCESS_KEY: 'testing',
         AWS_EC2_METADATA_DISABLED: 'true',
-        CA_RESPONSE_MODE: 'simple',
+        // CA_RESPONSE_MODE unset: the default, a policy, which an HTTP API authorizer with AWS's defaults accepts
       },
     });
     expect(p.status, p.stderr).toBe(0);
     const out = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as any[];
-    expect(out[0]).toMatchObject({ isAuthorized: true, context: { clientId: 'alice', serial: alice.serial } });
+    expect(out[0]).toMatchObject({ principalId: 'alice', policyDocument: { Statement: [{ Effect: 'Allow', Resource: ROUTE_ARN }] }, context: { clientId: 'alice', serial: alice.serial } });
     expect(out[1].policyDocument.Statement[0].Effect).toBe('Deny');
     expect(out[1].context).toEqual({ reason: 'revoked' });
     expect(out[2].policyDocument.Statement[0].Effect).toBe('Deny');

@@ -5,6 +5,8 @@
  * request) for this one call. Records are decoded by the same codec DynamoDbRegistry uses.
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { PostSigner } from './sigv4.js';
 import type { CertificateRecord, RegistryReader } from '../../ports.js';
 import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js';
@@ -127,7 +129,8 @@ export class DynamoDbGetItemReader implements RegistryReader {
 
   /**
    * Keep-alive: a warm instance reuses its TLS connection; a connection dropped while Lambda was frozen fails
-   * on reuse and is retried once on a fresh one.
+   * on reuse and is retried once on a fresh one. TLS sessions are cached by the agent, so a reconnection
+   * resumes the session instead of a full handshake.
    */
   private connection(): Promise<{ agent: HttpAgent; send: typeof httpRequest }> {
     this.transport ??=
@@ -137,14 +140,42 @@ export class DynamoDbGetItemReader implements RegistryReader {
     return this.transport;
   }
 
+  /**
+   * Opens the first connection now (TLS loaded, handshake under way) so that the first read finds it ready:
+   * called at cold start, the handshake overlaps the rest of the initialisation and the first decision's own
+   * work instead of following it. Never throws; a connection that fails is dropped and the read opens its own.
+   */
+  preconnect(): void {
+    const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
+    const host = this.url.hostname;
+    void this.connection().then(
+      ({ agent }) => {
+        // The agent hands this socket to its first request instead of opening another one.
+        const a = agent as HttpAgent & { createConnection(o: object, cb?: unknown): Socket; getName(o: object): string };
+        const open = a.createConnection.bind(a);
+        const options = { host, port, ...(isIP(host) ? {} : { servername: host }) };
+        let warm: Socket | undefined = open({ ...options, _agentKey: a.getName(options) });
+        warm.on('error', () => {}).on('close', () => (warm = undefined));
+        a.createConnection = (o: object, cb?: unknown) => {
+          const s = warm;
+          warm = undefined;
+          a.createConnection = open;
+          return s && !s.destroyed ? s : open(o, cb);
+        };
+      },
+      () => {},
+    );
+  }
+
   async get(serial: string): Promise<CertificateRecord | undefined> {
     const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true });
-    const deadline = Date.now() + this.timeoutMs;
+    // Monotonic: a wall clock stepped back between the attempts would stretch the retry's deadline.
+    const deadline = performance.now() + this.timeoutMs;
     let answer: { Item?: Record<string, StringAttribute> };
     try {
       answer = await this.attempt(body, deadline);
     } catch (e) {
-      if (!(e instanceof DynamoDbReadError) || !e.retryable || Date.now() >= deadline) throw e;
+      if (!(e instanceof DynamoDbReadError) || !e.retryable || performance.now() >= deadline) throw e;
       answer = await this.attempt(body, deadline);
     }
     if (answer.Item === undefined) return undefined;
@@ -189,7 +220,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
         timedOut = true;
         req?.destroy();
         reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: no answer within ${this.timeoutMs} ms`, 'Timeout', false));
-      }, Math.max(0, deadline - Date.now()));
+      }, Math.max(0, deadline - performance.now()));
       const settle = <T>(f: (v: T) => void) => (v: T) => {
         clearTimeout(timer);
         f(v);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { usageError } from '../../domain/errors.js';
 import { helpFooter } from '../shared.js';
 
 export function register(program: Command): void {
@@ -7,22 +8,33 @@ export function register(program: Command): void {
     .command('build')
     .description('write authorizer.zip: one minified ESM bundle for nodejs22.x, handler index.handler')
     .option('--out <dir>', 'output directory', 'dist/authorizer')
+    .option('--response-mode <mode>', 'iam: answer IAM policies (HTTP API authorizer with simple responses off, the AWS default; REST); simple: {isAuthorized} to HTTP API payload 2.0 (needs simple responses enabled)', 'iam')
     .action(async (o, c: Command) => {
-      const { buildAuthorizerBundle } = await import('../../lambda/build.js');
+      if (o.responseMode !== 'iam' && o.responseMode !== 'simple') throw usageError(`unknown --response-mode ${JSON.stringify(o.responseMode)}`, 'use iam (the default) or simple');
+      const { authorizerDeploySettings, buildAuthorizerBundle } = await import('../../lambda/build.js');
       const { emit } = await import('../runtime.js');
       const { globals } = await import('../shared.js');
+      const settings = authorizerDeploySettings(o.responseMode);
       const r = await buildAuthorizerBundle({ outDir: o.out });
-      emit({ json: !!globals(c).json }, { ...r, runtime: 'nodejs22.x', handler: 'index.handler' }, () =>
+      emit({ json: !!globals(c).json }, { ...r, runtime: 'nodejs22.x', handler: 'index.handler', ...settings }, () =>
         [
           `wrote ${r.zipPath}`,
           `  index.mjs ${(r.bundleBytes / 1024).toFixed(0)} KiB, zip ${(r.zipBytes / 1024).toFixed(0)} KiB; runtime nodejs22.x, handler index.handler`,
-          '  environment: CA_TABLE (required), CA_RESPONSE_MODE simple|iam, CA_CACHE_TTL_MS (max revocation delay) — see the README',
+          settings.responseMode === 'iam'
+            ? '  answers: IAM policies to every event (CA_RESPONSE_MODE=iam, the default)'
+            : '  answers: {isAuthorized} to HTTP API payload 2.0 events, IAM policies to payload 1.0 and REST (CA_RESPONSE_MODE=simple)',
+          `  HTTP API authorizer: REQUEST, EnableSimpleResponses ${settings.httpApi.enableSimpleResponses}` +
+            (settings.httpApi.enableSimpleResponses ? ' (required: without it every request is a 500)' : " (AWS's default; must match CA_RESPONSE_MODE)") +
+            ', result TTL 0',
+          '  REST API authorizer: REQUEST, result TTL 0 (its default is 300)',
+          `  environment: CA_TABLE (required), CA_RESPONSE_MODE=${settings.responseMode}, CA_CACHE_TTL_MS (max revocation delay) — see the README`,
         ].join('\n'),
       );
     });
   helpFooter(build, [
     'ca authorizer build',
     'ca authorizer build --out build/ --json',
+    'ca authorizer build --response-mode simple   # for an HTTP API authorizer with simple responses enabled',
     'aws lambda update-function-code --function-name ca-authorizer --zip-file fileb://dist/authorizer/authorizer.zip',
   ]);
 }
