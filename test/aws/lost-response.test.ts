@@ -25,6 +25,7 @@ import type { CertificateRecord, RegistryChange, Store } from '../../src/ports.j
 import { caAsync as ca, tempDir } from '../helpers/cli.js';
 import { startLossyProxy, seeded, type LossyProxy, type LossyProxyOptions } from './lossy-proxy.js';
 import { createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
+import { fakeRecord as record } from '../helpers/records.js';
 
 const { endpoint, clients } = useMoto();
 const proxies: LossyProxy[] = [];
@@ -46,27 +47,6 @@ async function registries(p: LossyProxy) {
   return { lossy: new DynamoDbRegistry({ client, tableName }), direct: new DynamoDbRegistry({ client: clients.dynamodb, tableName }) };
 }
 
-const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '');
-function record(over: Partial<CertificateRecord> = {}): CertificateRecord {
-  return {
-    serial: serial(),
-    kind: 'client',
-    clientId: 'alice',
-    status: 'active',
-    fingerprint: randomBytes(32).toString('hex'),
-    subject: 'CN=alice',
-    issuer: 'CN=Issuing',
-    issuerSerial: 'abc123',
-    notBefore: '2026-03-01T11:55:00.000Z',
-    notAfter: '2027-03-01T12:00:00.000Z',
-    keyType: 'ec-p256',
-    publicKey: randomBytes(91).toString('base64'),
-    keyOrigin: 'generated',
-    certificatePem: 'pem',
-    createdAt: '2026-03-01T12:00:00.000Z',
-    ...over,
-  };
-}
 
 const sorted = (rs: CertificateRecord[]) => [...rs].sort((a, b) => a.serial.localeCompare(b.serial));
 const transactions = (p: LossyProxy) => p.requests.filter((r) => r.operation === 'TransactWriteItems');

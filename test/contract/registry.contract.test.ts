@@ -11,30 +11,10 @@ import { DEFAULT_POLICY } from '../../src/domain/policy.js';
 import { revoke } from '../../src/domain/revocation.js';
 import type { CertificateRecord, CertificateRegistry, RegistryChange, Store } from '../../src/ports.js';
 import { createTable, unique, useMoto } from '../aws/moto-env.js';
+import { fakeRecord as record, randomRecordSerial } from '../helpers/records.js';
 
-const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '');
+const serial = randomRecordSerial;
 
-function record(over: Partial<CertificateRecord> = {}): CertificateRecord {
-  const s = over.serial ?? serial();
-  return {
-    serial: s,
-    kind: 'client',
-    clientId: 'alice',
-    status: 'active',
-    fingerprint: randomBytes(32).toString('hex'),
-    subject: 'CN=alice,O=Example Org',
-    issuer: 'CN=Example Issuing CA G1,O=Example Org',
-    issuerSerial: 'abc123',
-    notBefore: '2026-03-01T11:55:00.000Z',
-    notAfter: '2027-03-01T12:00:00.000Z',
-    keyType: 'ec-p256',
-    publicKey: randomBytes(91).toString('base64'),
-    keyOrigin: 'generated',
-    certificatePem: `-----BEGIN CERTIFICATE-----\n${randomBytes(300).toString('base64')}\n-----END CERTIFICATE-----\n`,
-    createdAt: '2026-03-01T12:00:00.000Z',
-    ...over,
-  };
-}
 
 async function expectConflict(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   const e = await p.then(() => undefined, (x: unknown) => x);

@@ -18,6 +18,7 @@ import { createAwsStore } from '../../src/adapters/aws/aws-store.js';
 import { CaError } from '../../src/domain/errors.js';
 import type { CertificateRecord, Store, StoreLock } from '../../src/ports.js';
 import { REGION, createTable, unique, useMoto } from '../aws/moto-env.js';
+import { fakeRecord } from '../helpers/records.js';
 
 interface LockFixture {
   lock: StoreLock;
@@ -63,26 +64,10 @@ async function untilLost(lock: StoreLock): Promise<CaError> {
   throw new Error('the lock never noticed it was lost');
 }
 
-function record(): CertificateRecord {
-  const serial = randomBytes(16).toString('hex').replace(/^0+/, '');
-  return {
-    serial,
-    kind: 'client',
-    clientId: `c-${serial.slice(0, 8)}`,
-    status: 'active',
-    fingerprint: randomBytes(32).toString('hex'),
-    subject: 'CN=c,O=Example Org',
-    issuer: 'CN=Example Issuing CA G1,O=Example Org',
-    issuerSerial: 'abc123',
-    notBefore: '2026-03-01T11:55:00.000Z',
-    notAfter: '2027-03-01T12:00:00.000Z',
-    keyType: 'ec-p256',
-    publicKey: randomBytes(91).toString('base64'),
-    keyOrigin: 'generated',
-    certificatePem: `-----BEGIN CERTIFICATE-----\n${randomBytes(300).toString('base64')}\n-----END CERTIFICATE-----\n`,
-    createdAt: '2026-03-01T12:00:00.000Z',
-  };
-}
+const record = (): CertificateRecord => {
+  const r = fakeRecord();
+  return { ...r, clientId: `c-${r.serial.slice(0, 8)}` };
+};
 
 /** The StoreLock contract. */
 function storeLockContract(name: string, fixture: () => Promise<LockFixture>) {

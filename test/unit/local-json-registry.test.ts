@@ -14,6 +14,7 @@ import { JsonFileRegistry } from '../../src/adapters/local/json-registry.js';
 import { createLocalStore } from '../../src/adapters/local/local-store.js';
 import { CaError } from '../../src/domain/errors.js';
 import type { CertificateRecord, RegistryChange } from '../../src/ports.js';
+import { fakeRecord as record } from '../helpers/records.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -23,27 +24,6 @@ const tmp = () => {
 };
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '');
-function record(over: Partial<CertificateRecord> = {}): CertificateRecord {
-  return {
-    serial: serial(),
-    kind: 'client',
-    clientId: 'alice',
-    status: 'active',
-    fingerprint: randomBytes(32).toString('hex'),
-    subject: 'CN=alice',
-    issuer: 'CN=Issuing CA',
-    issuerSerial: 'abc123',
-    notBefore: '2026-03-01T11:55:00.000Z',
-    notAfter: '2027-03-01T12:00:00.000Z',
-    keyType: 'ec-p256',
-    publicKey: randomBytes(91).toString('base64'),
-    keyOrigin: 'csr',
-    certificatePem: `-----BEGIN CERTIFICATE-----\n${randomBytes(300).toString('base64')}\n-----END CERTIFICATE-----\n`,
-    createdAt: '2026-03-01T12:00:00.000Z',
-    ...over,
-  };
-}
 const create = (r: CertificateRecord): RegistryChange => ({ op: 'create', record: r });
 const sorted = (rs: CertificateRecord[]) => [...rs].sort((a, b) => a.serial.localeCompare(b.serial));
 const journalOf = (dir: string) => join(dir, 'registry.journal');
