@@ -190,13 +190,20 @@ export interface RotateResult {
   truststore?: TruststoreSyncResult;
 }
 
+/** An intermediate made by a rotation that has not recorded its end (older records carry neither field). */
+export function rotationUnfinished(intermediate: CertificateRecord): boolean {
+  return !!intermediate.rotatedFrom && !intermediate.rotationCompletedAt;
+}
+
 /** What a rotation would do now: a pure function of the registry's state. */
 export function planRotation(state: CaState & { issuing: CertificateRecord }, clients: CertificateRecord[], now: Date): RotatePlan {
   const trusted = new Set(trustedIntermediates(state).map((i) => i.serial));
   const accepted = clients.filter((c) => c.status === 'active' && isStillAccepted(c, now) && trusted.has(c.issuerSerial ?? ''));
   // Active clients still under an older, still trusted intermediate mean a rotation stopped midway: finish it first.
   const pending = accepted.filter((c) => c.issuerSerial !== state.issuing.serial);
-  const newIntermediate = pending.length === 0;
+  // So does an issuing intermediate whose rotation never recorded its end, even with no client left to move: it
+  // stopped after its last client (or had none), and starting over would add an intermediate nobody asked for.
+  const newIntermediate = pending.length === 0 && !rotationUnfinished(state.issuing);
   return {
     newIntermediate,
     previousIntermediate: state.issuing,
@@ -222,7 +229,7 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
   let intermediate = state.issuing;
   if (plan.newIntermediate) {
     const generation = (await ctx.store.registry.list({ kind: 'intermediate' })).filter((i) => i.issuerSerial === state.root.serial).length + 1;
-    intermediate = await createCa(ctx, 'intermediate', generation, state.root);
+    intermediate = { ...(await createCa(ctx, 'intermediate', generation, state.root)), rotatedFrom: state.issuing.serial };
     await ctx.store.registry.commit(
       [
         { op: 'update', expect: 'active', record: { ...state.issuing, status: 'superseded', supersededBy: intermediate.serial, supersededAt: ctx.clock.now().toISOString() } },
@@ -236,6 +243,11 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
   const issuer = await openIssuer(ctx);
   const reissued = await reissueClients(ctx, issuer, plan.reissue, { rekey: o.rekey });
   const truststore = await syncTruststore(ctx);
+  // The rotation's last write: a crash before it leaves the rotation unfinished, and the re-run finishes it.
+  if (rotationUnfinished(intermediate)) {
+    intermediate = { ...intermediate, rotationCompletedAt: ctx.clock.now().toISOString() };
+    await ctx.store.registry.commit([{ op: 'update', expect: 'active', record: intermediate }], { atomic: true });
+  }
   return { dryRun: false, plan: summary, intermediate, reissued, truststore };
 }
 

@@ -14,7 +14,7 @@ export interface StringAttribute {
 export const RECORD_FIELDS = [
   'serial', 'kind', 'clientId', 'status', 'fingerprint', 'subject', 'issuer', 'issuerSerial', 'notBefore', 'notAfter',
   'keyType', 'publicKey', 'keyOrigin', 'keyRef', 'spiffeId', 'certificatePem', 'createdAt', 'supersededBy', 'supersededAt',
-  'graceUntil', 'revokedAt', 'revocationReason', 'retiredAt',
+  'graceUntil', 'revokedAt', 'revocationReason', 'retiredAt', 'rotatedFrom', 'rotationCompletedAt',
 ] as const satisfies readonly (keyof CertificateRecord)[];
 type Unlisted = Exclude<keyof CertificateRecord, (typeof RECORD_FIELDS)[number]>;
 const everyFieldListed: [Unlisted] extends [never] ? true : never = true;
