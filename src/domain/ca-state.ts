@@ -41,6 +41,11 @@ export function trustedIntermediates(s: CaState): CertificateRecord[] {
   return [...(s.issuing ? [s.issuing] : []), ...s.previous];
 }
 
+/** An intermediate made by a rotation that has not recorded its end (records older than these fields carry neither). */
+export function rotationUnfinished(intermediate: CertificateRecord): boolean {
+  return !!intermediate.rotatedFrom && !intermediate.rotationCompletedAt;
+}
+
 export async function openSigner(custody: KeyCustody, ca: CertificateRecord): Promise<CaSigner> {
   if (!ca.keyRef) throw notFound(`CA certificate ${ca.serial} has no key reference`);
   return custody.open(ca.keyRef, ca.keyType);

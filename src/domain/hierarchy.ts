@@ -1,5 +1,5 @@
 import type { CertificateRecord, RegistryChange, TruststoreState } from '../ports.js';
-import { isStillAccepted, loadCaState, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
+import { isStillAccepted, loadCaState, openSigner, requireCa, rotationUnfinished, trustedIntermediates, type CaState } from './ca-state.js';
 import { issueCertificate } from './certificate.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
@@ -188,11 +188,6 @@ export interface RotateResult {
   intermediate?: CertificateRecord;
   reissued: ReissueResult[];
   truststore?: TruststoreSyncResult;
-}
-
-/** An intermediate made by a rotation that has not recorded its end (older records carry neither field). */
-export function rotationUnfinished(intermediate: CertificateRecord): boolean {
-  return !!intermediate.rotatedFrom && !intermediate.rotationCompletedAt;
 }
 
 /** What a rotation would do now: a pure function of the registry's state. */

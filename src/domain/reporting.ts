@@ -1,5 +1,5 @@
 import type { CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
-import { isStillAccepted, loadCaState, requireCa } from './ca-state.js';
+import { isStillAccepted, loadCaState, requireCa, rotationUnfinished } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { DAY_MS } from './policy.js';
 
@@ -92,6 +92,7 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
     if (c.status === 'active') soon(summarize(c, now), `client ${c.clientId}`);
   }
   if (!state.issuing) report.warnings.push('no issuing intermediate: run `ca bootstrap` to finish the setup');
+  else if (rotationUnfinished(state.issuing)) report.warnings.push(`the rotation to ${state.issuing.subject} is unfinished: run \`ca rotate-intermediate\` to finish it`);
   const published = await ctx.store.truststore.current();
   if (published) {
     const { buildTruststore, sameTruststore } = await import('./truststore.js');

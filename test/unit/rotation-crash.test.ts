@@ -9,6 +9,7 @@ import { loadCaState } from '../../src/domain/ca-state.js';
 import type { OperationContext } from '../../src/domain/context.js';
 import { rotateIntermediate } from '../../src/domain/hierarchy.js';
 import { issueClient, renew } from '../../src/domain/issuance.js';
+import { status } from '../../src/domain/reporting.js';
 import type { CertificateRecord, Store } from '../../src/ports.js';
 import { after, cleanupAll, DAY, makeCa, parseCert, pemCerts, type TestCa } from '../helpers/pki.js';
 
@@ -136,5 +137,14 @@ describe('a rotation stopped after any of its writes', () => {
     const next = await rotateIntermediate(ca.ctx(after(2 * DAY)));
     expect(next.plan.newIntermediate).toBe(true);
     expect(await ca.store.registry.list({ kind: 'intermediate' })).toHaveLength(3);
+  });
+
+  it('is named by `ca status` until the re-run finishes it', async () => {
+    const ca = await caWith(0);
+    await expect(rotateIntermediate(crashingAfter(ca.ctx(ROTATE_AT), 2).ctx)).rejects.toThrow(SimulatedCrash);
+    const g2 = (await loadCaState(ca.store.registry)).issuing!;
+    expect((await status(ca.ctx(RERUN_AT))).warnings).toContain(`the rotation to ${g2.subject} is unfinished: run \`ca rotate-intermediate\` to finish it`);
+    await rotateIntermediate(ca.ctx(RERUN_AT));
+    expect((await status(ca.ctx(RERUN_AT))).warnings.filter((w) => /rotation/.test(w))).toEqual([]);
   });
 });
