@@ -5,11 +5,11 @@
  * uninterrupted run, and "just after the k-th registry commit" (seen as the k-th line of registry.journal),
  * which lands in every window between two writes, including the one after a rotation's last client.
  *
- * Bundle files are not compared with the registry here: until bundles are written beside the old ones and
- * swapped in after the commit, a crash between delivery and commit leaves a bundle the registry does not hold.
+ * After a re-run, each client's bundle must hold its active certificate and the key that belongs to it: a crash
+ * between delivery and commit leaves a bundle ahead of the registry, and the re-run must issue it again.
  */
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { cpSync, existsSync, fstatSync, openSync, readFileSync, readSync, closeSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -180,9 +180,21 @@ async function expectInvariants(dir: string, e: Expectation, rand: () => number,
   const trusted = [roots[0]!, ...inters.filter((i) => i.status !== 'retired')].map((r) => r.fingerprint).sort();
   expect(pemBlocks(truststore).map(certFingerprint).sort(), `${label}: truststore holds root + non-retired intermediates`).toEqual(trusted);
 
-  // a few active client certificates verify against it
   const active = [...activeBy.values()].map((l) => l[0]!);
+  if (e.rerun) {
+    // after a completed run every client's bundle holds its active certificate (a crash between delivery and
+    // commit leaves a bundle ahead of the registry, which the re-run issues again)
+    for (const c of active) {
+      const crt = join(dir, 'bundles', c.clientId, `${c.clientId}.crt`);
+      expect(existsSync(crt) && readFileSync(crt, 'utf8') === c.certificatePem, `${label}: ${crt} holds the active certificate`).toBe(true);
+    }
+  }
+  // a few active client certificates verify against it, and the key beside each belongs to it
   const sample = Array.from({ length: Math.min(SAMPLE, active.length) }, () => active[Math.floor(rand() * active.length)]!);
+  for (const c of sample) {
+    const key = join(dir, 'bundles', c.clientId, `${c.clientId}.key`);
+    if (e.rerun) expect(new X509Certificate(c.certificatePem).checkPrivateKey(createPrivateKey(readFileSync(key))), `${label}: ${key} belongs to the certificate`).toBe(true);
+  }
   if (sample.length) {
     const files = sample.map((c, i) => {
       const f = join(dir, `verify-${i}.pem`);
