@@ -251,7 +251,7 @@ describe('a command killed at any point, then run again, leaves the store a fini
   beforeEach(() => {
     interrupted = 0;
   });
-  /** most kill points must interrupt a run, or the test proves nothing */
+  /** kills that all came after the run had finished would prove nothing */
   afterEach((c) => {
     if (c.task.result?.state !== 'fail') expect(interrupted, 'runs interrupted by their kill').toBeGreaterThanOrEqual(3);
   });
