@@ -68,6 +68,13 @@ export interface CertificateRecord {
   revokedAt?: string;
   revocationReason?: RevocationReason;
   retiredAt?: string;
+  /** an intermediate a rotation created: the serial of the intermediate it replaced */
+  rotatedFrom?: string;
+  /**
+   * an intermediate a rotation created: when that rotation ended (its last write). Absent while the rotation is
+   * unfinished, so that running it again finishes it instead of starting another (see planRotation).
+   */
+  rotationCompletedAt?: string;
 }
 
 /**

@@ -72,7 +72,7 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
   const bar = o.progress ? progressBar(o.progress) : undefined;
   const pool = o.parallel ? await signingPool() : undefined;
   const policy = await effectivePolicy(store, config, o, !!g.updateProfile);
-  const ctx: OperationContext = { store, clock: systemClock, policy, sink, progress: bar, warn, pool };
+  const ctx: OperationContext = { store, clock: systemClock, policy, sink, progress: bar, warn, pool, chunkSize: reissueChunk() };
   return {
     config,
     store,
@@ -96,6 +96,18 @@ async function effectivePolicy(store: Store, config: ResolvedConfig, o: RuntimeO
     if (record) info(`recorded the CA profile change: ${c.key} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`);
   }
   return r.profile;
+}
+
+/**
+ * CA_REISSUE_CHUNK, undocumented on purpose: the crash tests (test/e2e/crash.test.ts) make a population of a few
+ * hundred clients span several re-issue chunks with it, so that kills land between chunks. Users keep the default.
+ */
+function reissueChunk(): number | undefined {
+  const v = process.env.CA_REISSUE_CHUNK;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw usageError(`CA_REISSUE_CHUNK must be a positive integer, not ${JSON.stringify(v)}`, 'unset it');
+  return n;
 }
 
 async function signingPool() {

@@ -42,6 +42,11 @@ export function trustedIntermediates(s: CaState): CertificateRecord[] {
   return [...(s.issuing ? [s.issuing] : []), ...s.previous];
 }
 
+/** An intermediate made by a rotation that has not recorded its end (records older than these fields carry neither). */
+export function rotationUnfinished(intermediate: CertificateRecord): boolean {
+  return !!intermediate.rotatedFrom && !intermediate.rotationCompletedAt;
+}
+
 /**
  * Opens a CA's key for signing, after checking that it is the key of the CA's certificate: a swapped or
  * replaced key file (or parameter, or KMS key) would sign certificates that no validator accepts.

@@ -1,5 +1,5 @@
 import type { CertificateRecord, RegistryChange, TruststoreState } from '../ports.js';
-import { isStillAccepted, loadCaState, openSigner, requireCa, trustedIntermediates, type CaState } from './ca-state.js';
+import { isStillAccepted, loadCaState, openSigner, requireCa, rotationUnfinished, trustedIntermediates, type CaState } from './ca-state.js';
 import { formatSubject } from './certificate.js';
 import { CertificateTemplate } from './template.js';
 import { INTERMEDIATE, ROOT } from './profiles.js';
@@ -239,7 +239,9 @@ export function planRotation(state: CaState & { issuing: CertificateRecord }, cl
   const accepted = clients.filter((c) => c.status === 'active' && isStillAccepted(c, now) && trusted.has(c.issuerSerial ?? ''));
   // Active clients still under an older, still trusted intermediate mean a rotation stopped midway: finish it first.
   const pending = accepted.filter((c) => c.issuerSerial !== state.issuing.serial);
-  const newIntermediate = pending.length === 0;
+  // So does an issuing intermediate whose rotation never recorded its end, even with no client left to move: it
+  // stopped after its last client (or had none), and starting over would add an intermediate nobody asked for.
+  const newIntermediate = pending.length === 0 && !rotationUnfinished(state.issuing);
   return {
     newIntermediate,
     previousIntermediate: state.issuing,
@@ -271,7 +273,7 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
   let intermediate = state.issuing;
   if (plan.newIntermediate) {
     const generation = (await ctx.store.registry.list({ kind: 'intermediate' })).filter((i) => i.issuerSerial === state.root.serial).length + 1;
-    intermediate = await createCa(ctx, 'intermediate', generation, state.root);
+    intermediate = { ...(await createCa(ctx, 'intermediate', generation, state.root)), rotatedFrom: state.issuing.serial };
     await ctx.store.registry.commit(
       [
         { op: 'update', expect: 'active', record: { ...state.issuing, status: 'superseded', supersededBy: intermediate.serial, supersededAt: ctx.clock.now().toISOString() } },
@@ -285,6 +287,11 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
   const issuer = await openIssuer(ctx);
   const reissued = await reissueClients(ctx, issuer, plan.reissue, { rekey: o.rekey, bundles });
   const truststore = await syncTruststore(ctx);
+  // The rotation's last write: a crash before it leaves the rotation unfinished, and the re-run finishes it.
+  if (rotationUnfinished(intermediate)) {
+    intermediate = { ...intermediate, rotationCompletedAt: ctx.clock.now().toISOString() };
+    await ctx.store.registry.commit([{ op: 'update', expect: 'active', record: intermediate }], { atomic: true });
+  }
   return { dryRun: false, plan: summary, intermediate, reissued, truststore };
 }
 

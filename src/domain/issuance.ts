@@ -423,7 +423,7 @@ export async function reissueClients(
   const out: ReissueResult[] = [];
   // 990 clients: a multiple of 33, the clients that fill one 100-action DynamoDB transaction (3 actions each),
   // so chunking never adds a half-empty request (see src/adapters/aws/README.md).
-  const chunkSize = o.chunkSize ?? 990;
+  const chunkSize = o.chunkSize ?? ctx.chunkSize ?? 990;
   const sign = (i: number) => {
     const chunk = targets.slice(i, i + chunkSize);
     const rekey = chunk.map((old) => !!o.rekey && old.keyOrigin === 'generated');

@@ -1,5 +1,5 @@
 import type { CaProfile, CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
-import { isStillAccepted, loadCaState, requireCa } from './ca-state.js';
+import { isStillAccepted, loadCaState, requireCa, rotationUnfinished } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { DAY_MS } from './policy.js';
 
@@ -131,10 +131,14 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
   if (!state.issuing) report.warnings.push('no issuing intermediate: run `ca bootstrap` to finish the setup');
   else {
     const behind = inUseClients.filter((c) => c.issuerSerial !== state.issuing!.serial && state.previous.some((p) => p.serial === c.issuerSerial));
-    if (behind.length) {
+    if (behind.length || rotationUnfinished(state.issuing)) {
       const under = [...new Set(behind.map((c) => c.issuerSerial!))];
       report.unfinishedRotation = { clients: behind.length, under };
-      report.warnings.push(`a rotation is unfinished: ${plural(behind.length, 'active client')} still under the previous intermediate: run \`ca rotate-intermediate\` to finish it`);
+      report.warnings.push(
+        behind.length
+          ? `a rotation is unfinished: ${plural(behind.length, 'active client')} still under the previous intermediate: run \`ca rotate-intermediate\` to finish it`
+          : `the rotation to ${state.issuing.subject} is unfinished: run \`ca rotate-intermediate\` to finish it`,
+      );
     }
   }
 
