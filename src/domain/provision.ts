@@ -106,7 +106,8 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     ctx.progress?.(0, plan.issue.length);
     // Signed a chunk at a time (on other cores when there is a pool), then staged, recorded and published (see
     // stageRecordPublish), so a re-run after a crash issues exactly what is still missing.
-    const CHUNK = 990;
+    // the same chunk as re-issuing (one registry commit each); tests set a small one to stop between chunks
+    const CHUNK = ctx.chunkSize ?? 990;
     for (let i = 0; i < plan.issue.length; i += CHUNK) {
       const entries = plan.issue.slice(i, i + CHUNK);
       const signed = await signClients(
