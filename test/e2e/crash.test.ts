@@ -155,6 +155,8 @@ async function expectInvariants(dir: string, e: Expectation, rand: () => number,
   expect(Array.isArray(JSON.parse(readFileSync(join(dir, 'pki', 'registry.json'), 'utf8')).records), `${label}: registry.json`).toBe(true);
   // (a re-run that finds nothing left to do takes no lock, so it folds nothing: `foldsJournal: false`)
   if (e.rerun && e.foldsJournal !== false) expect(existsSync(join(dir, 'pki', 'registry.journal')), `${label}: journal left after a completed run`).toBe(false);
+  // and removed what the kill left half-written (temporary files)
+  if (e.rerun && e.foldsJournal !== false) expect(readdirSync(join(dir, 'pki')).filter((f) => f.endsWith('.tmp')), `${label}: temporary files left`).toEqual([]);
   const all = await records(dir);
   const roots = all.filter((r) => r.kind === 'root' && r.status === 'active');
   expect(roots, `${label}: active roots`).toHaveLength(1);

@@ -239,3 +239,23 @@ describe('JsonFileRegistry read by another process', () => {
     }
   });
 });
+
+describe('temporary files a killed command left', () => {
+  it('are removed by the next command that holds the store lock; other files stay', async () => {
+    const { createLocalStore } = await import('../../src/adapters/local/local-store.js');
+    const { mkdirSync, writeFileSync, readdirSync } = await import('node:fs');
+    const d = tmp();
+    const store = createLocalStore({ dir: d, passphrase: async () => 'unused-passphrase' });
+    mkdirSync(join(d, 'keys'), { recursive: true });
+    mkdirSync(join(d, 'truststore-versions'), { recursive: true });
+    // what writeFileAtomic leaves when a kill lands between its write and its rename
+    writeFileSync(join(d, 'registry.json.1a2b3c4d0.tmp'), 'half');
+    writeFileSync(join(d, 'keys', 'root-x.key.pem.deadbeefz1.tmp'), 'half');
+    writeFileSync(join(d, 'truststore-versions', '3.pem.0123abcd2.tmp'), 'half');
+    writeFileSync(join(d, 'notes.tmp'), 'mine');
+    await store.lock.withLock(async () => undefined);
+    expect(readdirSync(d).sort()).toEqual(['keys', 'notes.tmp', 'truststore-versions']);
+    expect(readdirSync(join(d, 'keys'))).toEqual([]);
+    expect(readdirSync(join(d, 'truststore-versions'))).toEqual([]);
+  });
+});

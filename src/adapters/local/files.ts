@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, readdirSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,31 @@ export const dirModeFor = (fileMode: number) => (fileMode & 0o077 ? 0o755 : 0o70
 const tmpPrefix = randomBytes(4).toString('hex');
 let tmpCounter = 0;
 const tmpName = (path: string) => `${path}.${tmpPrefix}${(tmpCounter++).toString(36)}.tmp`;
+/** What tmpName makes, whichever process made it: `<file>.<8 hex><counter>.tmp`. */
+const TMP_NAME = /\.[0-9a-f]{8}[0-9a-z]+\.tmp$/;
+
+/**
+ * Removes the temporary files a killed command left in `dirs` (a write is a temporary file renamed into place,
+ * so a kill between the two leaves one). Call it only while holding the store's lock: then no other command is
+ * writing there. Returns how many were removed.
+ */
+export function sweepTemporaryFiles(dirs: string[]): number {
+  let removed = 0;
+  for (const d of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!TMP_NAME.test(n)) continue;
+      rmSync(join(d, n), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
 
 /**
  * Makes a directory's entries (files created, renamed or removed in it) durable: a rename is only on disk once

@@ -1,10 +1,11 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Store } from '../../ports.js';
 import { guardStore } from '../../domain/guarded-store.js';
 import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
 import { FileTruststore } from './file-truststore.js';
 import { JsonFileRegistry } from './json-registry.js';
 import { LockFile } from './lock-file.js';
+import { sweepTemporaryFiles } from './files.js';
 
 export interface LocalStoreOptions {
   dir: string;
@@ -25,8 +26,14 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     custody: new FileKeyCustody(dir, o.passphrase, { plaintext: o.plaintextKeys }),
     registry,
     truststore,
-    // a command's commits are journal lines; at its end registry.json alone holds them again
-    lock: new LockFile(dir, { beforeRelease: () => registry.compact() }),
+    // a command's commits are journal lines; at its end registry.json alone holds them again, and what a killed
+    // command left half-written (temporary files) is removed
+    lock: new LockFile(dir, {
+      beforeRelease: () => {
+        registry.compact();
+        sweepTemporaryFiles([dir, join(dir, 'keys'), join(dir, 'truststore-versions')]);
+      },
+    }),
     describe: () => `local directory ${o.dir}`,
   });
 }
