@@ -25,9 +25,10 @@ export interface ProvisionPlan {
 
 export interface ProvisionResult {
   dryRun: boolean;
-  issued: { clientId: string; serial: string; delivered: string[] }[];
-  skipped: { clientId: string; serial: string }[];
-  pruned: { clientId: string; serial: string }[];
+  /** `record` is absent in a dry run */
+  issued: { clientId: string; serial: string; delivered: string[]; record?: CertificateRecord }[];
+  skipped: { clientId: string; serial: string; record?: CertificateRecord }[];
+  pruned: { clientId: string; serial: string; record?: CertificateRecord }[];
 }
 
 /** Raw entry as written in the file: `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n}`. */
@@ -93,7 +94,13 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
   await requireCa(ctx.store.registry);
   const active = await ctx.store.registry.list({ kind: 'client', status: 'active' });
   const plan = planProvision(entries, active, !!o.prune);
-  const result: ProvisionResult = { dryRun: !!o.dryRun, issued: [], skipped: plan.skip, pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial })) };
+  const activeBySerial = new Map(active.map((r) => [r.serial, r]));
+  const result: ProvisionResult = {
+    dryRun: !!o.dryRun,
+    issued: [],
+    skipped: plan.skip.map((s) => ({ ...s, record: activeBySerial.get(s.serial) })),
+    pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial, record: r })),
+  };
   if (o.dryRun) {
     result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
     return result;
@@ -125,7 +132,7 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
         signed.map((s) => s.bundle),
         () => ctx.store.registry.commit(signed.map((s) => ({ op: 'create', record: s.record }))),
       );
-      for (const [k, issued] of signed.entries()) result.issued.push({ clientId: entries[k]!.clientId, serial: issued.record.serial, delivered: delivered[k]! });
+      for (const [k, issued] of signed.entries()) result.issued.push({ clientId: entries[k]!.clientId, serial: issued.record.serial, delivered: delivered[k]!, record: issued.record });
       ctx.progress?.(Math.min(i + CHUNK, plan.issue.length), plan.issue.length);
     }
   }
@@ -138,6 +145,7 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     }));
     // each prune stands alone: as many commits as the registry's limits need, a re-run prunes what is left
     for (const chunk of atomicChunks(changes, ctx.store.registry.limits)) await ctx.store.registry.commit(chunk, { atomic: true });
+    result.pruned = changes.map((c) => ({ clientId: c.record.clientId, serial: c.record.serial, record: c.record }));
   }
   return result;
 }

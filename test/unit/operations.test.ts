@@ -504,8 +504,10 @@ describe('provision', () => {
     const ca = await makeCa();
     const a = (await issueClient(ca.ctx(ISSUE_AT), { clientId: 'a' })).record!;
     const r = await provision(ca.ctx(after(2 * HOUR)), entries('a', 'b', 'c'));
-    expect(r.skipped).toEqual([{ clientId: 'a', serial: a.serial }]);
+    // each item carries its certificate (the CLI shows the full certificate object per --from item)
+    expect(r.skipped).toMatchObject([{ clientId: 'a', serial: a.serial, record: { serial: a.serial, fingerprint: a.fingerprint } }]);
     expect(r.issued.map((x) => x.clientId)).toEqual(['b', 'c']);
+    expect(r.issued.map((x) => x.record?.serial)).toEqual(r.issued.map((x) => x.serial));
     expect(r.pruned).toEqual([]);
     for (const id of ['a', 'b', 'c']) await active(ca, id);
     expect((await active(ca, 'a')).serial).toBe(a.serial);
