@@ -16,7 +16,7 @@ export function register(program: Command): void {
       const { globals } = await import('../shared.js');
       const settings = authorizerDeploySettings(o.responseMode);
       const r = await buildAuthorizerBundle({ outDir: o.out });
-      emit({ json: !!globals(c).json }, { ...r, runtime: 'nodejs22.x', handler: 'index.handler', ...settings }, () =>
+      emit({ json: !!globals(c).json }, { ...r, files: [r.zipPath], runtime: 'nodejs22.x', handler: 'index.handler', ...settings }, () =>
         [
           `wrote ${r.zipPath}`,
           `  index.mjs ${(r.bundleBytes / 1024).toFixed(0)} KiB, zip ${(r.zipBytes / 1024).toFixed(0)} KiB; runtime nodejs22.x, handler index.handler`,
