@@ -4,6 +4,7 @@ import { helpFooter } from '../shared.js';
 
 export function register(program: Command): void {
   const az = program.command('authorizer').description('the Lambda authorizer that enforces revocation on every request');
+  helpFooter(az, ['ca authorizer build                          # authorizer.zip for nodejs22.x, IAM policy answers', 'ca authorizer build --response-mode simple --json']);
   const build = az
     .command('build')
     .description('write authorizer.zip: one minified ESM bundle for nodejs22.x, handler index.handler')
