@@ -30,8 +30,20 @@ export interface ProvisionResult {
   pruned: { clientId: string; serial: string }[];
 }
 
-/** Clients signed, staged and recorded together (see provision). */
+/**
+ * Most clients signed, staged and recorded together (see provision): a multiple of 50, the new clients that fill
+ * one 100-action DynamoDB transaction (a certificate and its client's index, 2 actions each), so chunking never
+ * adds a half-empty request.
+ */
 export const PROVISION_CHUNK = 1000;
+
+/**
+ * The chunk for `n` new clients: about a tenth of them, so that progress is reported about ten times, a multiple
+ * of 50 (see PROVISION_CHUNK), from 100 (enough for worker threads to pay off) to PROVISION_CHUNK.
+ */
+export function provisionChunk(n: number): number {
+  return Math.min(PROVISION_CHUNK, Math.max(100, Math.ceil(n / 10 / 50) * 50));
+}
 
 /** Raw entry as written in the file: `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n}`. */
 export interface ProvisionFileEntry {
@@ -107,9 +119,7 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     const issuer = await openIssuer(ctx);
     await preflightDelivery(ctx);
     ctx.progress?.(0, plan.issue.length);
-    // 1,000 clients: a multiple of 50, the new clients that fill one 100-action DynamoDB transaction (a
-    // certificate and its client's index, 2 actions each), so chunking never adds a half-empty request.
-    const chunkSize = o.chunkSize ?? PROVISION_CHUNK;
+    const chunkSize = o.chunkSize ?? provisionChunk(plan.issue.length);
     const sign = (i: number) => {
       const chunk = plan.issue.slice(i, i + chunkSize);
       const signing = signClients(
