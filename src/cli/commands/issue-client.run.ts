@@ -127,13 +127,15 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
   };
   emit(rt, json, () => {
     const verb = r.dryRun ? 'would issue' : 'issued';
-    const lines = [`${verb} ${r.issued.length}, skipped ${r.skipped.length} (already active)${o.prune ? `, ${r.dryRun ? 'would revoke' : 'revoked'} ${r.pruned.length}` : ''}`];
+    const lines: string[] = [];
     const rows = [
       ...r.issued.map((x) => ({ client: x.clientId, action: verb, serial: x.serial })),
       ...r.skipped.map((x) => ({ client: x.clientId, action: 'skipped', serial: x.serial })),
       ...r.pruned.map((x) => ({ client: x.clientId, action: r.dryRun ? 'would revoke' : 'revoked', serial: x.serial })),
     ];
     if (rows.length) lines.push(table(rows, [['client', 'CLIENT'], ['action', 'ACTION'], ['serial', 'SERIAL']]));
+    // the summary last, where it is still on screen after a long table
+    lines.push(`${verb} ${r.issued.length}, skipped ${r.skipped.length} (already active)${o.prune ? `, ${r.dryRun ? 'would revoke' : 'revoked'} ${r.pruned.length}` : ''}`);
     return lines.join('\n');
   });
 }
