@@ -164,7 +164,8 @@ export async function bootstrap(ctx: OperationContext, o: BootstrapOptions = {})
   if (complete && !o.force) {
     // A bootstrap that recorded the CA but stopped before publishing is finished, not refused.
     const published = await ctx.store.truststore.current();
-    if (!published || !sameTruststore(published.pem, buildTruststore(state))) {
+    // a publication a crash cut short between the new version and the served copy is finished too
+    if (!published || !sameTruststore(published.pem, buildTruststore(state)) || (await ctx.store.truststore.drift()).length) {
       if (o.dryRun) return { action: 'would-resume', root: state.root, intermediate: state.issuing, replaced: [] };
       const truststore = await syncTruststore(ctx);
       return { action: 'resumed', root: state.root, intermediate: state.issuing, truststore, replaced: [] };

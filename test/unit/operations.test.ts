@@ -933,3 +933,18 @@ describe('retireIntermediate and the bundles', () => {
     expect(r.staleBundles).toEqual([{ clientId: 'a', serial: old.serial, issuerSerial: prev.serial }]);
   });
 });
+
+describe('a bootstrap killed between publishing a truststore version and writing truststore.pem', () => {
+  it('is finished by the re-run, which writes truststore.pem instead of refusing an existing CA', async () => {
+    const { rmSync } = await import('node:fs');
+    const ca = await makeCa();
+    // the version is published (truststore-versions/1.pem), the served copy not yet
+    rmSync(ca.store.truststorePath);
+    const r = await bootstrap(ca.ctx());
+    expect(r.action).toBe('resumed');
+    expect(ca.truststoreFile()).toContain('BEGIN CERTIFICATE');
+    expect(await ca.store.truststore.drift()).toEqual([]);
+    // and a complete CA is refused as before
+    await expectCaError(bootstrap(ca.ctx()), 'conflict', /a CA already exists/);
+  });
+});
