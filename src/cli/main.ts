@@ -16,6 +16,7 @@ import * as truststore from './commands/truststore.js';
 import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
+import * as importCmd from './commands/import.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -68,7 +69,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd]) m.register(program);
 
 program.addHelpText(
   'after',
