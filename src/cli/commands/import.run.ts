@@ -41,7 +41,7 @@ export async function runImport(o: Record<string, unknown>, cmd: Command): Promi
       ...r.refused.map((f) => `  refused ${f.clientId ?? '?'} (serialNumber ${f.serialNumber}): ${f.reason}: ${f.message}`),
     ];
     if (r.truststore) lines.push(`truststore ${r.truststore.changed ? (r.dryRun ? 'would be published' : 'published') : 'unchanged'}: version ${r.truststore.state.version}`);
-    lines.push('client private keys were not read; clients keep theirs. next: set CA_COMPAT_CONTEXT on the authorizer if backends read the old context keys (src/lambda/README.md)');
+    lines.push('client private keys were not read: clients keep theirs. The authorizer gives imported clients the old context keys too (CA_COMPAT_CONTEXT).');
     return lines.join('\n');
   });
 }
