@@ -89,6 +89,7 @@ How do I…
   try mTLS + the authorizer?      ca gateway, then curl with a client bundle (see ca gateway --help)
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
+  move from the Python setup?     ca import --env production --ssm-prefix /<project>/<env> --dry-run
   see a command's options?        ca <command> --help
 ${EXIT_CODES_HELP}
 

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { CreateTableCommand, PutItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
@@ -83,12 +83,11 @@ async function oldLayout() {
   await clients.s3.send(new PutObjectCommand({ Bucket: OLD_BUCKET, Key: 'truststore.pem', Body: pki.intermediate.certificatePem + pki.root.certificatePem }));
 }
 
-async function ourStore(custody: 'ssm' | 'kms' = 'ssm') {
+async function ourStore(custody: 'ssm' | 'kms' = 'ssm', prefix = `/${unique('ca')}`) {
   const bucket = unique('ca-import');
   const table = unique('ca-import');
   await createBucket(clients.s3, bucket);
   await createTable(clients.dynamodb, table);
-  const prefix = `/${unique('ca')}`;
   return {
     bucket,
     table,
@@ -123,6 +122,19 @@ async function truststoreOf(bucket: string): Promise<string | undefined> {
   return r.Body!.transformToString();
 }
 
+/** Every parameter under `path`, decrypted, by name. */
+async function parameters(path: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let NextToken: string | undefined;
+  for (let page = 0; page < 20; page++) {
+    const r = await clients.ssm.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, NextToken }));
+    for (const p of r.Parameters ?? []) out.set(p.Name!, p.Value!);
+    NextToken = r.NextToken;
+    if (!NextToken) return out;
+  }
+  throw new Error(`more than 20 pages of parameters under ${path}`);
+}
+
 function verify(dir: string, truststore: string, certificatePem: string): { code: number; out: string } {
   writeFileSync(join(dir, 'ts.pem'), truststore);
   writeFileSync(join(dir, 'leaf.pem'), certificatePem);
@@ -148,11 +160,14 @@ describe('ca import from the Python/Terraform layout', () => {
   const importArgs = () => ['import', '--ssm-prefix', OLD_PREFIX, '--table', OLD_TABLE, '--bucket', OLD_BUCKET];
 
   beforeAll(async () => {
-    e = await ourStore();
+    // our parameter prefix is the old one: `--deliver ssm` then puts re-issued certificates where clients fetch them
+    e = await ourStore('ssm', OLD_PREFIX);
   });
 
   it('adopts the CA and its clients, refuses what it must, is idempotent, and the clients pass the authorizer before and after a rotation', async () => {
     // --dry-run: the report, and nothing written anywhere
+    const before = await parameters(OLD_PREFIX);
+    expect(before.size).toBe(12);
     const dry = await run(...importArgs(), '--dry-run');
     expect(dry.code, dry.stderr).toBe(0);
     const d = dry.json();
@@ -161,7 +176,7 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(d.refused.map((r: { serialNumber: string; reason: string }) => [r.serialNumber, r.reason]).sort()).toEqual([['5001', 'unknown_status'], ['777', 'does_not_chain'], ['not-a-serial', 'malformed_item']]);
     expect(await registryItems(e.table)).toEqual([]);
     expect(await truststoreOf(e.bucket)).toBeUndefined();
-    expect((await clients.ssm.send(new GetParametersByPathCommand({ Path: e.prefix, Recursive: true }))).Parameters ?? []).toEqual([]);
+    expect(await parameters(OLD_PREFIX)).toEqual(before);
 
     const first = await run(...importArgs());
     expect(first.code, first.stderr).toBe(0);
@@ -187,10 +202,14 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(bySerial.get(hexSerial(alice))).toMatchObject({ kind: S('client'), status: S('active'), clientId: S('alice'), issuerSerial: S('3ea'), importedFrom: S(`${OLD_TABLE}#${alice.serialNumber}`) });
     expect(bySerial.get(hexSerial(bob))).toMatchObject({ status: S('revoked') });
 
-    // the CA keys are in our SSM custody; no client key was copied anywhere of ours
-    const ours = (await clients.ssm.send(new GetParametersByPathCommand({ Path: e.prefix, Recursive: true, WithDecryption: true }))).Parameters ?? [];
-    expect(ours.map((p) => p.Name!.slice(e.prefix.length)).sort()).toEqual([expect.stringMatching(/^\/ca\/intermediate-imported-[0-9a-f]{12}$/), expect.stringMatching(/^\/ca\/root-imported-[0-9a-f]{12}$/)]);
-    for (const c of [alice, bob, carol, mallory]) expect(ours.some((p) => p.Value === c.privateKeyPem)).toBe(false);
+    // the CA keys are in our SSM custody, the only parameters the import wrote; no client key was copied
+    const after = await parameters(OLD_PREFIX);
+    const added = [...after.keys()].filter((k) => !before.has(k)).map((k) => k.slice(OLD_PREFIX.length)).sort();
+    expect(added).toEqual([expect.stringMatching(/^\/ca\/intermediate-imported-[0-9a-f]{12}$/), expect.stringMatching(/^\/ca\/root-imported-[0-9a-f]{12}$/)]);
+    for (const [k, v] of before) expect(after.get(k)).toBe(v);
+    const spki = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'der' }).toString('base64');
+    expect(spki(after.get(`${OLD_PREFIX}${added[0]}`)!)).toBe(spki(pki.intermediate.privateKeyPem));
+    expect(spki(after.get(`${OLD_PREFIX}${added[1]}`)!)).toBe(spki(pki.root.privateKeyPem));
     expect(JSON.stringify(items)).not.toContain('PRIVATE KEY');
 
     // our truststore is the old intermediate then root: the old client certificates verify against it
@@ -217,11 +236,15 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(await authorize(mallory.certificatePem)).toMatchObject({ isAuthorized: false, reason: 'unknown_serial' });
 
     // rotation: alice moves to our profile; her old certificate stays accepted in grace
-    const rot = await run('rotate-intermediate', '--out', join(dir, 'bundles'));
+    const rot = await run('rotate-intermediate', '--deliver', 'ssm');
     expect(rot.code, rot.stderr).toBe(0);
     const r = rot.json();
     expect(r.reissued.map((c: { clientId: string }) => c.clientId)).toEqual(['alice']);
-    const next = readFileSync(join(dir, 'bundles', 'alice', 'alice.crt'), 'utf8');
+    // delivered where the old setup's clients fetch it, beside the private key they already have (untouched)
+    const delivered = await parameters(`${OLD_PREFIX}/clients/alice`);
+    const next = delivered.get(`${OLD_PREFIX}/clients/alice/certificate`)!;
+    expect(next).not.toBe(alice.certificatePem);
+    expect(delivered.get(`${OLD_PREFIX}/clients/alice/private-key`)).toBe(alice.privateKeyPem);
     const nx = new X509Certificate(next);
     expect(nx.publicKey.export({ type: 'spki', format: 'der' }).equals(x.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
     writeFileSync(join(dir, 'next.pem'), next);
