@@ -46,10 +46,10 @@ export class SsmKeyCustody implements KeyCustody {
    */
   async adopt(label: string, keyType: KeyType, privateKey: KeyObject): Promise<{ keyRef: string; signer: CaSigner }> {
     const id = sha256Hex(spkiDer(createPublicKey(privateKey))).slice(0, 12);
-    return this.store(`${this.o.prefix}/ca/${label}-imported-${id}`, label, keyType, privateKey);
+    return this.store(`${this.o.prefix}/ca/${label}-imported-${id}`, label, keyType, privateKey, true);
   }
 
-  private async store(name: string, label: string, keyType: KeyType, privateKey: KeyObject): Promise<{ keyRef: string; signer: CaSigner }> {
+  private async store(name: string, label: string, keyType: KeyType, privateKey: KeyObject, adopted = false): Promise<{ keyRef: string; signer: CaSigner }> {
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     try {
       await this.o.client.send(
@@ -67,7 +67,12 @@ export class SsmKeyCustody implements KeyCustody {
     } catch (e) {
       // The name is fresh (or, for an adopted key, derived from the key), so an existing parameter holding our
       // very key is our own put, retried after its answer was lost or a re-run: that is success.
-      if (!((e as { name?: string }).name === 'ParameterAlreadyExists' && (await this.holds(name, pem)))) throw this.fail(e, 'store CA key in', name);
+      const exists = (e as { name?: string }).name === 'ParameterAlreadyExists';
+      if (exists && (await this.holds(name, pem))) {
+        // ours, from a lost answer or an earlier run
+      } else if (exists && adopted) {
+        throw conflict(`SSM parameter ${name} already exists and does not hold the ${label} CA key being imported`, 'it was changed by hand: put back the key `ca import` stored there, or delete the parameter and run the import again');
+      } else throw this.fail(e, 'store CA key in', name);
     }
     const signer = keyObjectSigner(privateKey, keyType);
     this.opened.set(name, signer);
