@@ -221,6 +221,12 @@ export function planClientImport(
       refuse('unknown_status', `status ${JSON.stringify(status ?? null)} is neither active nor revoked`);
       continue;
     }
+    const prior = existing.get(serial);
+    if (prior?.kind === 'client' && prior.clientId === clientId && prior.importedFrom === `${layout.table}#${serialNumber}`) {
+      // imported by an earlier run: whatever SSM holds now (a rotation delivers there), this item is done
+      out.already.push({ clientId, serial });
+      continue;
+    }
     if (!it.certificatePem) {
       refuse('certificate_missing', `no certificate for ${clientId} in SSM (/clients/${clientId}/certificate)`);
       continue;

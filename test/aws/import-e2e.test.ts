@@ -164,6 +164,17 @@ describe('ca import from the Python/Terraform layout', () => {
     e = await ourStore('ssm', OLD_PREFIX);
   });
 
+  // first: the main test's rotation puts a new certificate in the old layout's /clients/alice/certificate
+  it('reports in words what a dry run would adopt and refuse', async () => {
+    const o = await ourStore();
+    const r = await ca(dir, [...importArgs(), '--dry-run'], o.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^dry run: would import the CA into AWS/m);
+    expect(r.stdout).toMatch(/would adopt 2 client certificate\(s\), refused 3/);
+    expect(r.stdout).toMatch(/refused mallory \(serialNumber 777\): does_not_chain/);
+    expect(r.stdout).not.toContain('PRIVATE KEY');
+  }, 60_000);
+
   it('adopts the CA and its clients, refuses what it must, is idempotent, and the clients pass the authorizer before and after a rotation', async () => {
     // --dry-run: the report, and nothing written anywhere
     const before = await parameters(OLD_PREFIX);
@@ -261,7 +272,27 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(n.context).toMatchObject({ clientId: 'alice', serialNumber: BigInt(`0x${nx.serialNumber}`).toString(10), clientCN: 'alice' });
     expect(await authorize(alice.certificatePem)).toMatchObject({ isAuthorized: true, reason: 'superseded_in_grace' });
     expect(await authorize(bob.certificatePem)).toMatchObject({ isAuthorized: false, reason: 'revoked' });
+
+    // importing again after the rotation changes nothing: alice's old item is already imported
+    const third = await run(...importArgs());
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.json()).toMatchObject({ ca: 'already', adopted: [], truststore: { changed: false } });
+    expect(third.json().already.map((a: { clientId: string }) => a.clientId).sort()).toEqual(['alice', 'bob']);
   }, 240_000);
+
+  it('refuses, changing nothing, to import into a store that has a CA of its own', async () => {
+    const o = await ourStore();
+    const b = await ca(dir, ['bootstrap', '--json'], o.env);
+    expect(b.code, b.stderr).toBe(0);
+    const items = await registryItems(o.table);
+    const published = await truststoreOf(o.bucket);
+    const r = await ca(dir, importArgs(), o.env);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(/already holds another CA/);
+    expect(await registryItems(o.table)).toEqual(items);
+    expect(await truststoreOf(o.bucket)).toBe(published);
+    expect([...(await parameters(o.prefix)).keys()].some((k) => k.includes('-imported-'))).toBe(false);
+  }, 60_000);
 
   it('refuses, changing nothing, when the store keeps its CA keys in KMS', async () => {
     const k = await ourStore('kms');

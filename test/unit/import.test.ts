@@ -100,6 +100,13 @@ describe('planClientImport', () => {
     ]);
   });
 
+  it('counts an item an earlier import recorded as imported, even once SSM holds its re-issued certificate', () => {
+    const first = planClientImport(layout([item(alice, 'alice')]), inter(), new Map(), NOW);
+    const existing = new Map([[first.adopt[0]!.serial, { ...first.adopt[0]!, status: 'superseded' as const }]]);
+    const again = planClientImport(layout([{ ...item(alice, 'alice'), certificatePem: bob.certificatePem }]), inter(), existing, NOW);
+    expect(again).toEqual({ adopt: [], already: [{ clientId: 'alice', serial: first.adopt[0]!.serial }], refused: [] });
+  });
+
   it('refuses a certificate whose CN is not the client id', () => {
     const erin = pki.client('erin', '7002');
     const p = planClientImport(layout([{ ...item(erin, 'erin'), attributes: { ...item(erin, 'erin').attributes, clientName: 'Erin Ltd' } }]), inter(), new Map(), NOW);
@@ -110,7 +117,8 @@ describe('planClientImport', () => {
     const first = planClientImport(layout([item(alice, 'alice'), item(bob, 'bob')]), inter(), new Map(), NOW);
     const existing = new Map<string, CertificateRecord>([
       [first.adopt[0]!.serial, first.adopt[0]!],
-      [first.adopt[1]!.serial, { ...first.adopt[1]!, fingerprint: '00'.repeat(32) }],
+      // a certificate of this store's own that happens to have the serial
+      [first.adopt[1]!.serial, { ...first.adopt[1]!, fingerprint: '00'.repeat(32), importedFrom: undefined }],
     ]);
     const again = planClientImport(layout([item(alice, 'alice'), item(bob, 'bob')]), inter(), existing, NOW);
     expect(again.adopt).toEqual([]);
