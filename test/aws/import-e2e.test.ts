@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { CreateTableCommand, PutItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -7,6 +8,7 @@ import { GetObjectCommand, PutObjectCommand, ListObjectVersionsCommand } from '@
 import { GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { DynamoDbGetItemReader, getItemReaderEnv } from '../../src/adapters/aws/dynamodb-reader.js';
 import { createAuthorizer } from '../../src/lambda/authorizer.js';
+import { startGateway } from '../../src/gateway/server.js';
 import { caAsync as ca, openssl, tempDir } from '../helpers/cli.js';
 import { legacyPki, type LegacyCert, type LegacyPki } from '../helpers/legacy-pki.js';
 import { eventV2, clientCertOf } from '../lambda/events.js';
@@ -15,8 +17,9 @@ import { createBucket, createTable, unique, useMoto, REGION } from './moto-env.j
 /**
  * `ca import` on the real binary against moto: the test lays out the Python/Terraform setup itself (openssl-made
  * RSA-2048 CA and clients in its profile, SSM String/SecureString parameters, the metadata table with decimal
- * serials and its GSI, the versioned bucket), imports it, and checks the registry, the truststore, `openssl verify`
- * and the authorizer (with the Lambda's own DynamoDB reader) on both sides of a `ca rotate-intermediate`.
+ * serials and its GSI, the versioned bucket), imports it, and checks the registry, the truststore, `openssl verify`,
+ * the authorizer (with the Lambda's own DynamoDB reader) and the local mutual-TLS gateway driven by curl, on both
+ * sides of a `ca rotate-intermediate`.
  */
 const { endpoint, clients } = useMoto();
 const OLD_PREFIX = `/${unique('apigw-mtls')}/sandbox`;
@@ -151,6 +154,38 @@ function authorizer(table: string) {
   };
 }
 
+/**
+ * The local mutual-TLS gateway (src/gateway) with our truststore and the authorizer on our registry, and curl
+ * presenting `certificatePem` with the key the client already holds: the HTTP status and the context it got.
+ */
+async function throughGateway(dir: string, table: string, truststorePem: string, certificatePem: string, keyPem: string) {
+  // a throwaway server certificate for localhost: the gateway's own, trusted by curl directly
+  const made = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], dir);
+  if (made.code !== 0) throw new Error(`openssl: ${made.out}`);
+  writeFileSync(join(dir, 'client.pem'), certificatePem);
+  writeFileSync(join(dir, 'client.key'), keyPem, { mode: 0o600 });
+  const reader = new DynamoDbGetItemReader({ tableName: table, region: REGION, ...getItemReaderEnv(process.env, REGION), timeoutMs: 5_000 });
+  const g = await startGateway({
+    registry: reader,
+    truststorePem,
+    serverCertPem: readFileSync(join(dir, 'server.pem'), 'utf8'),
+    serverKeyPem: readFileSync(join(dir, 'server.key'), 'utf8'),
+    port: 0,
+    host: '127.0.0.1',
+    cacheTtlMs: 0,
+    log: () => {},
+  });
+  try {
+    const args = ['-sS', '--max-time', '20', '--cacert', join(dir, 'server.pem'), '--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key'), '-o', '-', '-w', '\n%{http_code}', `${g.url}orders`];
+    const out = await new Promise<string>((resolve) => execFile('curl', args, { encoding: 'utf8' }, (_e, stdout) => resolve(stdout)));
+    const i = out.lastIndexOf('\n');
+    const body = out.slice(0, i);
+    return { status: out.slice(i + 1), context: (body.startsWith('{') ? JSON.parse(body).context : undefined) as Record<string, unknown> | undefined };
+  } finally {
+    await g.close();
+  }
+}
+
 beforeAll(oldLayout, 120_000);
 
 describe('ca import from the Python/Terraform layout', () => {
@@ -175,7 +210,7 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(r.stdout).not.toContain('PRIVATE KEY');
   }, 60_000);
 
-  it('adopts the CA and its clients, refuses what it must, is idempotent, and the clients pass the authorizer before and after a rotation', async () => {
+  it('adopts the CA and its clients, refuses what it must, is idempotent, and the clients pass the authorizer and the gateway before and after a rotation', async () => {
     // --dry-run: the report, and nothing written anywhere
     const before = await parameters(OLD_PREFIX);
     expect(before.size).toBe(12);
@@ -245,6 +280,9 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(await authorize(bob.certificatePem)).toMatchObject({ isAuthorized: false, reason: 'revoked' });
     expect(await authorize(carol.certificatePem)).toMatchObject({ isAuthorized: false, reason: 'unknown_serial' });
     expect(await authorize(mallory.certificatePem)).toMatchObject({ isAuthorized: false, reason: 'unknown_serial' });
+    // and through a mutual-TLS handshake with our truststore: the old certificate and key as the client has them
+    expect(await throughGateway(dir, e.table, ts, alice.certificatePem, alice.privateKeyPem)).toMatchObject({ status: '200', context: { clientId: 'alice', serialNumber: alice.serialNumber, clientCN: 'alice' } });
+    expect(await throughGateway(dir, e.table, ts, bob.certificatePem, bob.privateKeyPem)).toMatchObject({ status: '403' });
 
     // rotation: alice moves to our profile; her old certificate stays accepted in grace
     const rot = await run('rotate-intermediate', '--deliver', 'ssm');
@@ -271,6 +309,8 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(n.isAuthorized, String(n.reason)).toBe(true);
     expect(n.context).toMatchObject({ clientId: 'alice', serialNumber: BigInt(`0x${nx.serialNumber}`).toString(10), clientCN: 'alice' });
     expect(await authorize(alice.certificatePem)).toMatchObject({ isAuthorized: true, reason: 'superseded_in_grace' });
+    expect(await throughGateway(dir, e.table, ts2, next, alice.privateKeyPem)).toMatchObject({ status: '200', context: { clientId: 'alice', clientCN: 'alice' } });
+    expect(await throughGateway(dir, e.table, ts2, alice.certificatePem, alice.privateKeyPem)).toMatchObject({ status: '200' });
     expect(await authorize(bob.certificatePem)).toMatchObject({ isAuthorized: false, reason: 'revoked' });
 
     // importing again after the rotation changes nothing: alice's old item is already imported
