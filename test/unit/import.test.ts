@@ -1,11 +1,17 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { adoptCa, decimalToHexSerial, hexToDecimalSerial, planClientImport, type LegacyLayout } from '../../src/domain/import.js';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { adoptCa, decimalToHexSerial, hexToDecimalSerial, importLegacy, planClientImport, type LegacyLayout } from '../../src/domain/import.js';
+import { rotateIntermediate } from '../../src/domain/hierarchy.js';
+import { issueClient } from '../../src/domain/issuance.js';
+import { cleanupAll, makeCa } from '../helpers/pki.js';
 import { DEFAULT_POLICY } from '../../src/domain/policy.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { legacyPki, type LegacyPki } from '../helpers/legacy-pki.js';
 
-const NOW = new Date('2026-06-01T00:00:00Z');
+// openssl dates its certificates from the real clock: the tests' instant is a minute after it
+const NOW = new Date(Math.floor(Date.now() / 1000) * 1000 + 60_000);
 let pki: LegacyPki;
 let alice: ReturnType<LegacyPki['client']>;
 let bob: ReturnType<LegacyPki['client']>;
@@ -124,5 +130,79 @@ describe('planClientImport', () => {
     expect(again.adopt).toEqual([]);
     expect(again.already).toEqual([{ clientId: 'alice', serial: first.adopt[0]!.serial }]);
     expect(again.refused.map((r) => [r.clientId, r.reason])).toEqual([['bob', 'conflict']]);
+  });
+});
+
+describe('importLegacy on a local store', () => {
+  it('dry run writes nothing; the import records the CA and its clients, keeps the CA keys encrypted, and a re-run adds nothing', async () => {
+    const ca = await makeCa({ bootstrap: false });
+    try {
+      const l = layout([item(alice, 'alice'), item(bob, 'bob', 'revoked'), item(mallory, 'mallory')]);
+      const dry = await importLegacy(ca.ctx(NOW), l, { dryRun: true });
+      expect(dry).toMatchObject({ dryRun: true, ca: 'would-create', refused: [{ clientId: 'mallory', reason: 'does_not_chain' }] });
+      expect(dry.adopted.map((r) => r.clientId)).toEqual(['alice', 'bob']);
+      expect(await ca.records()).toEqual([]);
+      expect(existsSync(join(ca.storeDir, 'keys')) ? readdirSync(join(ca.storeDir, 'keys')) : []).toEqual([]);
+      expect(existsSync(ca.store.truststorePath)).toBe(false);
+
+      const r = await importLegacy(ca.ctx(NOW), l);
+      expect(r).toMatchObject({ dryRun: false, ca: 'created', truststore: { changed: true } });
+      expect((await ca.records()).map((x) => `${x.kind}:${x.clientId}:${x.status}`).sort()).toEqual(['client:alice:active', 'client:bob:revoked', 'intermediate:intermediate:active', 'root:root:active']);
+      expect(ca.truststoreFile().replace(/\s+/g, '')).toBe((pki.intermediate.certificatePem + pki.root.certificatePem).replace(/\s+/g, ''));
+      const keys = readdirSync(join(ca.storeDir, 'keys')).sort();
+      expect(keys).toEqual([expect.stringMatching(/^intermediate-imported-[0-9a-f]{12}\.key\.pem$/), expect.stringMatching(/^root-imported-[0-9a-f]{12}\.key\.pem$/)]);
+      for (const k of keys) {
+        expect(statSync(join(ca.storeDir, 'keys', k)).mode & 0o777).toBe(0o600);
+        expect(readFileSync(join(ca.storeDir, 'keys', k), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+      }
+      const everything = readdirSync(ca.dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(ca.dir, f)).isFile()).map((f) => readFileSync(join(ca.dir, f), 'utf8')).join('\n');
+      for (const c of [alice, bob, mallory]) expect(everything).not.toContain(c.privateKeyPem.split('\n')[1]);
+
+      const again = await importLegacy(ca.ctx(NOW), l);
+      expect(again).toMatchObject({ ca: 'already', adopted: [], truststore: { changed: false } });
+      expect(again.already.map((a) => a.clientId)).toEqual(['alice', 'bob']);
+      expect(await ca.records()).toHaveLength(4);
+    } finally {
+      cleanupAll();
+    }
+  });
+
+  it('a rotation re-issues an imported client for its own key in our profile, keeping where it came from', async () => {
+    const ca = await makeCa({ bootstrap: false });
+    try {
+      await importLegacy(ca.ctx(NOW), layout([item(alice, 'alice')]));
+      const r = await rotateIntermediate(ca.ctx(NOW));
+      expect(r.reissued.map((x) => x.clientId)).toEqual(['alice']);
+      const next = r.reissued[0]!.record!;
+      expect(next).toMatchObject({ importedFrom: `mtls-clients-metadata#${alice.serialNumber}`, keyOrigin: 'csr' });
+      expect(next.publicKey).toBe(new X509Certificate(alice.certificatePem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64'));
+      expect(ca.bundle('alice').key).toBeUndefined();
+    } finally {
+      cleanupAll();
+    }
+  });
+
+  it('refuses an item for a client that already has an active certificate issued here', async () => {
+    const ca = await makeCa({ bootstrap: false });
+    try {
+      await importLegacy(ca.ctx(NOW), layout([item(alice, 'alice')]));
+      await issueClient(ca.ctx(NOW), { clientId: 'dave' });
+      const r = await importLegacy(ca.ctx(NOW), layout([item(alice, 'alice'), item(pki.client('dave', '8001'), 'dave')]));
+      expect(r.adopted).toEqual([]);
+      expect(r.refused).toEqual([expect.objectContaining({ clientId: 'dave', reason: 'conflict', serialNumber: '8001' })]);
+    } finally {
+      cleanupAll();
+    }
+  });
+
+  it('refuses a store that holds another CA, before writing anything', async () => {
+    const ca = await makeCa({ at: NOW });
+    try {
+      const before = await ca.records();
+      await expect(importLegacy(ca.ctx(NOW), layout([item(alice, 'alice')]))).rejects.toMatchObject({ code: 'conflict' });
+      expect(await ca.records()).toEqual(before);
+    } finally {
+      cleanupAll();
+    }
   });
 });
