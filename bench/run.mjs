@@ -1,7 +1,7 @@
 // Runs every benchmark on this machine, side by side, and reports ratios (see bench/README.md).
 //   npm run bench              full run (a few minutes)
 //   npm run bench -- --quick   under a minute: shorter runs, 1,000 clients for the rotations
-// Options: --clients N (local rotation), --moto-clients N (rotation on moto), --skip-moto.
+// Options: --clients N (local rotation and --from), --moto-clients N (rotation and --from on moto), --skip-moto.
 // `npm run bench` builds dist/ first; this script bundles its TypeScript workloads into bench/.build/.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -421,6 +421,56 @@ async function rotationMoto(moto) {
   return lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'rotation-aws', String(n)], { env: awsEnv(moto.endpoint) })).stdout);
 }
 
+// ---------------------------------------------------------------- provisioning (--from)
+
+/**
+ * The real CLI, `ca issue-client --from` with N new clients (keys generated, 3 bundle files each) on a local store
+ * that has a CA and no client: wall time, CPU split, and the same file-creation probe as the rotation's CLI row.
+ * Runs before the rotation; its directory is removed only after the rotation (see `main`), so neither CLI run
+ * follows a mass deletion made by this bench (see rotationLocal on ext4's recently deleted inodes).
+ */
+async function provisionLocal() {
+  const n = CFG.localClients;
+  const tmp = mkdtempSync(join(tmpdir(), 'ca-bench-from-'));
+  const cleanup = () => rmSync(tmp, { recursive: true, force: true });
+  try {
+    log(`provisioning (local): a CA without clients and a file of ${n} new clients`);
+    await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'provision-local', String(n), tmp]);
+    const probe = join(tmp, 'create-probe');
+    mkdirSync(probe);
+    const p0 = process.hrtime.bigint();
+    for (let i = 0; i < 1000; i++) closeSync(openSync(join(probe, String(i)), 'wx'));
+    const createMsPer1000 = ms(p0);
+    log('provisioning (local): the real CLI, ca issue-client --from');
+    let hz = 100;
+    try {
+      hz = Number(out('getconf', ['CLK_TCK'])) || 100;
+    } catch {}
+    const cpu0 = childCpuSeconds(hz);
+    const cli = await runChild(process.execPath, [join(root, 'bin', 'ca.cjs'), 'issue-client', '--from', join(tmp, 'clients.json'), '--dir', join(tmp, 'pki'), '--out', join(tmp, 'bundles'), '--json'], {
+      env: { ...process.env, CA_PASSPHRASE: 'bench-passphrase-123', CA_STORE: 'local' },
+      cwd: tmp,
+    });
+    const cpu1 = childCpuSeconds(hz);
+    let issued;
+    try {
+      issued = JSON.parse(cli.stdout).issued?.length;
+    } catch {}
+    if (issued !== undefined && issued !== n) throw new Error(`ca issue-client --from issued ${issued} of ${n}`);
+    const cpu = cpu0 && cpu1 ? { userS: cpu1.user - cpu0.user, sysS: cpu1.sys - cpu0.sys } : undefined;
+    return { result: { clients: n, cli: { wallMs: cli.wall, certsPerSec: n / (cli.wall / 1000), issued, cpu, createMsPer1000 } }, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
+async function provisionMoto(moto) {
+  const n = CFG.motoClients;
+  log(`provisioning (moto): ${n} new clients in-process on the AWS store`);
+  return lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'provision-aws', String(n)], { env: awsEnv(moto.endpoint) })).stdout);
+}
+
 // ---------------------------------------------------------------- report
 
 const fmt = (v, unit = '') => {
@@ -431,6 +481,27 @@ const fmt = (v, unit = '') => {
   return s + unit;
 };
 const ratio = (a, b) => (a && b ? a / b : undefined);
+
+/** Rows of `ca issue-client --from`, each part beside the rotation's (`part`: local or moto). */
+function provisionRows(p, row, part) {
+  const l = p.local;
+  if (part === 'local') {
+    row('provision', `local, real CLI --from, ${fmt(l.clients)} new clients (incl. ${fmt(l.clients * 3)} bundle files)`, fmt(l.cli.wallMs / 1000, ' s'), '', '', l.clients >= 10_000 ? '< 5 s' : '(10k: < 5 s)', l.clients >= 10_000 ? (l.cli.wallMs < 5000 ? 'yes' : 'NO') : '');
+    row('provision', 'local, real CLI --from certs/s', fmt(l.cli.certsPerSec), '', '', '', '');
+    if (l.cli.cpu) row('provision', 'local, real CLI --from CPU user / kernel', `${fmt(l.cli.cpu.userS, '')} / ${fmt(l.cli.cpu.sysS, ' s')}`, '', '', '', '');
+    row('provision', 'file system: 1,000 file creations just before (quiet: 35-70 ms)', fmt(l.cli.createMsPer1000, ' ms'), '', '', '', '');
+  }
+  if (part === 'moto' && p.moto) {
+    const m = p.moto;
+    const tw = m.requests.TransactWriteItems ?? 0;
+    const min = Math.ceil(m.clients / 50);
+    row('provision', `moto, --from ${fmt(m.clients)} new clients, wall`, fmt(m.wallMs / 1000, ' s'), '', '', '', '');
+    row('provision', 'moto, TransactWriteItems vs min ceil(N/50)', fmt(tw), fmt(min), fmt(tw / min, 'x'), '= 1x', tw === min ? 'yes' : 'NO');
+    row('provision', 'moto, measured = planned (planCommit)', fmt(tw), fmt(m.registry.plannedTransactWriteItems), '', '', tw === m.registry.plannedTransactWriteItems ? 'yes' : 'NO');
+    row('provision', 'moto, all DynamoDB requests', fmt(m.totalRequests), '', '', '', '');
+    row('provision', 'moto, by operation', Object.entries(m.requests).map(([k, v]) => `${k} ${v}`).join(', '), '', '', '', '');
+  }
+}
 
 function rows(r) {
   const R = [];
@@ -483,6 +554,7 @@ function rows(r) {
   row('rotation', `local, real CLI certs/s`, fmt(l.cli.certsPerSec), '', '', '', '');
   if (l.cli.cpu) row('rotation', 'local, real CLI CPU user / kernel', `${fmt(l.cli.cpu.userS, '')} / ${fmt(l.cli.cpu.sysS, ' s')}`, '', '', '', '');
   row('rotation', 'file system: 1,000 file creations just before (quiet: 35-70 ms)', fmt(l.cli.createMsPer1000, ' ms'), '', '', '', '');
+  if (r.provision) provisionRows(r.provision, row, 'local');
   if (r.rotation.moto) {
     const m = r.rotation.moto;
     const tw = m.requests.TransactWriteItems ?? 0;
@@ -494,6 +566,7 @@ function rows(r) {
     row('rotation', `moto, all DynamoDB requests`, fmt(m.totalRequests), '', '', '', '');
     row('rotation', `moto, by operation`, Object.entries(m.requests).map(([k, v]) => `${k} ${v}`).join(', '), '', '', '', '');
   }
+  if (r.provision) provisionRows(r.provision, row, 'moto');
   return R;
 }
 
@@ -520,8 +593,15 @@ if (!CFG.skipMoto) {
 }
 try {
   if (moto) result.authorizer = await authorizer(moto);
-  result.rotation = { local: await rotationLocal() };
+  const from = await provisionLocal();
+  try {
+    result.rotation = { local: await rotationLocal() };
+  } finally {
+    from.cleanup();
+  }
+  result.provision = { local: from.result };
   if (moto) result.rotation.moto = await rotationMoto(moto);
+  if (moto) result.provision.moto = await provisionMoto(moto);
 } finally {
   await moto?.stop();
 }

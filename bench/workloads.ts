@@ -7,8 +7,12 @@
  *   rotation-local <N> <dir> <cliDir> seeds N active clients on a local store, copies it to cliDir (for the CLI
  *                                     run), then times rotateIntermediate in-process
  *   rotation-aws <N>                  the same on the AWS store at AWS_ENDPOINT_URL (moto), counting DynamoDB requests
+ *   provision-local <N> <dir>         a local store with a CA and no client, and <dir>/clients.json listing N new
+ *                                     clients, for the real CLI's `ca issue-client --from` (run by bench/run.mjs)
+ *   provision-aws <N>                 provision (what --from runs) of N new clients in-process on the AWS store
+ *                                     at AWS_ENDPOINT_URL (moto), counting DynamoDB requests
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -22,6 +26,7 @@ import { DynamoDbGetItemReader } from '../src/adapters/aws/dynamodb-reader.js';
 import { systemClock, type OperationContext } from '../src/domain/context.js';
 import { bootstrap, rotateIntermediate } from '../src/domain/hierarchy.js';
 import { issueClient, openIssuer, signClient } from '../src/domain/issuance.js';
+import { provision } from '../src/domain/provision.js';
 import { DEFAULT_POLICY } from '../src/domain/policy.js';
 import { ecKeyDer } from '../src/domain/template.js';
 import { createAuthorizer } from '../src/lambda/authorizer.js';
@@ -331,10 +336,47 @@ async function rotationAws(n: number) {
   return { clients: n, seedMs, wallMs: ms, certsPerSec: n / (ms / 1000), requests: counts, totalRequests: total, registry: timing };
 }
 
+/** The provisioning file `ca issue-client --from` reads: N new client ids. */
+const provisionIds = (n: number) => Array.from({ length: n }, (_, i) => `new-${String(i).padStart(5, '0')}`);
+
+/** A CA without clients in <dir>/pki and <dir>/clients.json with N new clients, for the real CLI. */
+async function provisionLocal(n: number, dir: string) {
+  mkdirSync(dir, { recursive: true });
+  const store = createLocalStore({ dir: join(dir, 'pki'), passphrase: async () => PASSPHRASE });
+  await bootstrap({ store, clock: systemClock, policy: DEFAULT_POLICY, sink: noopSink });
+  writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: provisionIds(n).map((client_id) => ({ client_id })) }));
+  return { clients: n };
+}
+
+/** `provision` of N new clients on the AWS store (moto), with the store's DynamoDB requests counted. */
+async function provisionAws(n: number) {
+  useEndpoint();
+  const c = awsClients(REGION);
+  const bucket = unique('bench-truststore');
+  const table = unique('bench-registry');
+  await c.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await c.s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  await createTable(c.dynamodb, table);
+  const store = await createAwsStore({ region: REGION, bucket, table, parameterPrefix: `/${unique('bench')}/prod` }, { warn: () => {} });
+  const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink: noopSink };
+  await bootstrap(ctx);
+  const ddb = (store.registry as unknown as { client: DynamoDBClient }).client;
+  const counts = countRequests(ddb);
+  const timing = instrument(store);
+  const s = performance.now();
+  const r = await provision(ctx, provisionIds(n).map((clientId) => ({ clientId })));
+  const ms = performance.now() - s;
+  if (r.issued.length !== n) throw new Error(`provisioning issued ${r.issued.length} of ${n}`);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return { clients: n, wallMs: ms, certsPerSec: n / (ms / 1000), requests: counts, totalRequests: total, registry: timing };
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 let result: unknown;
 if (cmd === 'authorizer') result = await authorizerBench(args[0]!);
 else if (cmd === 'rotation-local') result = await rotationLocal(Number(args[0]), args[1]!, args[2]!);
 else if (cmd === 'rotation-aws') result = await rotationAws(Number(args[0]));
+else if (cmd === 'provision-local') result = await provisionLocal(Number(args[0]), args[1]!);
+else if (cmd === 'provision-aws') result = await provisionAws(Number(args[0]));
 else throw new Error(`unknown workload ${cmd}`);
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import type { CertificateRecord } from '../ports.js';
+import { certificateObject, isCapped } from '../domain/reporting.js';
 
 /** A plain text table: no colours, aligned columns, stable for copy and paste. */
 export function table(rows: Record<string, unknown>[], columns: [key: string, title: string][]): string {
@@ -11,31 +13,24 @@ export function table(rows: Record<string, unknown>[], columns: [key: string, ti
 
 export const day = (iso: string) => iso.slice(0, 10);
 
-/** The fields every command's JSON carries for a certificate it touched. */
-export function certificateJson(r: CertificateRecord) {
-  return {
-    clientId: r.clientId,
-    serial: r.serial,
-    fingerprint: r.fingerprint,
-    status: r.status,
-    subject: r.subject,
-    issuer: r.issuer,
-    issuerSerial: r.issuerSerial ?? null,
-    notBefore: r.notBefore,
-    notAfter: r.notAfter,
-    keyType: r.keyType,
-    keyOrigin: r.keyOrigin,
-    ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
-    ...(r.validityDays !== undefined ? { validityDays: r.validityDays, validityCapped: isCapped(r) } : {}),
-  };
+/**
+ * The action word of a --json result, the same in a dry run (where `dryRun: true` says it was not done):
+ * the domain's `would-issue` is `issued` with `dryRun: true`.
+ */
+export function actionWord(action: string): string {
+  const m = /^would-(.+)$/.exec(action);
+  if (!m) return action;
+  return m[1]!.endsWith('e') ? `${m[1]}d` : `${m[1]}ed`;
 }
 
-/** The certificate ends before the length it was asked for: cut at its issuer's end (RFC 5280 path validation). */
-export function isCapped(r: CertificateRecord): boolean {
-  if (r.validityDays === undefined) return false;
-  // it was asked to end `validityDays` after it was made (to the second); anything clearly earlier was cut
-  return Date.parse(r.notAfter) < Date.parse(r.createdAt) + r.validityDays * 86_400_000 - 60_000;
+/** Where the store publishes the truststore: an absolute path (local store) or an S3 URI (aws store). */
+export function truststoreFile(config: { store: string; dir: string; aws?: { bucket?: string; truststoreKey?: string } }): string {
+  return config.store === 'local' ? resolve(config.dir, 'truststore.pem') : `s3://${config.aws?.bucket}/${config.aws?.truststoreKey || 'truststore.pem'}`;
 }
+
+/** The fields every command's JSON carries for a certificate it touched (the one certificate object). */
+export const certificateJson = certificateObject;
+export { isCapped };
 
 export function certificateLines(r: CertificateRecord, indent = '  '): string {
   return [
@@ -50,7 +45,7 @@ export function certificateLines(r: CertificateRecord, indent = '  '): string {
 
 /** JSON of one re-issued client (renew, rotate). */
 export function reissueJson(r: { clientId: string; oldSerial: string; newSerial?: string; record?: CertificateRecord; delivered: string[]; rekeyed: boolean }) {
-  return { clientId: r.clientId, oldSerial: r.oldSerial, ...(r.record ? certificateJson(r.record) : {}), rekeyed: r.rekeyed, paths: r.delivered };
+  return { clientId: r.clientId, oldSerial: r.oldSerial, ...(r.record ? certificateJson(r.record) : {}), rekeyed: r.rekeyed, files: r.delivered };
 }
 
 export function reissueText(rs: { clientId: string; oldSerial: string; newSerial?: string; delivered: string[] }[], dryRun: boolean, verb: string, graceDays: number): string {

@@ -283,10 +283,12 @@ export async function rotateIntermediate(ctx: OperationContext, o: RotateOptions
     ).catch(discardIfUnrecorded(ctx, intermediate));
   }
   // Publish root + new + previous before any client gets a certificate from the new intermediate.
-  await ctx.store.truststore.sync(buildTruststore(await loadCaState(ctx.store.registry)));
+  const before = await ctx.store.truststore.sync(buildTruststore(await loadCaState(ctx.store.registry)));
   const issuer = await openIssuer(ctx);
   const reissued = await reissueClients(ctx, issuer, plan.reissue, { rekey: o.rekey, bundles });
-  const truststore = await syncTruststore(ctx);
+  const after = await syncTruststore(ctx);
+  // the run published a new version if either publication did (the first one, before any client moved, usually)
+  const truststore = { ...after, changed: before.changed || after.changed, warnings: [...new Set([...before.warnings, ...after.warnings])] };
   // The rotation's last write: a crash before it leaves the rotation unfinished, and the re-run finishes it.
   if (rotationUnfinished(intermediate)) {
     intermediate = { ...intermediate, rotationCompletedAt: ctx.clock.now().toISOString() };

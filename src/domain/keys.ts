@@ -66,6 +66,18 @@ export function keyTypeOf(publicKey: KeyObject): KeyType {
   throw invalidInput(`${t ?? 'unknown'} keys are not supported: API Gateway mutual TLS accepts only RSA (2048+) and ECDSA (P-256+) keys`, 'generate a P-256 or RSA-2048 key');
 }
 
+/**
+ * The key type of any public key, for showing it (`ca inspect FILE`): one of KEY_TYPES when it is one, in the
+ * same names the registry uses; otherwise the key's own description (`ed25519`, `rsa-1024`, `ec-secp521r1`).
+ */
+export function keyTypeName(publicKey: KeyObject): string {
+  const t = publicKey.asymmetricKeyType ?? 'unknown';
+  const d = publicKey.asymmetricKeyDetails ?? {};
+  if (t === 'ec') return d.namedCurve === 'prime256v1' ? 'ec-p256' : d.namedCurve === 'secp384r1' ? 'ec-p384' : `ec-${d.namedCurve ?? 'unknown'}`;
+  if (t === 'rsa' || t === 'rsa-pss') return `${t}-${d.modulusLength ?? 0}`;
+  return t;
+}
+
 export function spkiDer(publicKey: KeyObject): Buffer {
   return publicKey.export({ format: 'der', type: 'spki' });
 }

@@ -25,9 +25,25 @@ export interface ProvisionPlan {
 
 export interface ProvisionResult {
   dryRun: boolean;
-  issued: { clientId: string; serial: string; delivered: string[] }[];
-  skipped: { clientId: string; serial: string }[];
-  pruned: { clientId: string; serial: string }[];
+  /** `record` is absent in a dry run */
+  issued: { clientId: string; serial: string; delivered: string[]; record?: CertificateRecord }[];
+  skipped: { clientId: string; serial: string; record?: CertificateRecord }[];
+  pruned: { clientId: string; serial: string; record?: CertificateRecord }[];
+}
+
+/**
+ * Most clients signed, staged and recorded together (see provision): a multiple of 50, the new clients that fill
+ * one 100-action DynamoDB transaction (a certificate and its client's index, 2 actions each), so chunking never
+ * adds a half-empty request.
+ */
+export const PROVISION_CHUNK = 1000;
+
+/**
+ * The chunk for `n` new clients: about a tenth of them, so that progress is reported about ten times, a multiple
+ * of 50 (see PROVISION_CHUNK), from 100 (enough for worker threads to pay off) to PROVISION_CHUNK.
+ */
+export function provisionChunk(n: number): number {
+  return Math.min(PROVISION_CHUNK, Math.max(100, Math.ceil(n / 10 / 50) * 50));
 }
 
 /** Raw entry as written in the file: `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n}`. */
@@ -89,11 +105,17 @@ export function planProvision(entries: ProvisionEntry[], active: CertificateReco
  * `prune` revokes active ids no longer listed. Bundles are staged, recorded, then put in place, so a re-run
  * after a crash issues exactly what is still missing and a failed run leaves no bundle the registry lacks.
  */
-export async function provision(ctx: OperationContext, entries: ProvisionEntry[], o: { prune?: boolean; dryRun?: boolean } = {}): Promise<ProvisionResult> {
+export async function provision(ctx: OperationContext, entries: ProvisionEntry[], o: { prune?: boolean; dryRun?: boolean; /** clients per chunk (tests) */ chunkSize?: number } = {}): Promise<ProvisionResult> {
   await requireCa(ctx.store.registry);
   const active = await ctx.store.registry.list({ kind: 'client', status: 'active' });
   const plan = planProvision(entries, active, !!o.prune);
-  const result: ProvisionResult = { dryRun: !!o.dryRun, issued: [], skipped: plan.skip, pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial })) };
+  const activeBySerial = new Map(active.map((r) => [r.serial, r]));
+  const result: ProvisionResult = {
+    dryRun: !!o.dryRun,
+    issued: [],
+    skipped: plan.skip.map((s) => ({ ...s, record: activeBySerial.get(s.serial) })),
+    pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial, record: r })),
+  };
   if (o.dryRun) {
     result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
     return result;
@@ -104,29 +126,38 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     const issuer = await openIssuer(ctx);
     await preflightDelivery(ctx);
     ctx.progress?.(0, plan.issue.length);
-    // Signed a chunk at a time (on other cores when there is a pool), then staged, recorded and published (see
-    // stageRecordPublish), so a re-run after a crash issues exactly what is still missing.
-    // the same chunk as re-issuing (one registry commit each); tests set a small one to stop between chunks
-    const CHUNK = ctx.chunkSize ?? 990;
-    for (let i = 0; i < plan.issue.length; i += CHUNK) {
-      const entries = plan.issue.slice(i, i + CHUNK);
-      const signed = await signClients(
+    // a test's small chunk (CA_REISSUE_CHUNK, see src/cli/runtime.ts) makes a crash land between chunks
+    const chunkSize = o.chunkSize ?? ctx.chunkSize ?? provisionChunk(plan.issue.length);
+    const sign = (i: number) => {
+      const chunk = plan.issue.slice(i, i + chunkSize);
+      const signing = signClients(
         ctx,
         issuer,
-        entries.map((e) =>
+        chunk.map((e) =>
           e.csr
             ? { clientId: e.clientId, keyType: e.csr.keyType, keyOrigin: 'csr' as const, publicKeySpki: e.csr.publicKeySpki, validityDays: e.validityDays }
             : { clientId: e.clientId, keyType: e.keyType ?? ctx.policy.clientKeyType, keyOrigin: 'generated' as const, validityDays: e.validityDays },
         ),
       );
-      // the chunk staged at once, its certificates recorded (each client's on its own), then put in place
+      // awaited in the next round; a failure there (or here, before) must not go unhandled meanwhile
+      signing.catch(() => undefined);
+      return signing;
+    };
+    // As a rotation does: a chunk is signed (on the pool's threads when there is one) while the one before is
+    // staged, recorded and published (stageRecordPublish). Signing has no effect outside this process, so a
+    // crash leaves every chunk before it complete and the rest unrecorded: a re-run issues exactly what is missing.
+    let signing = sign(0);
+    for (let i = 0; i < plan.issue.length; i += chunkSize) {
+      const signed = await signing;
+      if (i + chunkSize < plan.issue.length) signing = sign(i + chunkSize);
+      // the chunk staged at once, its certificates recorded in one commit (each client's on its own), then put in place
       const delivered = await stageRecordPublish(
         ctx,
         signed.map((s) => s.bundle),
         () => ctx.store.registry.commit(signed.map((s) => ({ op: 'create', record: s.record }))),
       );
-      for (const [k, issued] of signed.entries()) result.issued.push({ clientId: entries[k]!.clientId, serial: issued.record.serial, delivered: delivered[k]! });
-      ctx.progress?.(Math.min(i + CHUNK, plan.issue.length), plan.issue.length);
+      for (const [k, issued] of signed.entries()) result.issued.push({ clientId: issued.record.clientId, serial: issued.record.serial, delivered: delivered[k]!, record: issued.record });
+      ctx.progress?.(Math.min(i + chunkSize, plan.issue.length), plan.issue.length);
     }
   }
   if (plan.prune.length) {
@@ -138,6 +169,7 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     }));
     // each prune stands alone: as many commits as the registry's limits need, a re-run prunes what is left
     for (const chunk of atomicChunks(changes, ctx.store.registry.limits)) await ctx.store.registry.commit(chunk, { atomic: true });
+    result.pruned = changes.map((c) => ({ clientId: c.record.clientId, serial: c.record.serial, record: c.record }));
   }
   return result;
 }

@@ -13,23 +13,42 @@ export function effectiveStatus(r: CertificateRecord, now: Date): EffectiveStatu
   return r.status;
 }
 
-/** The record as shown by list/inspect and --json: no certificate body, days left added. */
-export function summarize(r: CertificateRecord, now: Date) {
+/** The certificate ends before the length it was asked for: cut at its issuer's end (RFC 5280 path validation). */
+export function isCapped(r: CertificateRecord): boolean {
+  if (r.validityDays === undefined) return false;
+  // it was asked to end `validityDays` after it was made (to the second); anything clearly earlier was cut
+  return Date.parse(r.notAfter) < Date.parse(r.createdAt) + r.validityDays * 86_400_000 - 60_000;
+}
+
+/**
+ * The one certificate object of every command's --json (schemas/cli/common.schema.json#/$defs/certificate):
+ * the same field names and value formats wherever a certificate is shown. No certificate body, no key.
+ */
+export function certificateObject(r: CertificateRecord) {
   return {
     clientId: r.clientId,
     kind: r.kind,
     serial: r.serial,
     fingerprint: r.fingerprint,
-    status: effectiveStatus(r, now),
+    status: r.status as EffectiveStatus,
     subject: r.subject,
     issuer: r.issuer,
     issuerSerial: r.issuerSerial ?? null,
     notBefore: r.notBefore,
     notAfter: r.notAfter,
-    daysLeft: Math.floor((Date.parse(r.notAfter) - now.getTime()) / DAY_MS),
     keyType: r.keyType,
     keyOrigin: r.keyOrigin,
     ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
+    ...(r.validityDays !== undefined ? { validityDays: r.validityDays, validityCapped: isCapped(r) } : {}),
+  };
+}
+
+/** The record as shown by list/inspect/status: the certificate object with its status now, days left and its history. */
+export function summarize(r: CertificateRecord, now: Date) {
+  return {
+    ...certificateObject(r),
+    status: effectiveStatus(r, now),
+    daysLeft: Math.floor((Date.parse(r.notAfter) - now.getTime()) / DAY_MS),
     ...(r.graceUntil ? { graceUntil: r.graceUntil } : {}),
     ...(r.supersededBy ? { supersededBy: r.supersededBy } : {}),
     ...(r.revokedAt ? { revokedAt: r.revokedAt, revocationReason: r.revocationReason } : {}),

@@ -81,6 +81,8 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     // the CA profile is recorded on the root's item, as JSON
     expect(JSON.parse((await item(e.table, boot.root.serial))!.profile!.S!)).toMatchObject({ organization: 'Acme Corp', caName: 'Acme', caKeyType: 'ec-p256' });
     expect(boot.truststore.changed).toBe(true);
+    // files written on AWS: the truststore's S3 URI
+    expect(boot.files).toEqual([`s3://${e.bucket}/truststore.pem`]);
 
     // S3: one version holding intermediate + root; both domains point at it
     let vs = await versions(e.bucket);
@@ -136,6 +138,9 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     expect(vs).toHaveLength(2);
     const latest = vs[1]!.VersionId;
     expect(r.truststore.version).toBe(latest);
+    // one new version, published before the clients moved: the run reports the truststore changed
+    expect(r.truststore.changed).toBe(true);
+    expect(r.files).toEqual([`s3://${e.bucket}/truststore.pem`]);
     expect(apigw.domains.get(e.rest)!.truststoreVersion).toBe(latest);
     expect(apigw.domains.get(e.http)!.truststoreVersion).toBe(latest);
     const ts2 = await (await clients.s3.send(new GetObjectCommand({ Bucket: e.bucket, Key: 'truststore.pem', VersionId: latest }))).Body!.transformToString();
@@ -150,6 +155,8 @@ describe.each(['ssm', 'kms'] as const)('ca CLI on the AWS store (%s key custody)
     expect(clientParams.map((p) => p.Name!.split('/').pop()).sort()).toEqual(['certificate', 'chain', 'private-key']);
     expect(clientParams.every((p) => p.Type === 'SecureString')).toBe(true);
     expect(delivered.stderr).toMatch(/10,000 parameters/);
+    // files written: the SSM parameter names
+    expect([...delivered.json().files].sort()).toEqual(clientParams.map((p) => p.Name).sort());
 
     const st = await run('status');
     expect(st.code, st.stderr).toBe(0);

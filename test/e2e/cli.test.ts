@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ca, caWithReadOnly, expectError, fileDigest, openssl, readOnlyMethod, tempDir, PASSPHRASE, REPO } from '../helpers/cli.js';
 
@@ -41,7 +41,9 @@ describe('ca end to end on the embedded store', () => {
     const r = ca(dir, ['bootstrap', '--org', 'Acme Corp', '--ca-name', 'Acme', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = r.json();
-    expect(out.action).toBe('created');
+    expect(out).toMatchObject({ dryRun: false, action: 'created' });
+    // files written: the truststore, by absolute path
+    expect(out.files).toEqual([join(realpathSync(dir), 'pki', 'truststore.pem')]);
     expect(out.root.subject).toBe('CN=Acme Root CA, O=Acme Corp');
     expect(out.intermediate.subject).toBe('CN=Acme Issuing CA G1, O=Acme Corp');
     expect(out.intermediate.issuerSerial).toBe(out.root.serial);
@@ -74,7 +76,7 @@ describe('ca end to end on the embedded store', () => {
     expect(out.serial).toMatch(/^[0-9a-f]{32}$/);
     expect(out.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(new Date(out.notBefore).toISOString()).toBe(out.notBefore);
-    expect(out.paths).toHaveLength(3);
+    expect(out.files.map((p: string) => p.slice(join(realpathSync(dir), 'bundles', 'acme').length + 1)).sort()).toEqual(['acme.crt', 'acme.key', 'chain.pem']);
     const b = join(dir, 'bundles', 'acme');
     expect(mode(join(b, 'acme.key'))).toBe(0o600);
     expect(mode(b)).toBe(0o700);
@@ -97,13 +99,32 @@ describe('ca end to end on the embedded store', () => {
     expect(fileDigest(registry)).toBe(before);
   });
 
+  it('--json: a dry run says dryRun: true with the same action word as a real run (no would-), and inspect FILE names the key as the registry does', () => {
+    const before = fileDigest(registry);
+    const boot = ca(dir, ['bootstrap', '--force', '--dry-run', '--json']);
+    expect(boot.code, boot.stderr).toBe(0);
+    expect(boot.json()).toMatchObject({ dryRun: true, action: 'replaced', files: [] });
+    const one = ca(dir, ['issue-client', 'dry-one', '--dry-run', '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.json()).toMatchObject({ dryRun: true, action: 'issued', clientId: 'dry-one', files: [] });
+    const again = ca(dir, ['issue-client', 'acme', '--replace', '--dry-run', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json()).toMatchObject({ dryRun: true, action: 'replaced', replacedSerial: acmeSerial });
+    expect(fileDigest(registry)).toBe(before);
+    const file = ca(dir, ['inspect', join('bundles', 'acme', 'acme.crt'), '--json']);
+    expect(file.code, file.stderr).toBe(0);
+    const cert = file.json().certificates[0];
+    expect(cert.keyType).toBe('ec-p256');
+    expect(cert.registry).toMatchObject({ serial: acmeSerial, keyType: 'ec-p256' });
+  });
+
   it('signs a CSR with only its public key: subject and extensions come from the profile', () => {
     const r = ca(dir, ['issue-client', 'partner', '--csr', 'partner.csr', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = r.json();
     expect(out.keyOrigin).toBe('csr');
     expect(out.subject).toBe('CN=partner, O=Acme Corp');
-    expect(out.paths.some((p: string) => p.endsWith('.key'))).toBe(false);
+    expect(out.files.some((p: string) => p.endsWith('.key'))).toBe(false);
     const crt = readFileSync(join(dir, 'bundles', 'partner', 'partner.crt'), 'utf8');
     const keyPub = createPublicKey(readFileSync(join(dir, 'partner.key'))).export({ type: 'spki', format: 'der' }).toString('hex');
     expect(spki(crt)).toBe(keyPub);
@@ -180,6 +201,13 @@ describe('ca end to end on the embedded store', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(first.json().issued.map((i: any) => i.clientId).sort()).toEqual(['api-001', 'api-002', 'partner2']);
     expect(first.json().skipped.map((i: any) => i.clientId)).toEqual(['acme']);
+    // --from items are the certificate object (fingerprint, dates, key type) with the files of their bundle
+    const api2 = first.json().issued.find((i: any) => i.clientId === 'api-002');
+    expect(api2).toMatchObject({ kind: 'client', status: 'active', keyType: 'rsa-2048', keyOrigin: 'generated', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(Date.parse(api2.notAfter)).toBeGreaterThan(Date.parse(api2.notBefore));
+    expect(api2.files.map((p: string) => p.split('/').slice(-2).join('/')).sort()).toEqual(['api-002/api-002.crt', 'api-002/api-002.key', 'api-002/chain.pem']);
+    expect(first.json().issued.find((i: any) => i.clientId === 'partner2')).toMatchObject({ keyOrigin: 'csr' });
+    expect(first.json().skipped[0]).toMatchObject({ clientId: 'acme', serial: acmeSerial, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const again = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--json']).json();
     expect(again.issued).toHaveLength(0);
     expect(again.skipped).toHaveLength(4);
@@ -188,6 +216,7 @@ describe('ca end to end on the embedded store', () => {
     expect(fileDigest(registry)).toBe(before);
     const dry = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--prune', '--dry-run', '--json']).json();
     expect(dry.pruned.map((p: any) => p.clientId).sort()).toEqual(['p12client', 'partner']);
+    expect(dry.dryRun).toBe(true);
     expect(fileDigest(registry)).toBe(before);
     const pruned = ca(dir, ['issue-client', '--from', 'clients/sandbox.json', '--prune', '--yes', '--json']);
     expect(pruned.code, pruned.stderr).toBe(0);
@@ -214,7 +243,7 @@ describe('ca end to end on the embedded store', () => {
     const before = fileDigest(registry);
     const dry = ca(dir, ['rotate-intermediate', '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.json().plan.newIntermediate).toBe(true);
+    expect(dry.json()).toMatchObject({ dryRun: true, plan: { newIntermediate: true }, truststore: null, files: [] });
     expect(fileDigest(registry)).toBe(before);
     const oldAcme = join(dir, 'acme-old.crt');
     writeFileSync(oldAcme, readFileSync(join(dir, 'bundles', 'acme', 'acme.crt')));
@@ -222,6 +251,10 @@ describe('ca end to end on the embedded store', () => {
     expect(r.code, r.stderr).toBe(0);
     const out = r.json();
     expect(out.intermediate.subject).toMatch(/Issuing CA G2/);
+    // it published version 2 (before re-issuing): the run says the truststore changed, and wrote it
+    expect(out.truststore).toMatchObject({ version: '2', changed: true });
+    expect(out.files).toEqual([join(realpathSync(dir), 'pki', 'truststore.pem')]);
+    for (const x of out.reissued) expect(x.files.some((p: string) => p.endsWith(`${x.clientId}.crt`))).toBe(true);
     expect(out.reissued.map((x: any) => x.clientId).sort()).toEqual(['acme', 'api-001', 'api-002', 'partner2']);
     const ts = join(dir, 'pki', 'truststore.pem');
     expect(readFileSync(ts, 'utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(3);

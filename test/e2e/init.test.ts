@@ -24,9 +24,10 @@ describe('ca init and truststore publish without surprises', () => {
     const r = ca(dir, ['init', '--env', 'sandbox', '--store', 'local', '--ci', 'github', '--dry-run', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = r.json();
-    expect(out).toMatchObject({ dryRun: true, written: [] });
-    expect(out.wouldWrite[0]).toMatch(/ca\.config\.json$/);
-    expect(out.wouldWrite.length).toBeGreaterThan(1);
+    expect(out.dryRun).toBe(true);
+    // files: in a dry run, what it would write
+    expect(out.files[0]).toMatch(/ca\.config\.json$/);
+    expect(out.files.length).toBeGreaterThan(1);
     expect(existsSync(join(dir, 'ca.config.json'))).toBe(false);
     expect(existsSync(join(dir, '.github'))).toBe(false);
   });
@@ -40,7 +41,7 @@ describe('ca init and truststore publish without surprises', () => {
     const registry = fileDigest(join(dir, 'pki', 'registry.json'));
     const r = ca(dir, ['truststore', 'publish', '--dry-run', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json()).toMatchObject({ dryRun: true, changed: false, version: '1', repaired: [expect.stringMatching(/missing/)] });
+    expect(r.json()).toMatchObject({ dryRun: true, changed: false, version: '1', repaired: [expect.stringMatching(/missing/)], files: [] });
     expect(existsSync(ts)).toBe(false);
     expect(fileDigest(join(dir, 'pki', 'registry.json'))).toBe(registry);
     expect(ca(dir, ['truststore', 'publish']).code).toBe(0);

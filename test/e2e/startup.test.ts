@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, PASSPHRASE, REPO, tempDir } from '../helpers/cli.js';
+import { validateOutput } from '../helpers/json-schema.js';
 
 const dir = tempDir('ca-startup-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,7 +73,7 @@ describe('a dist/ reached through a symlink', () => {
       const run = (...args: string[]) => spawnSync(process.execPath, [join(copy, 'bin', 'ca.cjs'), ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, CA_PASSPHRASE: PASSPHRASE }, timeout: 60_000 });
       const boot = run('bootstrap', '--yes', '--json');
       expect(boot.status, boot.stderr).toBe(0);
-      expect(() => JSON.parse(boot.stdout)).not.toThrow(); // one document: one CLI ran
+      expect(() => validateOutput(['bootstrap'], boot.status ?? -1, JSON.parse(boot.stdout))).not.toThrow(); // one document (one CLI ran), of the published shape
       expect(readdirSync(join(work, 'pki', 'truststore-versions'))).toEqual(['1.pem']);
       const missing = run('inspect', 'nosuch');
       expect(missing.status).toBe(4);

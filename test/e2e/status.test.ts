@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ca, tempDir } from '../helpers/cli.js';
 
@@ -51,7 +51,7 @@ describe('ca status for people and for CI', () => {
     expect(gone.stdout).toMatch(/^warning: truststore: .*truststore\.pem is missing \(the latest version is 1\)/m);
     const fix = ca(dir, ['truststore', 'publish', '--json']);
     expect(fix.code, fix.stderr).toBe(0);
-    expect(fix.json()).toMatchObject({ version: '1', changed: false, repaired: [expect.stringMatching(/is missing/)] });
+    expect(fix.json()).toMatchObject({ dryRun: false, version: '1', changed: false, repaired: [expect.stringMatching(/is missing/)], files: [realpathSync(ts)] });
     expect(readFileSync(ts, 'utf8')).toBe(original);
     expect(ca(dir, ['status', '--check', '--warn-days', '5']).code).toBe(0);
   });

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { validateOutput } from './json-schema.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, 'bin', 'ca.cjs');
@@ -29,8 +30,18 @@ export function ca(cwd: string, args: string[], env: Record<string, string | und
     code: r.status ?? -1,
     stdout: r.stdout,
     stderr: r.stderr,
-    json: () => JSON.parse(r.stdout),
+    json: () => parsed(args, r.status ?? -1, r.stdout),
   };
+}
+
+/**
+ * The one JSON document a run printed, checked against the published schema of the command that ran
+ * (schemas/cli): every e2e test that reads a command's JSON checks the contract too.
+ */
+function parsed(args: string[], code: number, stdout: string): any {
+  const doc = JSON.parse(stdout);
+  validateOutput(args, code, doc);
+  return doc;
 }
 
 export function tempDir(prefix = 'ca-e2e-'): string {
@@ -61,7 +72,7 @@ export function caAsync(cwd: string, args: string[], env: Record<string, string 
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr, json: () => JSON.parse(stdout) });
+      resolve({ code: code ?? -1, stdout, stderr, json: () => parsed(args, code ?? -1, stdout) });
     });
   });
 }
@@ -111,5 +122,5 @@ export function caWithReadOnly(cwd: string, dir: string, args: string[], env: Re
     input: '',
     timeout: 120_000,
   });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => parsed(args, r.status ?? -1, r.stdout) };
 }

@@ -6,7 +6,8 @@ import { loadCaState } from '../../src/domain/ca-state.js';
 import { checkCsr } from '../../src/domain/csr.js';
 import { bootstrap, retireIntermediate, rotateIntermediate, syncTruststore } from '../../src/domain/hierarchy.js';
 import { issueClient, renew } from '../../src/domain/issuance.js';
-import { provision, type ProvisionEntry } from '../../src/domain/provision.js';
+import { provision, provisionChunk, PROVISION_CHUNK, type ProvisionEntry } from '../../src/domain/provision.js';
+import { planCommit } from '../../src/adapters/aws/dynamodb-registry.js';
 import { revoke } from '../../src/domain/revocation.js';
 import { status } from '../../src/domain/reporting.js';
 import { CaError, storageError } from '../../src/domain/errors.js';
@@ -504,8 +505,10 @@ describe('provision', () => {
     const ca = await makeCa();
     const a = (await issueClient(ca.ctx(ISSUE_AT), { clientId: 'a' })).record!;
     const r = await provision(ca.ctx(after(2 * HOUR)), entries('a', 'b', 'c'));
-    expect(r.skipped).toEqual([{ clientId: 'a', serial: a.serial }]);
+    // each item carries its certificate (the CLI shows the full certificate object per --from item)
+    expect(r.skipped).toMatchObject([{ clientId: 'a', serial: a.serial, record: { serial: a.serial, fingerprint: a.fingerprint } }]);
     expect(r.issued.map((x) => x.clientId)).toEqual(['b', 'c']);
+    expect(r.issued.map((x) => x.record?.serial)).toEqual(r.issued.map((x) => x.serial));
     expect(r.pruned).toEqual([]);
     for (const id of ['a', 'b', 'c']) await active(ca, id);
     expect((await active(ca, 'a')).serial).toBe(a.serial);
@@ -574,6 +577,57 @@ describe('provision', () => {
     const r = await provision(ca.ctx(after(2 * HOUR)), entries(...ids));
     expect(r.issued.map((x) => x.clientId)).toEqual(ids);
     for (const id of ids) expect(ca.bundle(id).cert).toBe((await active(ca, id)).certificatePem);
+  });
+
+  it('commits once per chunk, in chunks that fill whole DynamoDB transactions: the planner\'s minimum for the whole file', async () => {
+    const ca = await makeCa();
+    // more than one chunk; CSR keys (one key for all) so that only signing is paid for
+    const spki = csrKey();
+    const n = 1050;
+    const list: ProvisionEntry[] = Array.from({ length: n }, (_, i) => ({ clientId: `p${String(i).padStart(4, '0')}`, csr: { publicKeySpki: spki, keyType: 'ec-p256' } }));
+    const reg = ca.store.registry;
+    const commits: RegistryChange[][] = [];
+    const counted: CertificateRegistry = { limits: reg.limits, get: (s) => reg.get(s), list: (q) => reg.list(q), commit: (c, o) => (commits.push(c), reg.commit(c, o)) };
+    const r = await provision({ ...ca.ctx(ISSUE_AT), store: { ...ca.store, registry: counted } }, list);
+    expect(r.issued).toHaveLength(n);
+    // one commit per chunk, every chunk but the last a multiple of 50
+    const chunk = provisionChunk(n);
+    expect(commits.map((c) => c.length)).toEqual([...Array(Math.floor(n / chunk)).fill(chunk), ...(n % chunk ? [n % chunk] : [])]);
+    expect(chunk % 50).toBe(0);
+    // what the AWS store would send for these commits, against what it would send for all of it at once
+    const planned = commits.reduce((k, c) => k + planCommit('t', c).length, 0);
+    const all = planCommit('t', commits.flat()).length;
+    expect(all).toBe(Math.ceil(n / 50));
+    expect(planned).toBe(all);
+  });
+
+  it('chunks about a tenth of the file (progress about ten times), in multiples of 50 from 100 to PROVISION_CHUNK', () => {
+    expect(provisionChunk(1)).toBe(100);
+    expect(provisionChunk(300)).toBe(100);
+    expect(provisionChunk(1050)).toBe(150);
+    expect(provisionChunk(2000)).toBe(200);
+    expect(provisionChunk(10_000)).toBe(PROVISION_CHUNK);
+    expect(provisionChunk(1_000_000)).toBe(PROVISION_CHUNK);
+    for (const n of [1, 99, 501, 4321, 9999, 123_456]) expect(provisionChunk(n) % 50).toBe(0);
+  });
+
+  it('a crash in a later chunk keeps the chunks before it, and a re-run issues exactly the rest', async () => {
+    const ca = await makeCa();
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5'];
+    // chunks of 2: the second chunk's staging fails, after the first chunk was recorded and published
+    ca.sink.failAfter = 3;
+    await expect(provision(ca.ctx(ISSUE_AT), entries(...ids), { chunkSize: 2 })).rejects.toThrow(/simulated crash/);
+    expect((await clientRecords(ca)).map((r) => r.clientId).sort()).toEqual(['c1', 'c2']);
+    for (const id of ['c1', 'c2']) expect(ca.bundle(id).cert).toBe((await active(ca, id)).certificatePem);
+    expect(() => ca.bundle('c3')).toThrow(/ENOENT/);
+    ca.sink.failAfter = Infinity;
+    const r = await provision(ca.ctx(after(2 * HOUR)), entries(...ids), { chunkSize: 2 });
+    expect(r.skipped.map((x) => x.clientId)).toEqual(['c1', 'c2']);
+    expect(r.issued.map((x) => x.clientId)).toEqual(['c3', 'c4', 'c5']);
+    for (const id of ids) {
+      expect(await clientRecords(ca, id)).toHaveLength(1);
+      expect(ca.bundle(id).cert).toBe((await active(ca, id)).certificatePem);
+    }
   });
 
   it('a crash between commit and publish is completed by the next run, which issues only what is still missing', async () => {

@@ -4,6 +4,7 @@ import { helpFooter } from '../shared.js';
 
 export function register(program: Command): void {
   const az = program.command('authorizer').description('the Lambda authorizer that enforces revocation on every request');
+  helpFooter(az, ['ca authorizer build                          # authorizer.zip for nodejs22.x, IAM policy answers', 'ca authorizer build --response-mode simple --json']);
   const build = az
     .command('build')
     .description('write authorizer.zip: one minified ESM bundle for nodejs22.x, handler index.handler')
@@ -16,7 +17,7 @@ export function register(program: Command): void {
       const { globals } = await import('../shared.js');
       const settings = authorizerDeploySettings(o.responseMode);
       const r = await buildAuthorizerBundle({ outDir: o.out });
-      emit({ json: !!globals(c).json }, { ...r, runtime: 'nodejs22.x', handler: 'index.handler', ...settings }, () =>
+      emit({ json: !!globals(c).json }, { ...r, files: [r.zipPath], runtime: 'nodejs22.x', handler: 'index.handler', ...settings }, () =>
         [
           `wrote ${r.zipPath}`,
           `  index.mjs ${(r.bundleBytes / 1024).toFixed(0)} KiB, zip ${(r.zipBytes / 1024).toFixed(0)} KiB; runtime nodejs22.x, handler index.handler`,

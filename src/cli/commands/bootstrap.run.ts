@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { bootstrap } from '../../domain/hierarchy.js';
 import { usageError } from '../../domain/errors.js';
 import { loadCaState } from '../../domain/ca-state.js';
-import { certificateJson, certificateLines } from '../format.js';
+import { actionWord, certificateJson, certificateLines, truststoreFile } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
 import { emit, openRuntime, warn } from '../runtime.js';
 import { globals } from '../shared.js';
@@ -33,13 +33,14 @@ export async function runBootstrap(o: Record<string, unknown>, cmd: Command): Pr
   if (o.passphrase === false && !o.dryRun) warn('CA keys were written unencrypted (--no-passphrase --insecure)');
   for (const w of result.truststore?.warnings ?? []) warn(`truststore: ${w}`);
   const json = {
-    action: result.action,
+    dryRun: !!o.dryRun,
+    action: actionWord(result.action),
     store: rt.store.describe(),
     root: result.root ? certificateJson(result.root) : null,
     intermediate: result.intermediate ? certificateJson(result.intermediate) : null,
-    truststore: result.truststore ? { version: result.truststore.state.version, changed: result.truststore.changed, warnings: result.truststore.warnings } : null,
+    truststore: result.truststore ? { version: result.truststore.state.version, changed: result.truststore.changed, retired: result.truststore.retired, warnings: result.truststore.warnings } : null,
     replaced: result.replaced,
-    paths: rt.config.store === 'local' ? { dir: rt.config.dir, truststore: `${rt.config.dir}/truststore.pem` } : {},
+    files: result.truststore ? [truststoreFile(rt.config)] : [],
   };
   emit(rt, json, () => {
     if (result.action.startsWith('would-')) {

@@ -71,7 +71,8 @@ export async function runInit(o: Record<string, any>, cmd: Command): Promise<voi
     for (const [from, to] of copies) copyFileSync(from, to);
   }
   const written = o.dryRun ? [] : files;
-  emit({ json: !!g.json }, { dryRun: !!o.dryRun, environment: envName, config: path, settings: env, written, ...(o.dryRun ? { wouldWrite: files } : {}) }, () =>
+  // files: what was written, or in a dry run what would be
+  emit({ json: !!g.json }, { dryRun: !!o.dryRun, environment: envName, config: path, settings: env, files }, () =>
     o.dryRun
       ? [`dry run: would write environment ${envName} to ${path}`, ...files.slice(1).map((w) => `would write ${w}`), JSON.stringify(env, null, 2)].join('\n')
       : [`Wrote environment ${envName} to ${path}`, ...written.slice(1).map((w) => `wrote ${w}`), `next: ca bootstrap${envName === doc.defaultEnv ? '' : ` --env ${envName}`}`].join('\n'),

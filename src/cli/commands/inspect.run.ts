@@ -5,6 +5,7 @@ import { certificateFacts } from '../../domain/certificate.js';
 import { invalidInput, notFound } from '../../domain/errors.js';
 import { pemBlocks } from '../../domain/der.js';
 import { validateClientId } from '../../domain/ids.js';
+import { keyTypeName } from '../../domain/keys.js';
 import { summarize, type CertificateSummary } from '../../domain/reporting.js';
 import { emit, openRuntime } from '../runtime.js';
 import { readInputFile } from '../input.js';
@@ -22,7 +23,7 @@ function decode(der: Buffer) {
     notBefore: f.notBefore.toISOString(),
     notAfter: f.notAfter.toISOString(),
     isCa: x.ca,
-    keyType: x.publicKey.asymmetricKeyType === 'ec' ? `ec-${x.publicKey.asymmetricKeyDetails?.namedCurve}` : `${x.publicKey.asymmetricKeyType}-${x.publicKey.asymmetricKeyDetails?.modulusLength}`,
+    keyType: keyTypeName(x.publicKey),
     extendedKeyUsage: (x.keyUsage ?? []).map((o) => EKU[o] ?? o),
     subjectAltName: x.subjectAltName ?? null,
   };

@@ -9,7 +9,7 @@ import { issueClient } from '../../domain/issuance.js';
 import { parseKeyType } from '../../domain/keys.js';
 import { parseProvisionFile, provision } from '../../domain/provision.js';
 import { validateDays, validateTrustDomain } from '../../domain/policy.js';
-import { certificateJson, certificateLines, table } from '../format.js';
+import { actionWord, certificateJson, certificateLines, table } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
 import { p12Password } from '../p12.js';
 import { emit, openRuntime, type Runtime } from '../runtime.js';
@@ -76,7 +76,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
       dropPkcs12: !!o.dropP12,
     }),
   );
-  const json = { action: r.action, ...(r.record ? certificateJson(r.record) : { clientId: id }), replacedSerial: r.replacedSerial ?? null, paths: r.delivered };
+  const json = { dryRun: !!o.dryRun, action: actionWord(r.action), ...(r.record ? certificateJson(r.record) : { clientId: id }), replacedSerial: r.replacedSerial ?? null, files: r.delivered };
   emit(rt, json, () => {
     if (!r.record) return `dry run: would ${r.action === 'would-replace' ? `replace ${r.replacedSerial} of` : 'issue a certificate for'} ${id}${csr ? ' from its CSR' : ''}`;
     return [
@@ -118,15 +118,24 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     return provision(ctx, entries, { prune: !!o.prune, dryRun: !!o.dryRun });
   });
   rt.done();
-  emit(rt, r, () => {
+  const item = (x: { clientId: string; record?: Parameters<typeof certificateJson>[0] }) => (x.record ? certificateJson(x.record) : { clientId: x.clientId });
+  const json = {
+    dryRun: r.dryRun,
+    issued: r.issued.map((x) => ({ ...item(x), files: x.delivered })),
+    skipped: r.skipped.map(item),
+    pruned: r.pruned.map(item),
+  };
+  emit(rt, json, () => {
     const verb = r.dryRun ? 'would issue' : 'issued';
-    const lines = [`${verb} ${r.issued.length}, skipped ${r.skipped.length} (already active)${o.prune ? `, ${r.dryRun ? 'would revoke' : 'revoked'} ${r.pruned.length}` : ''}`];
+    const lines: string[] = [];
     const rows = [
       ...r.issued.map((x) => ({ client: x.clientId, action: verb, serial: x.serial })),
       ...r.skipped.map((x) => ({ client: x.clientId, action: 'skipped', serial: x.serial })),
       ...r.pruned.map((x) => ({ client: x.clientId, action: r.dryRun ? 'would revoke' : 'revoked', serial: x.serial })),
     ];
     if (rows.length) lines.push(table(rows, [['client', 'CLIENT'], ['action', 'ACTION'], ['serial', 'SERIAL']]));
+    // the summary last, where it is still on screen after a long table
+    lines.push(`${verb} ${r.issued.length}, skipped ${r.skipped.length} (already active)${o.prune ? `, ${r.dryRun ? 'would revoke' : 'revoked'} ${r.pruned.length}` : ''}`);
     return lines.join('\n');
   });
 }

@@ -25,7 +25,16 @@ export function register(program: Command): void {
         return retireIntermediate(rt.ctx, args);
       });
       for (const b of r.staleBundles) warn(`the bundle of ${b.clientId} still holds certificate ${b.serial} from retired intermediate ${b.issuerSerial}: its holder is locked out until given a renewed bundle`);
-      emit(rt, { dryRun: r.dryRun, retired: r.retired, staleBundles: r.staleBundles, truststore: r.truststore ? { version: r.truststore.state.version, changed: r.truststore.changed } : null }, () =>
+      const { truststoreFile } = await import('../format.js');
+      const ts = r.truststore;
+      const json = {
+        dryRun: r.dryRun,
+        retired: r.retired,
+        staleBundles: r.staleBundles,
+        truststore: ts ? { version: ts.state.version, changed: ts.changed, retired: ts.retired, warnings: ts.warnings } : null,
+        files: ts?.changed && !r.dryRun ? [truststoreFile(rt.config)] : [],
+      };
+      emit(rt, json, () =>
         [`${r.dryRun ? 'dry run: would retire' : 'Retired'} ${r.retired.map((x) => `${x.subject} (${x.serial})`).join(', ')}`, ...(r.truststore ? [`truststore version ${r.truststore.state.version}`] : [])].join('\n'),
       );
     });

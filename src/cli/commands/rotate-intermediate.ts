@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const { rotateIntermediate } = await import('../../domain/hierarchy.js');
       const { emit, openRuntime, warn } = await import('../runtime.js');
       const { wholeNumberFlag } = await import('../input.js');
-      const { certificateJson, certificateLines, reissueJson, reissueText } = await import('../format.js');
+      const { certificateJson, certificateLines, reissueJson, reissueText, truststoreFile } = await import('../format.js');
       const { p12Choice } = await import('../p12.js');
       const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, strict: !!o.strict, publishes: true, parallel: true, progress: 're-issuing', dryRun: !!o.dryRun });
       // --grace-days is this rotation's choice, not a change of the CA profile
@@ -33,6 +33,7 @@ export function register(program: Command): void {
         previousIntermediate: r.plan.previousIntermediate,
         reissued: r.reissued.map(reissueJson),
         truststore: r.truststore ? { version: r.truststore.state.version, changed: r.truststore.changed, retired: r.truststore.retired, warnings: r.truststore.warnings } : null,
+        files: r.truststore?.changed ? [truststoreFile(rt.config)] : [],
       };
       emit(rt, json, () => {
         if (r.dryRun) {

@@ -66,7 +66,9 @@ export function register(program: Command): void {
       });
       for (const w of r.warnings) warn(`truststore: ${w}`);
       const dry = !!o.dryRun;
-      emit(rt, { dryRun: dry, version: r.state.version, changed: r.changed, repaired, retired: r.retired, warnings: r.warnings }, () =>
+      const { truststoreFile } = await import('../format.js');
+      const files = !dry && (r.changed || repaired.length) ? [truststoreFile(rt.config)] : [];
+      emit(rt, { dryRun: dry, version: r.state.version, changed: r.changed, repaired, retired: r.retired, warnings: r.warnings, files }, () =>
         [
           dry
             ? `dry run: ${r.changed ? `would publish the ${r.state.version} truststore version` : repaired.length ? `would repair truststore version ${r.state.version}` : `nothing to do: truststore version ${r.state.version} is current`}${r.retired.length ? `; would retire ${r.retired.join(', ')}` : ''}`
