@@ -320,6 +320,8 @@ export interface ImportResult {
   truststore?: TruststoreSyncResult & { dryRun?: boolean };
   /** the old bucket's truststore holds the same certificates as ours (undefined when not read) */
   oldTruststoreMatches?: boolean;
+  /** references of the CA keys this run put in custody (none when the CA was already imported, or in a dry run) */
+  keys: string[];
 }
 
 /**
@@ -344,6 +346,7 @@ export async function importLegacy(ctx: OperationContext, layout: LegacyLayout, 
   let root: CertificateRecord;
   let intermediate: CertificateRecord;
   let caAction: ImportResult['ca'];
+  const keys: string[] = [];
   const byFingerprint = (fp: string) => state.all.find((r) => r.fingerprint === fp);
   const haveRoot = byFingerprint(ca.root.record.fingerprint);
   const haveInter = byFingerprint(ca.intermediate.record.fingerprint);
@@ -365,6 +368,7 @@ export async function importLegacy(ctx: OperationContext, layout: LegacyLayout, 
     // under the same reference (the custody derives it from the key).
     const rk = await custody.adopt('root', ca.root.record.keyType, ca.root.privateKey);
     const ik = await custody.adopt('intermediate', ca.intermediate.record.keyType, ca.intermediate.privateKey);
+    keys.push(rk.keyRef, ik.keyRef);
     root = { ...ca.root.record, keyRef: rk.keyRef };
     intermediate = { ...ca.intermediate.record, keyRef: ik.keyRef };
     await ctx.store.registry.commit([{ op: 'create', record: root }, { op: 'create', record: intermediate }], { atomic: true });
@@ -394,7 +398,7 @@ export async function importLegacy(ctx: OperationContext, layout: LegacyLayout, 
   }
   const oldTruststoreMatches =
     layout.truststorePem === undefined ? undefined : sameCertificates(layout.truststorePem, [intermediate.certificatePem, root.certificatePem]);
-  return { dryRun: !!o.dryRun, ca: caAction, root, intermediate, profile: ca.profile, adopted: adopt, already: plan.already, refused: plan.refused, truststore, oldTruststoreMatches };
+  return { dryRun: !!o.dryRun, ca: caAction, root, intermediate, profile: ca.profile, adopted: adopt, already: plan.already, refused: plan.refused, truststore, oldTruststoreMatches, keys };
 }
 
 /** Whether a PEM bundle holds exactly these certificates, in any order. */

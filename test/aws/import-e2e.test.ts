@@ -217,7 +217,7 @@ describe('ca import from the Python/Terraform layout', () => {
     const dry = await run(...importArgs(), '--dry-run');
     expect(dry.code, dry.stderr).toBe(0);
     const d = dry.json();
-    expect(d).toMatchObject({ dryRun: true, files: [], ca: 'would-create' });
+    expect(d).toMatchObject({ dryRun: true, files: [], ca: 'created' });
     expect(d.adopted.map((c: { clientId: string; status: string }) => [c.clientId, c.status])).toEqual([['alice', 'active'], ['bob', 'revoked']]);
     expect(d.refused.map((r: { serialNumber: string; reason: string }) => [r.serialNumber, r.reason]).sort()).toEqual([['5001', 'unknown_status'], ['777', 'does_not_chain'], ['not-a-serial', 'malformed_item']]);
     expect(await registryItems(e.table)).toEqual([]);
@@ -228,6 +228,11 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(first.code, first.stderr).toBe(0);
     const f = first.json();
     expect(f).toMatchObject({ dryRun: false, ca: 'created', oldTruststoreMatches: true, truststore: { changed: true } });
+    expect(f.files).toEqual([
+      expect.stringMatching(new RegExp(`^${OLD_PREFIX}/ca/root-imported-[0-9a-f]{12}$`)),
+      expect.stringMatching(new RegExp(`^${OLD_PREFIX}/ca/intermediate-imported-[0-9a-f]{12}$`)),
+      `s3://${e.bucket}/truststore.pem`,
+    ]);
     expect(f.adopted.map((c: { clientId: string }) => c.clientId)).toEqual(['alice', 'bob']);
     expect(f.profile).toMatchObject({ organization: 'Apigw Mtls', caName: 'apigw-mtls', caKeyType: 'rsa-2048', clientKeyType: 'rsa-2048', rootValidityDays: 3650, intermediateValidityDays: 1825 });
 
@@ -235,7 +240,7 @@ describe('ca import from the Python/Terraform layout', () => {
     const second = await run(...importArgs());
     expect(second.code, second.stderr).toBe(0);
     const s = second.json();
-    expect(s).toMatchObject({ ca: 'already', adopted: [], truststore: { changed: false } });
+    expect(s).toMatchObject({ ca: 'already', adopted: [], files: [], truststore: { changed: false } });
     expect(s.already.map((a: { clientId: string }) => a.clientId).sort()).toEqual(['alice', 'bob']);
     expect(s.refused).toHaveLength(3);
 
@@ -339,6 +344,7 @@ describe('ca import from the Python/Terraform layout', () => {
     const r = await ca(dir, [...importArgs(), '--json'], k.env);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/kms key custody cannot take the old CA's existing private keys/);
+    expect(r.json().error).toMatchObject({ code: 'usage', exitCode: 2 });
     expect(await registryItems(k.table)).toEqual([]);
     expect(await truststoreOf(k.bucket)).toBeUndefined();
   }, 60_000);

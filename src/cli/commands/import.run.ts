@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { importLegacy } from '../../domain/import.js';
 import { usageError } from '../../domain/errors.js';
-import { certificateJson } from '../format.js';
+import { resolve } from 'node:path';
+import { actionWord, certificateJson, truststoreFile } from '../format.js';
 import { emit, openRuntime, warn } from '../runtime.js';
 
 export async function runImport(o: Record<string, unknown>, cmd: Command): Promise<void> {
@@ -16,18 +17,23 @@ export async function runImport(o: Record<string, unknown>, cmd: Command): Promi
   rt.done();
   for (const w of r.truststore?.warnings ?? []) warn(`truststore: ${w}`);
   if (r.oldTruststoreMatches === false) warn(`the old bucket's truststore does not hold exactly the imported intermediate and root: compare it with \`ca truststore show\``);
+  // what this run wrote: the CA keys it put in custody and a new truststore version
+  const files = [
+    ...r.keys.map((k) => (rt.config.store === 'local' ? resolve(rt.config.dir, k) : k)),
+    ...(r.truststore?.changed && !r.dryRun ? [truststoreFile(rt.config)] : []),
+  ];
   const json = {
     dryRun: r.dryRun,
-    files: [] as string[],
+    files,
     store: rt.store.describe(),
-    ca: r.ca,
+    ca: actionWord(r.ca),
     root: certificateJson(r.root),
     intermediate: certificateJson(r.intermediate),
     profile: r.profile,
     adopted: r.adopted.map((c) => ({ ...certificateJson(c), importedFrom: c.importedFrom })),
     already: r.already,
     refused: r.refused,
-    truststore: r.truststore ? { version: r.truststore.state.version, changed: r.truststore.changed, warnings: r.truststore.warnings } : null,
+    truststore: r.truststore ? { version: r.truststore.state.version, changed: r.truststore.changed, retired: r.truststore.retired, warnings: r.truststore.warnings } : null,
     oldTruststoreMatches: r.oldTruststoreMatches ?? null,
   };
   emit(rt, json, () => {
