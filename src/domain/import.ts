@@ -374,15 +374,13 @@ export async function importLegacy(ctx: OperationContext, layout: LegacyLayout, 
     await ctx.store.registry.commit([{ op: 'create', record: root }, { op: 'create', record: intermediate }], { atomic: true });
     caAction = 'created';
   }
-  const serials = layout.items.map((it) => decimalToHexSerial((it.attributes.serialNumber ?? '').trim())).filter((s): s is string => !!s);
-  const existing = new Map<string, CertificateRecord>();
-  for (const s of new Set(serials)) {
-    const r = await ctx.store.registry.get(s);
-    if (r) existing.set(s, r);
-  }
+  // one listing, not a read per item: an old table of thousands of clients costs a few pages, not thousands of reads
+  const clientsHere = await ctx.store.registry.list({ kind: 'client' });
+  // the registry keys every certificate by its serial alone: a client whose serial is a CA's is refused, not failed on
+  const existing = new Map<string, CertificateRecord>([...state.all, root, intermediate, ...clientsHere].map((r) => [r.serial, r]));
   const plan = planClientImport(layout, intermediate, existing, now);
   // A client this store already has an active certificate for (issued here, not imported) keeps it.
-  const activeHere = new Set((await ctx.store.registry.list({ kind: 'client', status: 'active' })).map((r) => r.clientId));
+  const activeHere = new Set(clientsHere.filter((r) => r.status === 'active').map((r) => r.clientId));
   const adopt: CertificateRecord[] = [];
   for (const r of plan.adopt) {
     if (r.status === 'active' && activeHere.has(r.clientId)) {

@@ -195,6 +195,19 @@ describe('importLegacy on a local store', () => {
     }
   });
 
+  it('refuses a client whose serial is the serial of an imported CA certificate (the registry keys by serial)', async () => {
+    const ca = await makeCa({ bootstrap: false });
+    try {
+      const twin = pki.client('twin', pki.intermediate.serialNumber);
+      const r = await importLegacy(ca.ctx(NOW), layout([item(alice, 'alice'), item(twin, 'twin')]));
+      expect(r.adopted.map((x) => x.clientId)).toEqual(['alice']);
+      expect(r.refused).toEqual([expect.objectContaining({ clientId: 'twin', reason: 'conflict', serialNumber: '1002' })]);
+      expect(await ca.records()).toHaveLength(3);
+    } finally {
+      cleanupAll();
+    }
+  });
+
   it('refuses a store that holds another CA, before writing anything', async () => {
     const ca = await makeCa({ at: NOW });
     try {
