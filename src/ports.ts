@@ -75,6 +75,12 @@ export interface CertificateRecord {
    * unfinished, so that running it again finishes it instead of starting another (see planRotation).
    */
   rotationCompletedAt?: string;
+  /**
+   * a record `ca import` adopted from an earlier setup: where it came from (`<table>#<decimal serial>` for a
+   * client, the SSM path of a CA certificate). Kept on a client's re-issued certificates, so that the authorizer
+   * goes on offering the context keys that setup's backends read (src/lambda/README.md).
+   */
+  importedFrom?: string;
 }
 
 /**
@@ -142,6 +148,12 @@ export interface KeyCustody {
   discard(keyRef: string): Promise<void>;
   /** Where the key lives, for messages: a file path, an SSM parameter name, a KMS key ARN. */
   describeKey(keyRef: string): string;
+  /**
+   * Takes custody of an existing CA key (`ca import`) under a reference derived from `label` and the key itself,
+   * so that a retry finds the key it stored instead of storing another. Absent on a custody that cannot hold a
+   * key made elsewhere (KMS here): the caller refuses. Never called for client keys.
+   */
+  adopt?(label: string, keyType: KeyType, privateKey: KeyObject): Promise<{ keyRef: string; signer: CaSigner }>;
 }
 
 /** A change to the registry. `expect` makes an update conditional on the record's current status. */

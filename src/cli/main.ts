@@ -16,6 +16,7 @@ import * as truststore from './commands/truststore.js';
 import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
+import * as importCmd from './commands/import.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -68,7 +69,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -88,6 +89,7 @@ How do I…
   try mTLS + the authorizer?      ca gateway, then curl with a client bundle (see ca gateway --help)
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
+  move from the Python setup?     ca import --env production --ssm-prefix /<project>/<env> --dry-run
   see a command's options?        ca <command> --help
 ${EXIT_CODES_HELP}
 

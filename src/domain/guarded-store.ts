@@ -31,7 +31,7 @@ export function guardStore<S extends Store>(store: S): S {
     ...store,
     registry: guarded(store.registry, ['commit'], check),
     truststore: guarded(store.truststore, ['sync'], check),
-    custody: guarded(store.custody, ['create', 'discard'], check),
+    custody: guarded(store.custody, ['create', 'discard', 'adopt'], check),
   };
 }
 

@@ -448,7 +448,11 @@ export async function reissueClients(
     // this one is delivered and recorded.
     signing = i + chunkSize < targets.length ? sign(i + chunkSize) : undefined;
     const changes: RegistryChange[] = [];
-    for (const it of issued) changes.push({ op: 'create', record: it.next.record }, supersede(ctx, it.old, it.next.record.serial));
+    for (const it of issued) {
+      // an imported client's next certificate keeps its provenance: the authorizer keeps offering the old context keys
+      if (it.old.importedFrom) it.next.record.importedFrom = it.old.importedFrom;
+      changes.push({ op: 'create', record: it.next.record }, supersede(ctx, it.old, it.next.record.serial));
+    }
     const delivered = await stageRecordPublish(
       ctx,
       issued.map((it) => finishReissued(bundles, it.next.bundle)),

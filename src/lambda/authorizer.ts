@@ -75,6 +75,12 @@ export interface AuthorizerConfig {
   metricsNamespace?: string;
   /** larger clientCertPem values are refused unparsed */
   maxPemLength?: number;
+  /**
+   * the context keys of the Python/Terraform setup `ca import` adopts (serialNumber in decimal, clientCN,
+   * validityNotBefore, validityNotAfter) beside ours: `imported` (default) on records that came from it (and their
+   * re-issued ones), `python` on every allow, `off` never. See src/lambda/README.md.
+   */
+  compatContext?: 'imported' | 'python' | 'off';
 }
 
 export const AUTHORIZER_DEFAULTS: Required<AuthorizerConfig> = {
@@ -86,6 +92,7 @@ export const AUTHORIZER_DEFAULTS: Required<AuthorizerConfig> = {
   registryTimeoutMs: 2_000,
   metricsNamespace: 'CaAuthorizer',
   maxPemLength: 16_384,
+  compatContext: 'imported',
 };
 
 export interface AuthorizerDeps {
@@ -151,6 +158,7 @@ function nonNegative(name: string, v: number): number {
 export function resolveAuthorizerConfig(c: AuthorizerConfig = {}): Required<AuthorizerConfig> {
   const r = { ...AUTHORIZER_DEFAULTS, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) } as Required<AuthorizerConfig>;
   if (r.responseMode !== 'simple' && r.responseMode !== 'iam') throw new Error(`authorizer config responseMode must be simple or iam, got ${String(r.responseMode)}`);
+  if (!['imported', 'python', 'off'].includes(r.compatContext)) throw new Error(`authorizer config compatContext must be imported, python or off, got ${String(r.compatContext)}`);
   nonNegative('cacheTtlMs', r.cacheTtlMs);
   nonNegative('negativeCacheTtlMs', r.negativeCacheTtlMs);
   nonNegative('caCacheTtlMs', r.caCacheTtlMs);
@@ -363,6 +371,7 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
           x5tS256: d.cert!.x5tS256,
           notAfter: new Date(d.cert!.notAfter).toISOString(),
           ...(d.cert!.spiffeIds[0] ? { spiffeId: d.cert!.spiffeIds[0] } : {}),
+          ...(cfg.compatContext === 'python' || (cfg.compatContext === 'imported' && typeof d.record!.importedFrom === 'string') ? compatKeys(d.cert!) : {}),
         }
       : { reason: d.reason };
     emit(d, shape, started, clientId ?? (typeof d.record?.clientId === 'string' ? d.record.clientId : undefined));
@@ -399,6 +408,19 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
       // a failing logger must not turn a decision into an exception
     }
   }
+}
+
+/**
+ * The allow context the Python/Terraform setup gave its backends (`clientId` is shared with ours and means the same):
+ * the serial in decimal, the CN, the validity period as ISO-8601 UTC.
+ */
+function compatKeys(c: PresentedCert): Record<string, ContextValue> {
+  return {
+    serialNumber: BigInt(`0x${c.serial}`).toString(10),
+    clientCN: c.commonNames[0] ?? '',
+    validityNotBefore: new Date(c.notBefore).toISOString(),
+    validityNotAfter: new Date(c.notAfter).toISOString(),
+  };
 }
 
 /** The error's name and first line, bounded: SDK errors can be long, and nothing here may carry a PEM. */

@@ -27,6 +27,10 @@ export function readAuthorizerEnv(env: Record<string, string | undefined>): Auth
   if (!region) throw new Error('AWS_REGION is not set (Lambda sets it; set it yourself when running elsewhere)');
   const mode = env.CA_RESPONSE_MODE?.trim().toLowerCase() || undefined;
   if (mode !== undefined && mode !== 'simple' && mode !== 'iam') throw new Error(`CA_RESPONSE_MODE must be simple or iam, got ${JSON.stringify(env.CA_RESPONSE_MODE)}`);
+  const compat = env.CA_COMPAT_CONTEXT?.trim().toLowerCase() || undefined;
+  if (compat !== undefined && compat !== 'imported' && compat !== 'python' && compat !== 'off') {
+    throw new Error(`CA_COMPAT_CONTEXT must be imported, python or off, got ${JSON.stringify(env.CA_COMPAT_CONTEXT)}`);
+  }
   const ns = env.CA_METRICS_NAMESPACE;
   const timeout = integer(env, 'CA_REGISTRY_TIMEOUT_MS', 9_000);
   if (timeout === 0) throw new Error('CA_REGISTRY_TIMEOUT_MS must be at least 1');
@@ -40,6 +44,7 @@ export function readAuthorizerEnv(env: Record<string, string | undefined>): Auth
       caCacheTtlMs: integer(env, 'CA_ISSUER_CACHE_TTL_MS', 3_600_000),
       cacheMax: integer(env, 'CA_CACHE_MAX', 10_000_000),
       registryTimeoutMs: timeout,
+      compatContext: compat as 'imported' | 'python' | 'off' | undefined,
       metricsNamespace: ns === undefined ? undefined : ns.trim().toLowerCase() === 'off' ? '' : ns.trim(),
     },
   };

@@ -16,6 +16,7 @@ export const RECORD_FIELDS = [
   'serial', 'kind', 'clientId', 'status', 'fingerprint', 'subject', 'issuer', 'issuerSerial', 'notBefore', 'notAfter',
   'keyType', 'publicKey', 'keyOrigin', 'keyRef', 'spiffeId', 'certificatePem', 'createdAt', 'supersededBy', 'supersededAt',
   'graceUntil', 'revokedAt', 'revocationReason', 'retiredAt', 'rotatedFrom', 'rotationCompletedAt',
+  'importedFrom',
 ] as const satisfies readonly (keyof CertificateRecord)[];
 /** Numeric fields, stored as number attributes. */
 export const NUMBER_FIELDS = ['validityDays'] as const satisfies readonly (keyof CertificateRecord)[];

@@ -1,8 +1,8 @@
-import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { conflict, invalidInput, notFound, storageError } from '../../domain/errors.js';
-import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
+import { generateKeyPair, keyObjectSigner, sha256Hex, spkiDer } from '../../domain/keys.js';
 import { awsError } from './aws-errors.js';
 
 export interface SsmKeyCustodyOptions {
@@ -37,7 +37,19 @@ export class SsmKeyCustody implements KeyCustody {
 
   async create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }> {
     const { privateKey } = generateKeyPair(keyType);
-    const name = `${this.o.prefix}/ca/${label}-${randomBytes(6).toString('hex')}`;
+    return this.store(`${this.o.prefix}/ca/${label}-${randomBytes(6).toString('hex')}`, label, keyType, privateKey);
+  }
+
+  /**
+   * An existing CA key (`ca import`), under `<prefix>/ca/<label>-imported-<first 12 hex of its SPKI's SHA-256>`:
+   * the same key always gets the same name, so a re-run finds the parameter it wrote (never overwritten).
+   */
+  async adopt(label: string, keyType: KeyType, privateKey: KeyObject): Promise<{ keyRef: string; signer: CaSigner }> {
+    const id = sha256Hex(spkiDer(createPublicKey(privateKey))).slice(0, 12);
+    return this.store(`${this.o.prefix}/ca/${label}-imported-${id}`, label, keyType, privateKey, true);
+  }
+
+  private async store(name: string, label: string, keyType: KeyType, privateKey: KeyObject, adopted = false): Promise<{ keyRef: string; signer: CaSigner }> {
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     try {
       await this.o.client.send(
@@ -53,9 +65,14 @@ export class SsmKeyCustody implements KeyCustody {
         }),
       );
     } catch (e) {
-      // The name is fresh, so an existing parameter holding our very key is our own put, retried after its
-      // answer was lost (the SDK retries a dropped connection): that is success.
-      if (!((e as { name?: string }).name === 'ParameterAlreadyExists' && (await this.holds(name, pem)))) throw this.fail(e, 'store CA key in', name);
+      // The name is fresh (or, for an adopted key, derived from the key), so an existing parameter holding our
+      // very key is our own put, retried after its answer was lost or a re-run: that is success.
+      const exists = (e as { name?: string }).name === 'ParameterAlreadyExists';
+      if (exists && (await this.holds(name, pem))) {
+        // ours, from a lost answer or an earlier run
+      } else if (exists && adopted) {
+        throw conflict(`SSM parameter ${name} already exists and does not hold the ${label} CA key being imported`, 'it was changed by hand: put back the key `ca import` stored there, or delete the parameter and run the import again');
+      } else throw this.fail(e, 'store CA key in', name);
     }
     const signer = keyObjectSigner(privateKey, keyType);
     this.opened.set(name, signer);

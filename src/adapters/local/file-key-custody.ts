@@ -1,10 +1,10 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CaSigner, KeyCustody, KeyType } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
-import { generateKeyPair, keyObjectSigner } from '../../domain/keys.js';
+import { generateKeyPair, keyObjectSigner, sha256Hex, spkiDer } from '../../domain/keys.js';
 import { fsyncDir, writeFileAtomic } from './files.js';
 
 /** Supplies the passphrase for CA keys; `confirm` asks twice when a new key is about to be encrypted. */
@@ -48,7 +48,19 @@ export class FileKeyCustody implements KeyCustody {
 
   async create(label: string, keyType: KeyType): Promise<{ keyRef: string; signer: CaSigner }> {
     const { privateKey } = generateKeyPair(keyType);
-    const keyRef = join('keys', `${label}-${randomBytes(6).toString('hex')}.key.pem`);
+    return this.write(join('keys', `${label}-${randomBytes(6).toString('hex')}.key.pem`), keyType, privateKey);
+  }
+
+  /**
+   * An existing CA key (`ca import`), as `keys/<label>-imported-<first 12 hex of its SPKI's SHA-256>.key.pem`:
+   * the name is the key's, so writing it again (a re-run) writes the same key.
+   */
+  async adopt(label: string, keyType: KeyType, privateKey: KeyObject): Promise<{ keyRef: string; signer: CaSigner }> {
+    const id = sha256Hex(spkiDer(createPublicKey(privateKey))).slice(0, 12);
+    return this.write(join('keys', `${label}-imported-${id}.key.pem`), keyType, privateKey);
+  }
+
+  private async write(keyRef: string, keyType: KeyType, privateKey: KeyObject): Promise<{ keyRef: string; signer: CaSigner }> {
     const pem = this.opts.plaintext
       ? privateKey.export({ type: 'pkcs8', format: 'pem' })
       : privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: await this.getPassphrase(true) });
