@@ -1,8 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { ca, expectError, fileDigest, openssl, tempDir } from '../helpers/cli.js';
+import { BIN, ca, expectError, fileDigest, openssl, tempDir } from '../helpers/cli.js';
 
 /**
  * Bad input gets a one-line error naming the problem, the documented exit code, and changes nothing
@@ -117,4 +118,25 @@ describe('bad input on the embedded store', () => {
     writeFileSync(join(dir, 'afile'), 'x');
     expectError(ca(dir, ['authorizer', 'build', '--out', 'afile']), 5, /failed to mkdir .*\/afile: already exists \(EEXIST\)/);
   });
+
+  // as root, mode bits stop nothing: the command runs as the unprivileged user `nobody` against a store root owns
+  const asNobody = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  it.runIf(asNobody)('permission denied on the store is a storage error (6) naming the path, not a bug, and changes nothing', () => {
+    const own = tempDir('ca-eacces-');
+    expect(ca(own, ['bootstrap']).code).toBe(0);
+    chmodSync(own, 0o755);
+    chmodSync(join(own, 'pki'), 0o755);
+    chmodSync(join(own, 'pki', 'registry.json'), 0o644);
+    const reg = fileDigest(join(own, 'pki', 'registry.json'));
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'truststore', 'publish'], {
+      cwd: own,
+      encoding: 'utf8',
+      env: { ...process.env, CA_PASSPHRASE: 'unused-here', CA_DEBUG: '' },
+      timeout: 60_000,
+    });
+    expectError({ code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }, 6, /^error: failed to take the lock in .*pki: .*EACCES/);
+    expect(fileDigest(join(own, 'pki', 'registry.json'))).toBe(reg);
+    expect(readdirSync(join(own, 'pki')).sort()).toEqual(['keys', 'registry.json', 'truststore-versions', 'truststore.pem']);
+  });
 });
+
