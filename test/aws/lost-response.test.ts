@@ -24,7 +24,7 @@ import { revoke } from '../../src/domain/revocation.js';
 import type { CertificateRecord, RegistryChange, Store } from '../../src/ports.js';
 import { caAsync as ca, tempDir } from '../helpers/cli.js';
 import { startLossyProxy, seeded, type LossyProxy, type LossyProxyOptions } from './lossy-proxy.js';
-import { createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
+import { cliEnvFor, createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
 import { fakeRecord as record } from '../helpers/records.js';
 
 const { endpoint, clients } = useMoto();
@@ -171,17 +171,7 @@ describe('ca issue-client --from through a connection that loses answers', () =>
     const table = unique('ca-lost');
     await createBucket(clients.s3, bucket);
     await createTable(clients.dynamodb, table);
-    const env = {
-      CA_STORE: 'aws',
-      CA_AWS_REGION: REGION,
-      CA_AWS_BUCKET: bucket,
-      CA_AWS_TABLE: table,
-      CA_AWS_PARAMETER_PREFIX: `/${unique('ca')}`,
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: REGION,
-    };
+    const env = cliEnvFor(endpoint, bucket, table);
     const boot = await ca(dir, ['bootstrap', '--json'], env);
     expect(boot.code, boot.stderr).toBe(0);
     const ids = Array.from({ length: 20 }, (_, i) => `lossy-${String(i).padStart(2, '0')}`);

@@ -41,3 +41,22 @@ export async function createBucket(client: S3Client, name: string, versioned = t
   await client.send(new CreateBucketCommand({ Bucket: name }));
   if (versioned) await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
 }
+
+/**
+ * The environment that points the real `ca` binary at moto: the AWS store on `bucket` and `table`, a fresh SSM
+ * prefix, test credentials; `extra` adds or overrides (a per-service endpoint through a proxy, the custody).
+ */
+export function cliEnvFor(endpoint: string, bucket: string, table: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    CA_STORE: 'aws',
+    CA_AWS_REGION: REGION,
+    CA_AWS_BUCKET: bucket,
+    CA_AWS_TABLE: table,
+    CA_AWS_PARAMETER_PREFIX: `/${unique('ca')}`,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: REGION,
+    ...extra,
+  };
+}

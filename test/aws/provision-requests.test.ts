@@ -5,7 +5,7 @@ import { planCommit } from '../../src/adapters/aws/dynamodb-registry.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { caAsync as ca, tempDir } from '../helpers/cli.js';
 import { startLossyProxy, type LossyProxy } from './lossy-proxy.js';
-import { createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
+import { cliEnvFor, createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
 
 /**
  * `ca issue-client --from` on the AWS store, the real binary against moto, its DynamoDB requests counted by a
@@ -26,20 +26,8 @@ describe('ca issue-client --from on the AWS store', () => {
     await createTable(clients.dynamodb, table);
     const proxy = await startLossyProxy({ upstream: endpoint, drop: () => false });
     proxies.push(proxy);
-    const env = {
-      CA_STORE: 'aws',
-      CA_AWS_REGION: REGION,
-      CA_AWS_BUCKET: bucket,
-      CA_AWS_TABLE: table,
-      CA_AWS_PARAMETER_PREFIX: `/${unique('ca')}`,
-      CA_AWS_KEY_CUSTODY: 'ssm',
-      AWS_ENDPOINT_URL: endpoint,
-      // only DynamoDB goes through the counting proxy
-      AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: REGION,
-    };
+    // only DynamoDB goes through the counting proxy
+    const env = cliEnvFor(endpoint, bucket, table, { CA_AWS_KEY_CUSTODY: 'ssm', AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint });
     const boot = await ca(dir, ['bootstrap', '--json'], env);
     expect(boot.code, boot.stderr).toBe(0);
 
