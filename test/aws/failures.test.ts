@@ -20,6 +20,7 @@ import { DEFAULT_POLICY } from '../../src/domain/policy.js';
 import type { CertificateRecord, RegistryChange, Store } from '../../src/ports.js';
 import { startFakeApiGateway, type FakeApiGateway } from './fake-api-gateway.js';
 import { createBucket, createTable, unique, useMoto } from './moto-env.js';
+import { fakeRecord } from '../helpers/records.js';
 
 let env: ReturnType<typeof useMoto>;
 let apigw: FakeApiGateway;
@@ -277,21 +278,6 @@ describe('DynamoDB request count', () => {
   });
 
   function record(i: number, tag: string): CertificateRecord {
-    return {
-      serial: `${tag === 'old' ? 'a' : 'b'}${i.toString(16).padStart(8, '0')}`,
-      kind: 'client',
-      clientId: `client-${i}`,
-      status: 'active',
-      fingerprint: 'f'.repeat(64),
-      subject: `CN=client-${i}`,
-      issuer: 'CN=Issuing',
-      notBefore: '2026-01-01T00:00:00.000Z',
-      notAfter: '2027-01-01T00:00:00.000Z',
-      keyType: 'ec-p256',
-      publicKey: 'AAAA',
-      keyOrigin: 'generated',
-      certificatePem: 'pem',
-      createdAt: '2026-01-01T00:00:00.000Z',
-    };
+    return fakeRecord({ serial: `${tag === 'old' ? 'a' : 'b'}${i.toString(16).padStart(8, '0')}`, clientId: `client-${i}`, subject: `CN=client-${i}` });
   }
 });

@@ -12,7 +12,7 @@ import { startGateway } from '../../src/gateway/server.js';
 import { caAsync as ca, openssl, tempDir } from '../helpers/cli.js';
 import { legacyPki, type LegacyCert, type LegacyPki } from '../helpers/legacy-pki.js';
 import { eventV2, clientCertOf } from '../lambda/events.js';
-import { createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
+import { cliEnvFor, createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
 
 /**
  * `ca import` on the real binary against moto: the test lays out the Python/Terraform setup itself (openssl-made
@@ -95,19 +95,7 @@ async function ourStore(custody: 'ssm' | 'kms' = 'ssm', prefix = `/${unique('ca'
     bucket,
     table,
     prefix,
-    env: {
-      CA_STORE: 'aws',
-      CA_AWS_REGION: REGION,
-      CA_AWS_BUCKET: bucket,
-      CA_AWS_TABLE: table,
-      CA_AWS_PARAMETER_PREFIX: prefix,
-      CA_AWS_KEY_CUSTODY: custody,
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: REGION,
-      CA_PASSPHRASE: undefined,
-    },
+    env: { ...cliEnvFor(endpoint, bucket, table, { CA_AWS_PARAMETER_PREFIX: prefix, CA_AWS_KEY_CUSTODY: custody }), CA_PASSPHRASE: undefined },
   };
 }
 

@@ -5,6 +5,7 @@ import { planCommit } from '../../src/adapters/aws/dynamodb-registry.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { caAsync as ca, tempDir } from '../helpers/cli.js';
 import { startLossyProxy, type LossyProxy } from './lossy-proxy.js';
+import { fakeRecord } from '../helpers/records.js';
 import { cliEnvFor, createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
 
 /**
@@ -42,22 +43,7 @@ describe('ca issue-client --from on the AWS store', () => {
     expect(transactions.every((q) => q.status === 200)).toBe(true);
 
     // what the planner makes of the same creates at once: 2 actions each (CERT# put, CLIENT# index), 50 a call
-    const records: CertificateRecord[] = ids.map((clientId, i) => ({
-      serial: (i + 1).toString(16),
-      kind: 'client',
-      clientId,
-      status: 'active',
-      fingerprint: 'f'.repeat(64),
-      subject: `CN=${clientId}`,
-      issuer: 'CN=Issuing',
-      notBefore: '2026-01-01T00:00:00.000Z',
-      notAfter: '2027-01-01T00:00:00.000Z',
-      keyType: 'ec-p256',
-      publicKey: 'AAAA',
-      keyOrigin: 'generated',
-      certificatePem: 'pem',
-      createdAt: '2026-01-01T00:00:00.000Z',
-    }));
+    const records: CertificateRecord[] = ids.map((clientId, i) => fakeRecord({ serial: (i + 1).toString(16), clientId, subject: `CN=${clientId}` }));
     const minimum = planCommit(table, records.map((record) => ({ op: 'create' as const, record }))).length;
     expect(minimum).toBe(Math.ceil(n / 50));
     expect(transactions).toHaveLength(minimum);
