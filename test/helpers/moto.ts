@@ -1,5 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,12 +10,23 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const venv = join(repo, '.venv');
 const motoServer = join(venv, 'bin', 'moto_server');
 
-/** Installs moto into `<repo>/.venv` when it is not there yet, so a fresh machine needs only `npm test`. */
-function ensureMoto(): void {
-  if (existsSync(motoServer)) return;
+/**
+ * Installs the Python tools of requirements-test.txt (moto, cfn-lint, PyJWT) into `<repo>/.venv` when they are not
+ * there yet or the file changed since the last install (a stamp holds its hash), so a fresh machine needs only
+ * `npm test`.
+ */
+export function ensurePythonTools(): void {
+  const requirements = join(repo, 'requirements-test.txt');
+  const stamp = join(venv, '.requirements-test.sha256');
+  const want = createHash('sha256').update(readFileSync(requirements)).digest('hex');
+  if (existsSync(motoServer) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === want) return;
   if (!existsSync(join(venv, 'bin', 'pip'))) execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', `moto[server]==${MOTO_VERSION}`], { stdio: 'inherit' });
+  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '-r', requirements], { stdio: 'inherit' });
+  writeFileSync(stamp, `${want}\n`);
 }
+
+/** The Python interpreter of `<repo>/.venv` (PyJWT, cryptography, cfn-lint are importable there). */
+export const VENV_PYTHON = join(venv, 'bin', 'python');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -38,7 +50,7 @@ async function answers(url: string): Promise<boolean> {
 
 /** Starts a moto server on a free loopback port; resolves once it answers (bounded at 60 s). */
 export async function startMoto(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  ensureMoto();
+  ensurePythonTools();
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(motoServer, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
