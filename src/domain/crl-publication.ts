@@ -1,0 +1,108 @@
+import type { CertificateRecord } from '../ports.js';
+import { openSigner, requireCa, trustedIntermediates } from './ca-state.js';
+import type { OperationContext } from './context.js';
+import { crlDer, crlFacts, crlTbs, type CrlEntry } from './crl.js';
+import { pemBlocks } from './der.js';
+import { DAY_MS, DEFAULT_CRL_DAYS, parseCrlDays } from './policy.js';
+
+/**
+ * The name a CRL is published under: its issuer's serial (lowercase hex), stable for the intermediate's life and
+ * shown by `ca list --all`. It is also what `{issuer}` in a CRL distribution point expands to.
+ */
+export const crlName = (intermediate: Pick<CertificateRecord, 'serial'>) => intermediate.serial;
+
+export interface CrlOptions {
+  /** days from thisUpdate to nextUpdate (default DEFAULT_CRL_DAYS) */
+  days?: number;
+  /** only the CRLs of these intermediates (serials); absent: every trusted one */
+  issuers?: string[];
+  /** re-sign only a CRL whose published copy is missing, expired, or lists other certificates than the registry */
+  onlyStale?: boolean;
+  dryRun?: boolean;
+}
+
+export interface PublishedCrl {
+  issuerSerial: string;
+  issuer: string;
+  /** the CRL number it carries (with `would-publish`: the one it would get; with `current`: the published one's) */
+  crlNumber: number;
+  thisUpdate: string;
+  nextUpdate: string;
+  /** serials on the list */
+  revoked: string[];
+  /** the DER then the PEM location */
+  files: string[];
+  action: 'published' | 'would-publish' | 'current';
+}
+
+export interface CrlResult {
+  dryRun: boolean;
+  crls: PublishedCrl[];
+}
+
+/** The entries of one issuer's CRL: its revoked certificates not yet expired (RFC 5280 3.3 lets expired ones go). */
+function entriesOf(revoked: CertificateRecord[], issuer: CertificateRecord, now: Date): CrlEntry[] {
+  return revoked
+    .filter((r) => r.issuerSerial === issuer.serial && Date.parse(r.notAfter) > now.getTime())
+    .map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt ?? r.createdAt), ...(r.revocationReason ? { reason: r.revocationReason } : {}) }))
+    .sort((a, b) => a.serial.localeCompare(b.serial));
+}
+
+const sameSerials = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+const stripZeros = (s: string) => s.replace(/^0+(?=.)/, '');
+
+/**
+ * Signs and publishes the CRL of each trusted intermediate (the issuing one and the superseded ones still in the
+ * truststore), with its key through the custody. For each: the next CRL number is recorded on the intermediate's
+ * registry record (a conditional commit) before the CRL that carries it is published, so a crash between the two
+ * makes the next run skip that number, never repeat it. Run under the store lock.
+ * @throws CaError notFound without a CA; the custody's and the publisher's errors
+ */
+export async function publishCrls(ctx: OperationContext, o: CrlOptions = {}): Promise<CrlResult> {
+  const days = parseCrlDays(o.days ?? DEFAULT_CRL_DAYS);
+  const state = await requireCa(ctx.store.registry);
+  const issuers = trustedIntermediates(state).filter((i) => !o.issuers || o.issuers.includes(i.serial));
+  const now = new Date(Math.floor(ctx.clock.now().getTime() / 1000) * 1000);
+  const revoked = issuers.length ? await ctx.store.registry.list({ kind: 'client', status: 'revoked' }) : [];
+  const crls: PublishedCrl[] = [];
+  for (const issuer of issuers) {
+    const entries = entriesOf(revoked, issuer, now);
+    const name = crlName(issuer);
+    const files = ctx.store.crls.locations(name);
+    const serials = entries.map((e) => stripZeros(e.serial));
+    if (o.onlyStale) {
+      const der = await ctx.store.crls.current(name);
+      let facts: ReturnType<typeof crlFacts> | undefined;
+      try {
+        facts = der ? crlFacts(der) : undefined;
+      } catch {
+        facts = undefined; // unreadable: re-sign it
+      }
+      if (facts && facts.nextUpdate && facts.nextUpdate.getTime() > now.getTime() && sameSerials(facts.serials, serials)) {
+        crls.push({ issuerSerial: issuer.serial, issuer: issuer.subject, crlNumber: facts.crlNumber ?? 0, thisUpdate: facts.thisUpdate.toISOString(), nextUpdate: facts.nextUpdate.toISOString(), revoked: entries.map((e) => e.serial), files, action: 'current' });
+        continue;
+      }
+    }
+    const crlNumber = (issuer.crlNumber ?? 0) + 1;
+    const nextUpdate = new Date(now.getTime() + days * DAY_MS);
+    const planned: PublishedCrl = { issuerSerial: issuer.serial, issuer: issuer.subject, crlNumber, thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked: entries.map((e) => e.serial), files, action: 'would-publish' };
+    if (o.dryRun) {
+      crls.push(planned);
+      continue;
+    }
+    // the key is opened (and checked against the certificate) before anything is recorded
+    const signer = await openSigner(ctx.store.custody, issuer);
+    const issuerDer = pemBlocks(issuer.certificatePem, 'CERTIFICATE')[0]!;
+    const tbs = crlTbs({ issuerCertificateDer: issuerDer, keyType: signer.keyType, crlNumber, thisUpdate: now, nextUpdate, revoked: entries });
+    const der = crlDer(tbs, await signer.sign(tbs), signer.keyType);
+    await ctx.store.registry.commit([{ op: 'update', expect: issuer.status, record: { ...issuer, crlNumber } }], { atomic: true });
+    await ctx.store.crls.publish(name, der);
+    crls.push({ ...planned, action: 'published' });
+  }
+  return { dryRun: !!o.dryRun, crls };
+}
+
+/** The trusted intermediates that issued some of these certificates: the CRLs a revocation changes. */
+export function issuersOf(records: CertificateRecord[]): string[] {
+  return [...new Set(records.map((r) => r.issuerSerial).filter((s): s is string => !!s))];
+}
