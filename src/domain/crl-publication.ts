@@ -3,13 +3,9 @@ import { openSigner, requireCa, trustedIntermediates } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { crlDer, crlFacts, crlTbs, type CrlEntry } from './crl.js';
 import { pemBlocks } from './der.js';
-import { DAY_MS, DEFAULT_CRL_DAYS, parseCrlDays } from './policy.js';
+import { DAY_MS, DEFAULT_CRL_DAYS, crlName, parseCrlDays } from './policy.js';
 
-/**
- * The name a CRL is published under: its issuer's serial (lowercase hex), stable for the intermediate's life and
- * shown by `ca list --all`. It is also what `{issuer}` in a CRL distribution point expands to.
- */
-export const crlName = (intermediate: Pick<CertificateRecord, 'serial'>) => intermediate.serial;
+export { crlName };
 
 export interface CrlOptions {
   /** days from thisUpdate to nextUpdate (default DEFAULT_CRL_DAYS) */

@@ -72,6 +72,12 @@ export function validateCrlDistributionPoint(v: string): string {
   return v;
 }
 
+/**
+ * The name a CA's CRL is published under: its serial (lowercase hex), stable for the CA's life and shown by
+ * `ca list --all`. It is what `{issuer}` in a CRL distribution point expands to.
+ */
+export const crlName = (ca: { serial: string }) => ca.serial;
+
 /** The URL a certificate carries: the setting with `{issuer}` replaced by the issuer's CRL name. */
 export function expandCrlDistributionPoint(setting: string, issuerCrlName: string): string {
   return setting.split(CRL_DP_ISSUER).join(issuerCrlName);
