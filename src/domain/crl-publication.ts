@@ -22,7 +22,7 @@ export interface CrlOptions {
 export interface PublishedCrl {
   issuerSerial: string;
   issuer: string;
-  /** the CRL number it carries (with `would-publish`: the one it would get; with `current`: the published one's) */
+  /** the CRL number it carries (in a dry run: the one it would get; with `current`: the published one's) */
   crlNumber: number;
   thisUpdate: string;
   nextUpdate: string;
@@ -30,7 +30,8 @@ export interface PublishedCrl {
   revoked: string[];
   /** the DER then the PEM location */
   files: string[];
-  action: 'published' | 'would-publish' | 'current';
+  /** published: signed and written now (in a dry run: would be); current: the published copy already says it all */
+  action: 'published' | 'current';
 }
 
 export interface CrlResult {
@@ -92,7 +93,7 @@ export async function publishCrls(ctx: OperationContext, o: CrlOptions = {}): Pr
     }
     const crlNumber = (issuer.crlNumber ?? 0) + 1;
     const nextUpdate = new Date(now.getTime() + days * DAY_MS);
-    const planned: PublishedCrl = { issuerSerial: issuer.serial, issuer: issuer.subject, crlNumber, thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked: entries.map((e) => e.serial), files, action: 'would-publish' };
+    const planned: PublishedCrl = { issuerSerial: issuer.serial, issuer: issuer.subject, crlNumber, thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked: entries.map((e) => e.serial), files, action: 'published' };
     if (o.dryRun) {
       crls.push(planned);
       continue;
@@ -104,7 +105,7 @@ export async function publishCrls(ctx: OperationContext, o: CrlOptions = {}): Pr
     const der = crlDer(tbs, await signer.sign(tbs), signer.keyType);
     await ctx.store.registry.commit([{ op: 'update', expect: issuer.status, record: { ...issuer, crlNumber } }], { atomic: true });
     await ctx.store.crls.publish(name, der);
-    crls.push({ ...planned, action: 'published' });
+    crls.push(planned);
   }
   return { dryRun: !!o.dryRun, crls };
 }

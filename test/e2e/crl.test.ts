@@ -54,7 +54,7 @@ describe('CRLs of a local store', () => {
     const doc = r.json();
     expect(doc).toMatchObject({ dryRun: true, days: 7, files: [] });
     expect(doc.crls).toHaveLength(2);
-    expect(doc.crls.every((c: any) => c.action === 'would-publish' && c.crlNumber === 1)).toBe(true);
+    expect(doc.crls.every((c: any) => c.action === 'published' && c.crlNumber === 1)).toBe(true);
     expect(fileDigest(crlDir)).toBe('absent');
   });
 

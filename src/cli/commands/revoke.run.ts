@@ -46,7 +46,7 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
     revoked: r.revoked.map((x) => ({ ...certificateJson(x), revokedAt: x.revokedAt ?? null })),
     alreadyRevoked: r.alreadyRevoked.map((x) => ({ ...certificateJson(x), revokedAt: x.revokedAt })),
     crls: crls.map(crlJson),
-    files: crls.filter((c) => c.action === 'published').flatMap((c) => c.files),
+    files: o.dryRun ? [] : crls.filter((c) => c.action === 'published').flatMap((c) => c.files),
   };
   emit(rt, json, () => {
     const crlPart = crls.length ? `\nCRLs:\n${crlLines(crls)}` : '';
