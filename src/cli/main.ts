@@ -87,6 +87,7 @@ How do I…
   sign a client's CSR?            ca issue-client partner --csr partner.csr
   provision from a file in CI?    ca issue-client --from clients/prod.json --yes --json
   check the truststore?           ca truststore verify
+  give nginx/Envoy/an ALB a CRL?  ca crl (pki/crl/<serial>.crl.pem; schedule it daily)
   try mTLS + the authorizer?      ca gateway, then curl with a client bundle (see ca gateway --help)
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
