@@ -135,6 +135,21 @@ describe('CRLs of a local store', () => {
     expect(fixed.revoked).toContain(repair.json().alreadyRevoked[0].serial);
   });
 
+  it('a revoke whose CRLs cannot be signed (no passphrase) is still in force: exit 0 and a warning; ca crl then lists it', () => {
+    expect(ca(dir, ['issue-client', 'late']).code).toBe(0);
+    const r = ca(dir, ['revoke', 'late', '--yes', '--json'], { CA_PASSPHRASE: undefined });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc.revoked).toHaveLength(1);
+    expect(doc.crls).toEqual([]);
+    expect(doc.files).toEqual([]);
+    expect(doc.warnings).toEqual([expect.stringMatching(/CRLs were not re-signed: CA key passphrase needed/)]);
+    expect(r.stderr).toMatch(/^warning: the CRLs were not re-signed/m);
+    const fixed = ca(dir, ['crl', '--json']);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.json().crls.flatMap((c: any) => c.revoked)).toContain(doc.revoked[0].serial);
+  });
+
   it('refuses a bad --days value as a usage error', () => {
     expectError(ca(dir, ['crl', '--days', '0']), 2, /--days must be a whole number from 1 to 366/);
     expectError(ca(dir, ['crl'], { CA_CRL_DAYS: 'soon' }), 3, /crlDays must be a whole number/);

@@ -6,7 +6,7 @@ import { validateClientId } from '../../domain/ids.js';
 import { parseReason, revoke } from '../../domain/revocation.js';
 import { certificateJson, table } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
-import { emit, openRuntime, type Runtime } from '../runtime.js';
+import { emit, openRuntime, warn, type Runtime } from '../runtime.js';
 import { globals } from '../shared.js';
 import { crlJson, crlLines } from './crl.run.js';
 
@@ -21,6 +21,7 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
   // The plan reads only: an unknown client or serial is refused before the lock (the first write) is taken.
   const planned = await revoke(rt.ctx, { clientId: id, serial: o.serial, reason, dryRun: true });
   let crls: PublishedCrl[] = [];
+  const warnings: string[] = [];
   let r = planned;
   if (o.dryRun) {
     if (withCrls) crls = (await refreshAfterRevocation(rt.ctx, { revokedNow: planned.revoked, alreadyRevoked: planned.alreadyRevoked, days, dryRun: true })).crls;
@@ -28,7 +29,7 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
     // nothing left to revoke: a run stopped between its commit and its CRLs is finished here (stale CRLs re-signed)
     if (withCrls) {
       const check = (await refreshAfterRevocation(rt.ctx, { revokedNow: [], alreadyRevoked: planned.alreadyRevoked, days, dryRun: true })).crls;
-      crls = check.some((c) => c.action !== 'current') ? await rt.store.lock.withLock(() => refreshCrls(rt, [], planned.alreadyRevoked, days)) : check;
+      crls = check.some((c) => c.action !== 'current') ? await rt.store.lock.withLock(() => refreshCrls(rt, [], planned.alreadyRevoked, days, warnings)) : check;
     }
   } else {
     [r, crls] = await rt.store.lock.withLock(async () => {
@@ -36,7 +37,7 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
       if (!plan.revoked.length) return [plan, []] as const;
       await confirmOrYes(`Revoke ${plan.revoked.length} certificate(s) of ${plan.revoked[0]!.clientId} (${reason})?`, globals(cmd).yes);
       const done = await revoke(rt.ctx, { clientId: id, serial: o.serial, reason });
-      return [done, withCrls ? await refreshCrls(rt, done.revoked, done.alreadyRevoked, days) : []] as const;
+      return [done, withCrls ? await refreshCrls(rt, done.revoked, done.alreadyRevoked, days, warnings) : []] as const;
     });
   }
   const json = {
@@ -47,6 +48,7 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
     alreadyRevoked: r.alreadyRevoked.map((x) => ({ ...certificateJson(x), revokedAt: x.revokedAt })),
     crls: crls.map(crlJson),
     files: o.dryRun ? [] : crls.filter((c) => c.action === 'published').flatMap((c) => c.files),
+    warnings,
   };
   emit(rt, json, () => {
     const crlPart = crls.length ? `\nCRLs:\n${crlLines(crls)}` : '';
@@ -57,15 +59,19 @@ export async function runRevoke(id: string | undefined, o: Record<string, any>, 
 }
 
 /**
- * Re-signs the CRLs of the issuers a revocation touched, after its commit. A failure here leaves the revocation in
- * force (the registry has it) and says so; `ca crl`, or this revoke run again, publishes the CRLs.
+ * Re-signs the CRLs of the issuers a revocation touched, after its commit. The revocation never waits on them: it
+ * is in force (the authorizer reads the registry) whether or not they can be signed and written (a CA key that
+ * cannot be opened, a bucket that is gone), so a failure here is a warning that says how to finish, and the exit
+ * code stays 0. `ca crl`, or this revoke run again, publishes them.
  */
-async function refreshCrls(rt: Runtime, revokedNow: CertificateRecord[], alreadyRevoked: CertificateRecord[], days: number): Promise<PublishedCrl[]> {
+async function refreshCrls(rt: Runtime, revokedNow: CertificateRecord[], alreadyRevoked: CertificateRecord[], days: number, warnings: string[]): Promise<PublishedCrl[]> {
   try {
     return (await refreshAfterRevocation(rt.ctx, { revokedNow, alreadyRevoked, days })).crls;
   } catch (e) {
-    const code = e instanceof CaError ? e.code : 'storage';
-    const what = revokedNow.length ? `revoked ${revokedNow.length} certificate(s) (the authorizer denies them from now on)` : 'the certificates are revoked';
-    throw new CaError(code, `${what}, but failed to publish the CRL: ${(e as Error).message}`, { hint: 'fix the cause, then run `ca crl` (or this revoke again) to publish the CRLs', cause: e });
+    const hint = e instanceof CaError && e.hint ? ` (${e.hint})` : '';
+    const w = `the CRLs were not re-signed: ${(e as Error).message}${hint}; the revocation is in force all the same: run \`ca crl\` (or this revoke again) to publish them`;
+    warnings.push(w);
+    warn(w);
+    return [];
   }
 }
