@@ -81,6 +81,16 @@ export interface CertificateRecord {
    * goes on offering the context keys that setup's backends read (src/lambda/README.md).
    */
   importedFrom?: string;
+  /**
+   * an intermediate: the CRL number (RFC 5280 5.2.3) of the last CRL it signed, recorded before that CRL is
+   * published so that a number is never used twice, even after a crash (numbers may skip, never repeat)
+   */
+  crlNumber?: number;
+  /**
+   * a client certificate: the CRL distribution point setting it was issued with (the CA profile's, `{issuer}`
+   * not yet expanded), kept so that renew and rotation issue its next certificate with the same setting
+   */
+  crlDistributionPoint?: string;
 }
 
 /**
@@ -99,6 +109,11 @@ export interface CaProfile {
   graceDays: number;
   /** when set, client certificates carry `spiffe://<trust-domain>/client/<id>` */
   spiffeTrustDomain?: string;
+  /**
+   * when set, client certificates carry a CRL distribution point (RFC 5280 4.2.1.13) with this https:// or s3://
+   * URL, `{issuer}` replaced by the issuing intermediate's CRL name (its serial)
+   */
+  crlDistributionPoint?: string;
 }
 
 /**
@@ -225,6 +240,23 @@ export interface TruststorePublisher {
   drift(): Promise<string[]>;
 }
 
+/**
+ * Publishes the certificate revocation list of each issuing CA next to the truststore: a file pair in the local
+ * store, objects under `crl/` in the truststore bucket on AWS. `name` is the issuer's CRL name (its serial).
+ */
+export interface CrlPublisher {
+  /** where the CRL of `name` is published: the DER form, then the PEM form (file paths or s3:// URIs) */
+  locations(name: string): string[];
+  /** the DER CRL published now under `name`, if any */
+  current(name: string): Promise<Uint8Array | undefined>;
+  /**
+   * Writes the DER and the PEM form (the PEM one last: it is what an ALB trust store imports), each write
+   * replacing the whole previous copy, so a retry after a failure or a crash simply writes them again.
+   * Returns `locations(name)`. @throws CaError storage when a write fails
+   */
+  publish(name: string, der: Uint8Array): Promise<string[]>;
+}
+
 /** What a client receives. Private keys appear here once and are not kept by the CA. */
 export interface ClientBundle {
   clientId: string;
@@ -310,6 +342,8 @@ export interface SigningItem {
   notBefore: number;
   notAfter: number;
   spiffeId?: string;
+  /** the CRL distribution point URL, already expanded */
+  crlDistributionPoint?: string;
   /** the key to certify; absent: the worker generates one of `generateKeyType` */
   publicKeySpki?: Uint8Array;
   generateKeyType?: KeyType;
@@ -339,6 +373,7 @@ export interface Store {
   readonly custody: KeyCustody;
   readonly registry: CertificateRegistry;
   readonly truststore: TruststorePublisher;
+  readonly crls: CrlPublisher;
   readonly lock: StoreLock;
   /** a short description for humans, e.g. `local directory ./pki` */
   describe(): string;

@@ -17,6 +17,7 @@ import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
+import * as crl from './commands/crl.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -69,7 +70,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -86,6 +87,7 @@ How do I…
   sign a client's CSR?            ca issue-client partner --csr partner.csr
   provision from a file in CI?    ca issue-client --from clients/prod.json --yes --json
   check the truststore?           ca truststore verify
+  give nginx/Envoy/an ALB a CRL?  ca crl (pki/crl/<serial>.crl.pem; schedule it daily)
   try mTLS + the authorizer?      ca gateway, then curl with a client bundle (see ca gateway --help)
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production

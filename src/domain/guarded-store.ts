@@ -19,7 +19,7 @@ function guarded<T extends object>(target: T, writes: readonly PropertyKey[], ch
 }
 
 /**
- * The store with every write checked against its lock: `registry.commit`, `truststore.sync`,
+ * The store with every write checked against its lock: `registry.commit`, `truststore.sync`, `crls.publish`,
  * `custody.create` and `custody.discard` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
  * over, its lease could not be renewed) stops before its next write. Reads pass through unchanged.
  * A write added to a port must be added here.
@@ -31,6 +31,7 @@ export function guardStore<S extends Store>(store: S): S {
     ...store,
     registry: guarded(store.registry, ['commit'], check),
     truststore: guarded(store.truststore, ['sync'], check),
+    crls: guarded(store.crls, ['publish'], check),
     custody: guarded(store.custody, ['create', 'discard', 'adopt'], check),
   };
 }

@@ -12,6 +12,7 @@ import type { DomainSetting } from './domain-spec.js';
 import { DynamoDbLock } from './dynamodb-lock.js';
 import { DynamoDbRegistry } from './dynamodb-registry.js';
 import { KmsKeyCustody } from './kms-key-custody.js';
+import { S3Crls } from './s3-crls.js';
 import { S3Truststore } from './s3-truststore.js';
 import { endpointOverridden } from './sdk-config.js';
 import { SsmBundleSink } from './ssm-bundle-sink.js';
@@ -113,8 +114,9 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
     custody,
     registry: new DynamoDbRegistry({ client: c.dynamodb, tableName: table }),
     truststore,
+    crls: new S3Crls({ client: c.s3, bucket }),
     lock: new DynamoDbLock({ client: c.dynamodb, tableName: table, ttlMs: o.lockTtlMs }),
-    describe: () => `AWS ${region}: table ${table}, truststore ${truststore.uri}, keys in ${custodyKind === 'kms' ? 'KMS' : `SSM ${prefix}`}`,
+    describe: () => `AWS ${region}: table ${table}, truststore ${truststore.uri}, CRLs under s3://${bucket}/crl/, keys in ${custodyKind === 'kms' ? 'KMS' : `SSM ${prefix}`}`,
   });
 }
 

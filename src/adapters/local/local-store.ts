@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Store } from '../../ports.js';
 import { guardStore } from '../../domain/guarded-store.js';
 import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
+import { FileCrls } from './file-crls.js';
 import { FileTruststore } from './file-truststore.js';
 import { JsonFileRegistry } from './json-registry.js';
 import { LockFile } from './lock-file.js';
@@ -19,6 +20,7 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
   const dir = resolve(o.dir);
   const truststore = new FileTruststore(dir);
   const registry = new JsonFileRegistry(dir);
+  const crls = new FileCrls(dir);
   return guardStore({
     name: 'local',
     dir,
@@ -26,12 +28,13 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     custody: new FileKeyCustody(dir, o.passphrase, { plaintext: o.plaintextKeys }),
     registry,
     truststore,
+    crls,
     // a command's commits are journal lines; at its end registry.json alone holds them again, and what a killed
     // command left half-written (temporary files) is removed
     lock: new LockFile(dir, {
       beforeRelease: () => {
         registry.compact();
-        sweepTemporaryFiles([dir, join(dir, 'keys'), join(dir, 'truststore-versions')]);
+        sweepTemporaryFiles([dir, join(dir, 'keys'), join(dir, 'truststore-versions'), crls.dir]);
       },
     }),
     describe: () => `local directory ${o.dir}`,

@@ -12,6 +12,7 @@ export function register(program: Command): void {
     .option('--key-type <type>', 'key type to generate: ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096')
     .option('--days <n>', 'validity in days (default 365, never past the issuing intermediate)')
     .option('--spiffe-trust-domain <domain>', 'add the URI SAN spiffe://<domain>/client/<id>')
+    .option('--crl-distribution-point <url>', 'add a CRL distribution point (https:// or s3:// URL; {issuer} = the intermediate\'s serial); else the CA profile\'s (CA_CRL_DISTRIBUTION_POINT)')
     .option('--out <dir>', 'bundle directory (default ./bundles; files go to <dir>/<id>/)')
     .option('--p12', 'also write <id>.p12 (PKCS#12, AES-256); password from --p12-password-file, CA_P12_PASSWORD or a prompt')
     .option('--p12-password-file <file>', 'read the PKCS#12 password from this file')
