@@ -247,7 +247,7 @@ function instrument(store: Store) {
   const commit = reg.commit.bind(reg);
   const list = reg.list.bind(reg);
   reg.commit = async (c, o) => {
-    t.plannedTransactWriteItems += planCommit('plan', c, o).length;
+    t.plannedTransactWriteItems += planCommit('plan', c, { atomic: o?.atomic, audit: !!o?.audit }).length;
     const s = performance.now();
     try {
       return await commit(c, o);

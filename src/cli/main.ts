@@ -17,6 +17,7 @@ import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
+import * as audit from './commands/audit.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -69,7 +70,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, audit]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -90,6 +91,7 @@ How do I…
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
   move from the Python setup?     ca import --env production --ssm-prefix /<project>/<env> --dry-run
+  who changed what, and when?     ca audit; ca audit verify
   see a command's options?        ca <command> --help
 ${EXIT_CODES_HELP}
 
