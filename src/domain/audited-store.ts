@@ -35,9 +35,9 @@ export interface AuditRecorder {
  * The store with every write recorded in its audit trail:
  * - `registry.commit`: the event goes into the same atomic write as the changes (CommitOptions.audit), one per
  *   part when the adapter splits the commit; no event when nothing was written;
- * - `truststore.sync`: one event (change `truststore`) after a publication that changed something, or whose
- *   version the trail has not recorded yet (an earlier run crashed between publishing and recording: the re-run
- *   records it);
+ * - `truststore.sync`: one event (change `truststore`) after a publication that changed something (a new
+ *   version, or a drifted copy repaired: `detail.repaired`), or whose version the trail has not recorded yet (an
+ *   earlier run crashed between publishing and recording: the re-run records it);
  * - `lock.withLock`: a run that wrote events and then failed appends a last event, result `failed`, with the
  *   exit code and its category, before the lock is released (best effort: the failure may be the store's).
  * Returns the store and the recorder for writes the store does not see.
@@ -76,14 +76,17 @@ export function auditStore<S extends Store>(store: S, session: AuditSession): { 
     current: () => truststore.current(),
     drift: () => truststore.drift(),
     async sync(pem: string) {
+      // a drift the sync repairs (a served copy edited or deleted by hand) is a change too
+      const drift = await truststore.drift();
       const r = await truststore.sync(pem);
-      if (r.changed || (await lastTruststoreVersion()) !== r.state.version) await recordPublication(r.state);
+      if (r.changed || drift.length || (await lastTruststoreVersion()) !== r.state.version) await recordPublication(r.state, drift);
       return r;
     },
   };
   const lastTruststoreVersion = async () => [...(await store.audit.read())].reverse().find((e) => e.change === 'truststore')?.truststoreVersion;
-  const recordPublication = async (state: TruststoreState) => {
-    await store.audit.append(await draft({ change: 'truststore', serials: [], clientIds: [], truststoreVersion: state.version }));
+  const recordPublication = async (state: TruststoreState, drift: string[]) => {
+    const detail = drift.length ? { detail: { repaired: drift.join('; ').slice(0, 1000) } } : {};
+    await store.audit.append(await draft({ change: 'truststore', serials: [], clientIds: [], truststoreVersion: state.version, ...detail }));
     written++;
   };
   const lock = store.lock;
