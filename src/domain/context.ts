@@ -18,7 +18,7 @@ export interface OperationContext {
   /** warnings for the user (stderr) */
   warn?: (message: string) => void;
   /**
-   * Clients re-issued per chunk by rotation and `renew --all` (default 990, see reissueClients). The CLI takes
+   * Clients re-issued per chunk by rotation and `renew --all` (default 992, see reissueClients). The CLI takes
    * it from the undocumented CA_REISSUE_CHUNK so that crash tests make a small population span several chunks.
    */
   chunkSize?: number;

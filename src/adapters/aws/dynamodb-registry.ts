@@ -185,8 +185,12 @@ export class DynamoDbRegistry implements CertificateRegistry {
     for (const tx of planTransactions(this.tableName, changes, opts, reserve)) await this.transact(tx, opts.audit);
   }
 
-  /** The chain head item, read strongly; undefined when no event was written yet. */
+  /**
+   * The chain head item, read strongly; undefined when no event was written yet. Once this process has read or
+   * moved it (writers hold the store lock), its own copy, until a failed condition says it moved.
+   */
   async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
+    if (this.headCache !== undefined) return this.headCache ?? undefined;
     try {
       this.onRequest?.('GetItem');
       const r = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: AUDIT_HEAD_KEY } }, ConsistentRead: true }));
