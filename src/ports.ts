@@ -256,6 +256,11 @@ export interface AuditLog {
   read(): Promise<AuditEvent[]>;
   /** The last event's seq and hash as the store records them apart from the trail (to detect a cut tail). */
   head(): Promise<{ seq: number; hash: string } | undefined>;
+  /**
+   * The truststore version of the last `truststore` event (a publication whose version differs was not recorded:
+   * a run stopped between publishing and recording it). The DynamoDB head item carries it: no scan.
+   */
+  lastTruststoreVersion(): Promise<string | undefined>;
   /** Appends an event that goes with no registry commit (a truststore publication, another write). Under the lock. */
   append(draft: AuditDraft): Promise<AuditEvent>;
   /** Who is acting: the AWS caller identity ARN, or user@host. */

@@ -79,11 +79,10 @@ export function auditStore<S extends Store>(store: S, session: AuditSession): { 
       // a drift the sync repairs (a served copy edited or deleted by hand) is a change too
       const drift = await truststore.drift();
       const r = await truststore.sync(pem);
-      if (r.changed || drift.length || (await lastTruststoreVersion()) !== r.state.version) await recordPublication(r.state, drift);
+      if (r.changed || drift.length || (await store.audit.lastTruststoreVersion()) !== r.state.version) await recordPublication(r.state, drift);
       return r;
     },
   };
-  const lastTruststoreVersion = async () => [...(await store.audit.read())].reverse().find((e) => e.change === 'truststore')?.truststoreVersion;
   const recordPublication = async (state: TruststoreState, drift: string[]) => {
     const detail = drift.length ? { detail: { repaired: drift.join('; ').slice(0, 1000) } } : {};
     await store.audit.append(await draft({ change: 'truststore', serials: [], clientIds: [], truststoreVersion: state.version, ...detail }));

@@ -133,7 +133,11 @@ export function createSsmBundleSink(s: AwsStoreSettings, o: { warn: (m: string) 
 function dynamoDbAuditLog(registry: DynamoDbRegistry, sts: STSClient): AuditLog {
   return {
     read: () => registry.auditEvents(),
-    head: () => registry.auditHead(),
+    head: async () => {
+      const h = await registry.auditHead();
+      return h && { seq: h.seq, hash: h.hash };
+    },
+    lastTruststoreVersion: async () => (await registry.auditHead())?.truststoreVersion,
     append: (draft) => registry.appendAudit(draft),
     actor: async () => {
       try {

@@ -31,6 +31,12 @@ export const CA_INDEX_KEY = 'CA';
 export const AUDIT_HEAD_KEY = 'AUDIT#HEAD';
 /** One audit event's item; zero-padded so that the keys sort as the sequence does. */
 export const auditKey = (seq: number) => `AUDIT#${String(seq).padStart(12, '0')}`;
+/** The `AUDIT#HEAD` item: the last event's seq and hash, and the last truststore version the trail records. */
+export interface AuditHeadItem {
+  seq: number;
+  hash: string;
+  truststoreVersion?: string;
+}
 /** Actions one audit event adds to a transaction: its item and the head's conditional move. */
 export const AUDIT_ACTIONS = 2;
 
@@ -61,7 +67,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
    */
   readonly limits = { maxAtomicChanges: Math.floor((MAX_TRANSACTION_ACTIONS - AUDIT_ACTIONS) / 2) };
   /** the audit chain's head as this process last wrote or read it (null: no event yet; undefined: read it) */
-  private headCache?: { seq: number; hash: string } | null;
+  private headCache?: AuditHeadItem | null;
 
   constructor(o: DynamoDbRegistryOptions) {
     this.client = o.client;
@@ -189,12 +195,12 @@ export class DynamoDbRegistry implements CertificateRegistry {
    * The chain head item, read strongly; undefined when no event was written yet. Once this process has read or
    * moved it (writers hold the store lock), its own copy, until a failed condition says it moved.
    */
-  async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
+  async auditHead(): Promise<AuditHeadItem | undefined> {
     if (this.headCache !== undefined) return this.headCache ?? undefined;
     try {
       this.onRequest?.('GetItem');
       const r = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: AUDIT_HEAD_KEY } }, ConsistentRead: true }));
-      const head = r.Item?.seq?.N && r.Item.hash?.S ? { seq: Number(r.Item.seq.N), hash: r.Item.hash.S } : undefined;
+      const head = r.Item?.seq?.N && r.Item.hash?.S ? { seq: Number(r.Item.seq.N), hash: r.Item.hash.S, ...(r.Item.truststoreVersion?.S ? { truststoreVersion: r.Item.truststoreVersion.S } : {}) } : undefined;
       this.headCache = head ?? null;
       return head;
     } catch (e) {
@@ -241,7 +247,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
   }
 
   /** The item and the head's conditional move that chain `draft` (narrowed to `tx`) after the current head. */
-  private async auditWrites(tx: Transaction, draft: AuditDraft): Promise<{ event: AuditEvent; items: TransactWriteItem[] }> {
+  private async auditWrites(tx: Transaction, draft: AuditDraft): Promise<{ event: AuditEvent; head: AuditHeadItem; items: TransactWriteItem[] }> {
     const head = this.headCache === undefined ? await this.auditHead() : (this.headCache ?? undefined);
     const serials = new Set<string>();
     const clientIds = new Set<string>();
@@ -252,14 +258,17 @@ export class DynamoDbRegistry implements CertificateRegistry {
     const narrowed = tx.groups.length ? { ...draft, serials: draft.serials.filter((s) => serials.has(s)), clientIds: draft.clientIds.filter((c) => clientIds.has(c)) } : draft;
     const event = sealEvent(narrowed, head);
     const t = this.tableName;
+    // the head also carries the last truststore version the trail records (see AuditLog.lastTruststoreVersion)
+    const truststoreVersion = event.truststoreVersion ?? head?.truststoreVersion;
     return {
       event,
+      head: { seq: event.seq, hash: event.hash, ...(truststoreVersion ? { truststoreVersion } : {}) },
       items: [
         { Put: { TableName: t, Item: { pk: { S: auditKey(event.seq) }, seq: { N: String(event.seq) }, time: { S: event.time }, event: { S: JSON.stringify(event) } }, ConditionExpression: 'attribute_not_exists(pk)' } },
         {
           Put: {
             TableName: t,
-            Item: { pk: { S: AUDIT_HEAD_KEY }, seq: { N: String(event.seq) }, hash: { S: event.hash } },
+            Item: { pk: { S: AUDIT_HEAD_KEY }, seq: { N: String(event.seq) }, hash: { S: event.hash }, ...(truststoreVersion ? { truststoreVersion: { S: truststoreVersion } } : {}) },
             ...(head
               ? { ConditionExpression: '#seq = :prev AND #h = :prevHash', ExpressionAttributeNames: { '#seq': 'seq', '#h': 'hash' }, ExpressionAttributeValues: { ':prev': { N: String(head.seq) }, ':prevHash': { S: head.hash } } }
               : { ConditionExpression: 'attribute_not_exists(pk)' }),
@@ -287,7 +296,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
       try {
         this.onRequest?.('TransactWriteItems');
         await this.client.send(new TransactWriteItemsCommand({ TransactItems: items, ClientRequestToken: token }));
-        if (audit) this.headCache = { seq: audit.event.seq, hash: audit.event.hash };
+        if (audit) this.headCache = audit.head;
         return audit?.event;
       } catch (e) {
         const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;

@@ -45,6 +45,7 @@ function localAuditLog(registry: JsonFileRegistry): AuditLog {
   return {
     read: () => registry.auditEvents(),
     head: () => registry.auditHead(),
+    lastTruststoreVersion: async () => [...(await registry.auditEvents())].reverse().find((e) => e.change === 'truststore')?.truststoreVersion,
     append: (draft) => registry.appendAudit(draft),
     actor: async () => localActor(),
   };
