@@ -212,7 +212,74 @@ export interface CertificateRegistry {
    * one it supersedes) always land together or not at all. Changes are given in order; the at-most-one-active
    * invariant is checked on the state after each client's group.
    */
-  commit(changes: RegistryChange[], opts?: { atomic?: boolean }): Promise<void>;
+  commit(changes: RegistryChange[], opts?: CommitOptions): Promise<void>;
+}
+
+/**
+ * `audit`: the event that describes the commit, written in the same atomic write as its changes (a journal
+ * line, a TransactWriteItems call), so that it exists exactly when they do. A commit the adapter splits writes
+ * one event per part, each naming that part's serials. An adapter seals the draft (seq, prevHash, hash) on its
+ * chain head. Nothing written (every group already in place): no event.
+ */
+export interface CommitOptions {
+  atomic?: boolean;
+  audit?: AuditDraft;
+}
+
+/** What a command's audit event says, before the store chains it (see src/domain/audit.ts for the rules). */
+export interface AuditDraft {
+  /** ISO-8601 UTC */
+  time: string;
+  /** the command, e.g. `issue-client`, `truststore publish` */
+  operation: string;
+  /** one id per command run, shared by every event it writes */
+  run: string;
+  /** what the event records: registry changes, a truststore publication, another write, or a failed run's end */
+  change: 'registry' | 'truststore' | 'other' | 'failure';
+  result: 'ok' | 'failed';
+  /** for result `failed`: the exit code and its name (README exit-code table) */
+  exit?: { code: number; category: string };
+  /** serials created or changed (lowercase hex) */
+  serials: string[];
+  /** client ids whose certificates were created or changed */
+  clientIds: string[];
+  /** change `truststore`: the version published */
+  truststoreVersion?: string;
+  /** a command's own facts (a CRL number, a key id): short strings, never a secret */
+  detail?: Record<string, string>;
+  /** AWS: the caller identity ARN; local: user@host */
+  actor: string;
+  /** the ca version that wrote it */
+  version: string;
+  /** the command line, secrets removed */
+  command: string[];
+}
+
+/** An event as stored: the draft chained to the one before it. */
+export interface AuditEvent extends AuditDraft {
+  /** 1, 2, 3… with no gap */
+  seq: number;
+  /** the previous event's hash; 64 zeros for the first */
+  prevHash: string;
+  /** lowercase hex SHA-256 of the event's canonical form without `hash` (src/domain/audit.ts) */
+  hash: string;
+}
+
+/** The store's audit trail: append-only, chained, written by the store's adapters. */
+export interface AuditLog {
+  /** Every event, in sequence order. */
+  read(): Promise<AuditEvent[]>;
+  /** The last event's seq and hash as the store records them apart from the trail (to detect a cut tail). */
+  head(): Promise<{ seq: number; hash: string } | undefined>;
+  /**
+   * The truststore version of the last `truststore` event (a publication whose version differs was not recorded:
+   * a run stopped between publishing and recording it). The DynamoDB head item carries it: no scan.
+   */
+  lastTruststoreVersion(): Promise<string | undefined>;
+  /** Appends an event that goes with no registry commit (a truststore publication, another write). Under the lock. */
+  append(draft: AuditDraft): Promise<AuditEvent>;
+  /** Who is acting: the AWS caller identity ARN, or user@host. */
+  actor(): Promise<string>;
 }
 
 /** The read side the authorizer needs, nothing more. */
@@ -375,6 +442,7 @@ export interface Store {
   readonly truststore: TruststorePublisher;
   readonly crls: CrlPublisher;
   readonly lock: StoreLock;
+  readonly audit: AuditLog;
   /** a short description for humans, e.g. `local directory ./pki` */
   describe(): string;
 }

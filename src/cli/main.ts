@@ -18,6 +18,7 @@ import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
 import * as crl from './commands/crl.js';
+import * as audit from './commands/audit.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -70,7 +71,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl, audit]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -92,6 +93,7 @@ How do I…
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
   move from the Python setup?     ca import --env production --ssm-prefix /<project>/<env> --dry-run
+  who changed what, and when?     ca audit; ca audit verify
   see a command's options?        ca <command> --help
 ${EXIT_CODES_HELP}
 

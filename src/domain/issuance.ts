@@ -433,9 +433,9 @@ export async function reissueClients(
     ctx.warn?.(`removing the .p12 of ${bundles.dropped.length} bundle(s) (--drop-p12): ${bundles.dropped.slice(0, 5).join(', ')}${bundles.dropped.length > 5 ? ', …' : ''}`);
   }
   const out: ReissueResult[] = [];
-  // 990 clients: a multiple of 33, the clients that fill one 100-action DynamoDB transaction (3 actions each),
-  // so chunking never adds a half-empty request (see src/adapters/aws/README.md).
-  const chunkSize = o.chunkSize ?? ctx.chunkSize ?? 990;
+  // 992 clients: a multiple of 32, the clients that fill one 100-action DynamoDB transaction (3 actions each)
+  // beside its audit event (2 actions), so chunking never adds a half-empty request (src/adapters/aws/README.md).
+  const chunkSize = o.chunkSize ?? ctx.chunkSize ?? 992;
   const sign = (i: number) => {
     const chunk = targets.slice(i, i + chunkSize);
     const rekey = chunk.map((old) => !!o.rekey && old.keyOrigin === 'generated');

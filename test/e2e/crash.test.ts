@@ -14,6 +14,7 @@ import { cpSync, existsSync, fstatSync, openSync, readFileSync, readSync, closeS
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JsonFileRegistry } from '../../src/adapters/local/json-registry.js';
+import { verifyChain } from '../../src/domain/audit.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { BIN, PASSPHRASE, ca, openssl, tempDir } from '../helpers/cli.js';
 
@@ -195,6 +196,18 @@ async function expectInvariants(dir: string, e: Expectation, rand: () => number,
     expect(live, `${label}: ${id} still has accepted certificates`).toEqual([]);
   }
   if (e.allUnderIssuing) for (const [id, [c]] of activeBy) expect(c!.issuerSerial, `${label}: ${id} not under the issuing intermediate`).toBe(issuing[0]!.serial);
+
+  // the audit trail: its chain intact, and exactly one event per change of every client certificate, however the
+  // kill fell: its creation, its supersession, its revocation (each a commit whose event is in the same line)
+  const registry = new JsonFileRegistry(join(dir, 'pki'));
+  const events = await registry.auditEvents();
+  expect(verifyChain(events, await registry.auditHead()), `${label}: audit chain`).toMatchObject({ ok: true });
+  const named = new Map<string, number>();
+  for (const ev of events) if (ev.change === 'registry') for (const s of ev.serials) named.set(s, (named.get(s) ?? 0) + 1);
+  for (const c of clients) {
+    const changes = 1 + (c.supersededAt ? 1 : 0) + (c.revokedAt ? 1 : 0);
+    expect(named.get(c.serial) ?? 0, `${label}: audit events naming ${c.clientId}'s ${c.status} certificate ${c.serial}`).toBe(changes);
+  }
 
   // the published truststore: root + every intermediate not retired, and truststore.pem is its latest version
   const truststore = readFileSync(join(dir, 'pki', 'truststore.pem'), 'utf8');

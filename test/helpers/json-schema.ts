@@ -41,8 +41,10 @@ export function commandOf(args: string[]): string | undefined {
       continue;
     }
     words.push(a);
-    if (words.length === 1 && a !== 'truststore' && a !== 'authorizer') break;
+    if (words.length === 1 && a !== 'truststore' && a !== 'authorizer' && a !== 'audit') break;
   }
+  // `ca audit` lists (its operands are option values); `ca audit verify` checks
+  if (words[0] === 'audit' && words[1] !== 'verify') return 'audit';
   return words.length ? words.join('-') : undefined;
 }
 

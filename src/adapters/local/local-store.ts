@@ -1,5 +1,6 @@
+import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Store } from '../../ports.js';
+import type { AuditLog, Store } from '../../ports.js';
 import { guardStore } from '../../domain/guarded-store.js';
 import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
 import { FileCrls } from './file-crls.js';
@@ -29,6 +30,7 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     registry,
     truststore,
     crls,
+    audit: localAuditLog(registry),
     // a command's commits are journal lines; at its end registry.json alone holds them again, and what a killed
     // command left half-written (temporary files) is removed
     lock: new LockFile(dir, {
@@ -39,4 +41,27 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     }),
     describe: () => `local directory ${o.dir}`,
   });
+}
+
+/** The local store's audit trail: audit.jsonl beside the registry, fed from the registry's journal (json-registry.ts). */
+function localAuditLog(registry: JsonFileRegistry): AuditLog {
+  return {
+    read: () => registry.auditEvents(),
+    head: () => registry.auditHead(),
+    lastTruststoreVersion: async () => [...(await registry.auditEvents())].reverse().find((e) => e.change === 'truststore')?.truststoreVersion,
+    append: (draft) => registry.appendAudit(draft),
+    actor: async () => localActor(),
+  };
+}
+
+/** The operating-system user and host: who acts on a local store. */
+export function localActor(): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    // a uid with no passwd entry (a container's arbitrary uid)
+    user = `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+  return `${user}@${hostname()}`;
 }
