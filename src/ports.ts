@@ -224,6 +224,8 @@ export interface CertificateRegistry {
 export interface CommitOptions {
   atomic?: boolean;
   audit?: AuditDraft;
+  /** what the audited store's event for this commit says it is, when not a plain registry change */
+  auditAs?: { change: 'crl'; detail?: Record<string, string> };
 }
 
 /** What a command's audit event says, before the store chains it (see src/domain/audit.ts for the rules). */
@@ -234,8 +236,11 @@ export interface AuditDraft {
   operation: string;
   /** one id per command run, shared by every event it writes */
   run: string;
-  /** what the event records: registry changes, a truststore publication, another write, or a failed run's end */
-  change: 'registry' | 'truststore' | 'other' | 'failure';
+  /**
+   * what the event records: registry changes, a CRL's number recorded before it is signed and published, a
+   * truststore publication, another write, or a failed run's end
+   */
+  change: 'registry' | 'crl' | 'truststore' | 'other' | 'failure';
   result: 'ok' | 'failed';
   /** for result `failed`: the exit code and its name (README exit-code table) */
   exit?: { code: number; category: string };

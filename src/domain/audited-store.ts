@@ -64,7 +64,8 @@ export function auditStore<S extends Store>(store: S, session: AuditSession): { 
     list: (q) => registry.list(q),
     async commit(changes: RegistryChange[], opts: CommitOptions = {}) {
       if (!changes.length) return registry.commit(changes, opts);
-      const audit = opts.audit ?? (await draft({ change: 'registry', ...affectedBy(changes) }));
+      const as = opts.auditAs;
+      const audit = opts.audit ?? (await draft({ change: as?.change ?? 'registry', ...affectedBy(changes), ...(as?.detail ? { detail: as.detail } : {}) }));
       const before = await store.audit.head();
       await registry.commit(changes, { ...opts, audit });
       const after = await store.audit.head();

@@ -103,7 +103,10 @@ export async function publishCrls(ctx: OperationContext, o: CrlOptions = {}): Pr
     const issuerDer = pemBlocks(issuer.certificatePem, 'CERTIFICATE')[0]!;
     const tbs = crlTbs({ issuerCertificateDer: issuerDer, keyType: signer.keyType, crlNumber, thisUpdate: now, nextUpdate, revoked: entries });
     const der = crlDer(tbs, await signer.sign(tbs), signer.keyType);
-    await ctx.store.registry.commit([{ op: 'update', expect: issuer.status, record: { ...issuer, crlNumber } }], { atomic: true });
+    await ctx.store.registry.commit([{ op: 'update', expect: issuer.status, record: { ...issuer, crlNumber } }], {
+      atomic: true,
+      auditAs: { change: 'crl', detail: { crlNumber: String(crlNumber) } },
+    });
     await ctx.store.crls.publish(name, der);
     crls.push(planned);
   }

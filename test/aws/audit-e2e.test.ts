@@ -34,6 +34,13 @@ async function auditItems(table: string) {
   return out;
 }
 
+/** A run's events without the CRL events of the CRLs it re-signed (each is `change: 'crl'` with its number). */
+function withoutCrl<T extends { change: string; operation: string; detail?: Record<string, string> }>(events: T[], operation: string): T[] {
+  const crl = events.filter((x) => x.change === 'crl');
+  for (const x of crl) expect(x).toMatchObject({ operation, detail: { crlNumber: expect.stringMatching(/^[1-9][0-9]*$/) } });
+  return events.filter((x) => x.change !== 'crl');
+}
+
 describe('the audit trail of the AWS store (moto)', () => {
   const dir = tempDir('ca-aws-audit-');
   let table: string;
@@ -104,12 +111,12 @@ describe('the audit trail of the AWS store (moto)', () => {
   }, 120_000);
 
   it('revoke, rotate-intermediate, retire-intermediate, truststore publish: their events; read-only commands none', async () => {
-    expect(await run('revoke', 'acme', '--yes')).toMatchObject([{ operation: 'revoke', clientIds: ['acme'] }]);
-    const rot = await run('rotate-intermediate', '--p12-password-file', 'p12.pass');
+    expect(withoutCrl(await run('revoke', 'acme', '--yes'), 'revoke')).toMatchObject([{ operation: 'revoke', clientIds: ['acme'] }]);
+    const rot = withoutCrl(await run('rotate-intermediate', '--p12-password-file', 'p12.pass'), 'rotate-intermediate');
     expect(rot[0]).toMatchObject({ change: 'registry', serials: [expect.any(String), expect.any(String)] });
     expect(rot[1]).toMatchObject({ change: 'truststore' });
     expect(rot.filter((x) => x.change === 'registry').flatMap((x) => x.clientIds)).toHaveLength(62);
-    expect(await run('retire-intermediate', '--force', '--yes')).toMatchObject([{ change: 'registry' }, { change: 'truststore' }]);
+    expect(withoutCrl(await run('retire-intermediate', '--force', '--yes'), 'retire-intermediate')).toMatchObject([{ change: 'registry' }, { change: 'truststore' }]);
     expect(await run('truststore', 'publish')).toEqual([]);
     const before = await auditItems(table);
     for (const args of [['list'], ['status'], ['inspect', 'partner'], ['audit', 'verify'], ['truststore', 'verify']]) {
