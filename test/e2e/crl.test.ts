@@ -77,6 +77,12 @@ describe('CRLs of a local store', () => {
   });
 
   it('after ca revoke, Node\'s TLS stack given the CRLs refuses the revoked client and accepts another', async () => {
+    const dry = ca(dir, ['revoke', 'acme', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    // the dry run names the CRLs it would re-sign (the issuer's; the root's is current) and writes nothing
+    expect(dry.json()).toMatchObject({ dryRun: true, files: [], warnings: [] });
+    expect(dry.json().crls.map((c: any) => c.action).sort()).toEqual(['current', 'published']);
+    expect(dry.json().crls.find((c: any) => c.action === 'published').crlNumber).toBe(2);
     const r = ca(dir, ['revoke', 'acme', '--reason', 'keyCompromise', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();

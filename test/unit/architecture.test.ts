@@ -130,6 +130,11 @@ describe('architecture', () => {
     expect(describeAll(bad)).toEqual([]);
   });
 
+  it('one CRL builder: only src/domain/crl.ts encodes with the CertificateList / TBSCertList schemas', () => {
+    const users = FILES.map((f) => rel(f)).filter((f) => /\b(CertificateList|TBSCertList|RevokedCertificate)\b/.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(users).toEqual(['src/domain/crl.ts']);
+  });
+
   it('src/adapters/** never import src/cli', () => {
     const bad = ALL.filter((i) => isAdapters(i.file) && (isCli(i.target) || i.specifier.startsWith('<computed')));
     expect(describeAll(bad)).toEqual([]);

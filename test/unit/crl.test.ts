@@ -174,6 +174,15 @@ describe('revoked certificates on the CRL', () => {
     expect(py).toMatchObject({ signatureValid: true, signatureAlgorithm: '1.2.840.113549.1.1.11', akiIsSki: true });
     expect(py.entries[0].reason).toBe('superseded');
   });
+
+  it('signs with a P-384 CA key as ecdsa-with-SHA384', async () => {
+    const ca = await makeCa({ policy: { caKeyType: 'ec-p384' } });
+    await publishCrls(ca.ctx(after(HOUR)));
+    const inter = await issuing(ca);
+    const f = crlFiles(ca, inter.serial);
+    expect(opensslCrlVerify(ca, f.derPath, inter.certificatePem).ok).toBe(true);
+    expect(pythonCrl(f.der, inter.certificatePem)).toMatchObject({ signatureValid: true, signatureAlgorithm: '1.2.840.10045.4.3.3' });
+  });
 });
 
 describe('CRL numbers', () => {
