@@ -469,6 +469,11 @@ export async function reissueClients(
 export interface RenewOptions {
   clientId?: string;
   all?: boolean;
+  /**
+   * renew every active client whose certificate ends within this many days (its renewal window): the `all`
+   * selection narrowed to those; each keeps its recorded parameters as with `all`
+   */
+  expiringWithinDays?: number;
   /** a new validity length; else each certificate keeps the length it was issued with */
   validityDays?: number;
   dryRun?: boolean;
@@ -476,15 +481,28 @@ export interface RenewOptions {
   pkcs12?: Pkcs12Choice;
 }
 
-/** Renews one or every active client certificate: same key, current intermediate, old one superseded. */
+/**
+ * Whether a certificate ends within `days` of `now` (its renewal window): notAfter is at most `days` whole days
+ * away. An expired certificate is not in the window: renewing it is a decision per client (`ca renew <id>`).
+ */
+export function inRenewalWindow(r: Pick<CertificateRecord, 'notAfter'>, now: Date, days: number): boolean {
+  const end = Date.parse(r.notAfter);
+  return end > now.getTime() && end <= now.getTime() + days * DAY_MS;
+}
+
+/**
+ * Renews one or every active client certificate (or every one inside its renewal window): same key, current
+ * intermediate, old one superseded.
+ */
 export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ renewed: ReissueResult[]; dryRun: boolean }> {
   const now = ctx.clock.now();
   let targets: CertificateRecord[];
-  if (o.all) {
+  if (o.all || o.expiringWithinDays !== undefined) {
     const trusted = new Set(trustedIntermediates(await requireCa(ctx.store.registry)).map((i) => i.serial));
     targets = (await ctx.store.registry.list({ kind: 'client', status: 'active' })).filter((r) => isStillAccepted(r, now) && trusted.has(r.issuerSerial ?? ''));
+    if (o.expiringWithinDays !== undefined) targets = targets.filter((r) => inRenewalWindow(r, now, o.expiringWithinDays!));
   } else {
-    if (!o.clientId) throw usageError('give a client id or --all');
+    if (!o.clientId) throw usageError('give a client id, --all or --expiring-within');
     const r = await activeClientCert(ctx, o.clientId);
     if (!r) throw notFound(`client ${o.clientId} has no active certificate`, 'see `ca list`; issue one with `ca issue-client`');
     targets = [r];

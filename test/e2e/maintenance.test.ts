@@ -1,0 +1,76 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ca, expectError, fileDigest, tempDir } from '../helpers/cli.js';
+
+/** What a scheduled maintenance job runs: `ca renew --expiring-within N`. */
+describe('ca renew --expiring-within', () => {
+  const dir = tempDir('ca-maint-');
+  const registry = join(dir, 'pki', 'registry.json');
+  beforeAll(() => {
+    expect(ca(dir, ['bootstrap']).code).toBe(0);
+    for (const [id, days] of [['soon-a', '10'], ['soon-b', '20'], ['soon-c', '29'], ['later', '60'], ['long', '365']] as const) {
+      const r = ca(dir, ['issue-client', id, '--days', days]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
+  it('--dry-run lists exactly the clients inside the window and changes nothing', () => {
+    const before = fileDigest(registry);
+    const r = ca(dir, ['renew', '--expiring-within', '30', '--dry-run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc.dryRun).toBe(true);
+    expect(doc.renewed.map((x: { clientId: string }) => x.clientId)).toEqual(['soon-a', 'soon-b', 'soon-c']);
+    expect(fileDigest(registry)).toBe(before);
+    const human = ca(dir, ['renew', '--expiring-within', '30', '--dry-run']);
+    expect(human.stdout).toMatch(/^dry run: would renew 3 client certificate\(s\)/);
+  });
+
+  it('renews the clients inside the window in chunks, each with its recorded validity, and leaves the others alone', () => {
+    const listBefore = ca(dir, ['list', '--json']).json();
+    const serialOf = (rows: any[], id: string) => rows.find((x) => x.clientId === id && x.status === 'active').serial;
+    // two clients per registry commit: three clients span two chunks
+    const r = ca(dir, ['renew', '--expiring-within', '30', '--json'], { CA_REISSUE_CHUNK: '2' });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc.dryRun).toBe(false);
+    expect(doc.renewed.map((x: any) => [x.clientId, x.validityDays])).toEqual([['soon-a', 10], ['soon-b', 20], ['soon-c', 29]]);
+    for (const x of doc.renewed) {
+      expect(x.oldSerial).toBe(serialOf(listBefore.certificates, x.clientId));
+      // the bundle holds the new certificate, judged by Node's parser
+      const pem = readFileSync(join(dir, 'bundles', x.clientId, `${x.clientId}.crt`), 'utf8');
+      expect(new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, '')).toBe(x.serial.replace(/^0+/, ''));
+    }
+    const after = ca(dir, ['list', '--json']).json();
+    const rows = after.certificates;
+    for (const id of ['later', 'long']) expect(serialOf(rows, id)).toBe(serialOf(listBefore.certificates, id));
+    // renewed ones now end 10, 20, 29 days from now again: a second run inside the same window renews them again,
+    // but nothing outside it
+    const again = ca(dir, ['renew', '--expiring-within', '5', '--json']).json();
+    expect(again.renewed).toEqual([]);
+  });
+
+  it('refuses a window that is not a whole decimal number of days, and a client id with it', () => {
+    const before = fileDigest(registry);
+    for (const bad of ['0x10', '1e2', '-1', 'abc', '0', '']) expectError(ca(dir, ['renew', '--expiring-within', bad]), 2, /--expiring-within must be a whole number/);
+    expectError(ca(dir, ['renew', 'long', '--expiring-within', '30']), 2, /not both/);
+    expectError(ca(dir, ['renew']), 2, /--expiring-within/);
+    expect(fileDigest(registry)).toBe(before);
+  });
+
+  it('treats bundles as renew does: a bundle with a .p12 needs its password or --drop-p12', () => {
+    const d = tempDir('ca-maint-p12-');
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    const p12 = { CA_P12_PASSWORD: 'p12-password-123' };
+    const issued = ca(d, ['issue-client', 'boxed', '--days', '7', '--p12'], p12);
+    expect(issued.code, issued.stderr).toBe(0);
+    const before = fileDigest(join(d, 'pki', 'registry.json'));
+    expectError(ca(d, ['renew', '--expiring-within', '30']), 2, /hold a \.p12/);
+    expect(fileDigest(join(d, 'pki', 'registry.json'))).toBe(before);
+    const r = ca(d, ['renew', '--expiring-within', '30', '--json'], p12);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().renewed[0].files.some((f: string) => f.endsWith('boxed.p12'))).toBe(true);
+  });
+});
