@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ca, expectError, fileDigest, tempDir } from '../helpers/cli.js';
 
@@ -72,5 +72,28 @@ describe('ca renew --expiring-within', () => {
     const r = ca(d, ['renew', '--expiring-within', '30', '--json'], p12);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().renewed[0].files.some((f: string) => f.endsWith('boxed.p12'))).toBe(true);
+  });
+});
+
+describe('an internal error with --json', () => {
+  it('prints one {"error": …} document of the error schema, code internal, exit 1, and no stack', () => {
+    const d = tempDir('ca-internal-');
+    expect(ca(d, ['bootstrap']).code).toBe(0);
+    for (const id of ['a', 'b']) expect(ca(d, ['issue-client', id]).code).toBe(0);
+    // A registry hand-edited into records the code never writes (client ids that are numbers): listing sorts by
+    // client id and fails with a TypeError, a real internal error rather than a typed one.
+    const path = join(d, 'pki', 'registry.json');
+    const doc = JSON.parse(readFileSync(path, 'utf8'));
+    for (const r of doc.records) if (r.kind === 'client') r.clientId = 7;
+    writeFileSync(path, JSON.stringify(doc));
+    const r = ca(d, ['list', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const out = r.json();
+    expect(out.error).toMatchObject({ code: 'internal', exitCode: 1, hint: expect.stringMatching(/looks like a bug/) });
+    expect(out.error.message).toMatch(/localeCompare/);
+    expect(r.stdout).not.toMatch(/\bat .+:\d+:\d+/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(2);
+    // without --json stdout stays empty
+    expect(ca(d, ['list']).stdout).toBe('');
   });
 });
