@@ -141,8 +141,18 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
 
   const expiring = (r: CertificateRecord) => daysLeft(r, now) < warnDays;
   if (expiring(state.root)) report.warnings.push(`root CA expires ${whenLeft(state.root, now)}: replace the CA with \`ca bootstrap --force\` before then`);
-  if (state.issuing && expiring(state.issuing)) report.warnings.push(`the issuing intermediate ${state.issuing.subject} expires ${whenLeft(state.issuing, now)} and has no successor: run \`ca rotate-intermediate\``);
-  for (const i of state.previous) if (expiring(i)) report.warnings.push(`previous intermediate ${i.subject} expires ${whenLeft(i, now)}`);
+  // A CA certificate near its end is a warning when nothing newer takes over from it: the root never has a
+  // successor in place (a new CA is `ca bootstrap --force`), the issuing intermediate is by definition the newest.
+  // A previous intermediate's end is expected (the issuing one succeeds it): its clients still under it are the
+  // unfinished-rotation and client warnings below, so it is no warning of its own.
+  if (state.issuing && expiring(state.issuing)) {
+    const rootTooSoon = daysLeft(state.root, now) - daysLeft(state.issuing, now) < 1;
+    report.warnings.push(
+      `the issuing intermediate ${state.issuing.subject} expires ${whenLeft(state.issuing, now)} and has no successor: ${
+        rootTooSoon ? 'a new intermediate cannot outlive the root, which ends then too: replace the CA with `ca bootstrap --force`' : 'run `ca rotate-intermediate`'
+      }`,
+    );
+  }
   const expiredActive = clients.filter((c) => c.status === 'active' && effectiveStatus(c, now) === 'expired');
   if (expiredActive.length) report.warnings.push(`${plural(expiredActive.length, 'active client certificate')} expired (${listed(expiredActive)}): renew them with \`ca renew <id>\``);
   const soon = inUseClients.filter(expiring).sort((a, b) => a.notAfter.localeCompare(b.notAfter));

@@ -97,3 +97,15 @@ describe('an internal error with --json', () => {
     expect(ca(d, ['list']).stdout).toBe('');
   });
 });
+
+describe('ca status --check on a CA certificate near its end', () => {
+  it('exits 7 naming the issuing intermediate that ends within the window with no successor', () => {
+    const d = tempDir('ca-succ-');
+    expect(ca(d, ['bootstrap', '--intermediate-days', '20']).code).toBe(0);
+    const r = ca(d, ['status', '--check', '--warn-days', '30', '--json']);
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.json().warnings).toEqual([expect.stringMatching(/^the issuing intermediate .* expires in 1?\d days .* and has no successor: run `ca rotate-intermediate`$/)]);
+    expect(r.stderr).toMatch(/^error: 1 warning\(s\): the issuing intermediate/);
+    expect(ca(d, ['status', '--check', '--warn-days', '10']).code).toBe(0);
+  });
+});
