@@ -7,6 +7,7 @@ import { parseKeyType } from '../domain/keys.js';
 import { DEFAULT_POLICY, parseGraceDays, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
 import type { RequestedProfile } from '../domain/profile.js';
 import { parseDomainSpec } from '../adapters/aws/domain-spec.js';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../domain/retention.js';
 
 /** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
 export type AwsSettings = AwsStoreSettings;
@@ -25,6 +26,8 @@ export interface EnvSettings {
   clientValidityDays?: number;
   graceDays?: number;
   spiffeTrustDomain?: string;
+  /** days a finished client certificate's record stays in the registry the authorizer reads (see domain/retention.ts) */
+  retentionDays?: number;
   aws?: AwsSettings;
 }
 
@@ -49,6 +52,7 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'clientValidityDays', env: 'CA_CLIENT_DAYS', flag: '--days', doc: 'client certificate validity in days (never past its issuer)', default: String(DEFAULT_POLICY.clientValidityDays) },
   { key: 'graceDays', env: 'CA_GRACE_DAYS', flag: '--grace-days', doc: 'days a superseded client certificate stays accepted', default: String(DEFAULT_POLICY.graceDays) },
   { key: 'spiffeTrustDomain', env: 'CA_SPIFFE_TRUST_DOMAIN', flag: '--spiffe-trust-domain', doc: 'adds the URI SAN spiffe://<domain>/client/<id> to client certificates' },
+  { key: 'retentionDays', env: 'CA_RETENTION_DAYS', flag: '--retention-days', doc: 'days a superseded (after its grace) or revoked client certificate\'s record is kept after it ends, then cleaned up (DynamoDB TTL; `ca prune` locally)', default: String(DEFAULT_RETENTION_DAYS) },
   { key: 'aws.region', env: 'CA_AWS_REGION', doc: 'AWS region (else AWS_REGION)' },
   { key: 'aws.bucket', env: 'CA_AWS_BUCKET', doc: 'versioned S3 bucket for the truststore' },
   { key: 'aws.truststoreKey', env: 'CA_AWS_TRUSTSTORE_KEY', doc: 'S3 object key of the truststore', default: 'truststore.pem' },
@@ -78,6 +82,8 @@ export interface ResolvedConfig {
   /** the profile settings given explicitly (flags, variables, the config file), checked against the recorded profile */
   requested: RequestedProfile;
   aws: AwsSettings;
+  /** see EnvSettings.retentionDays */
+  retentionDays: number;
 }
 
 /** Flags that set a profile setting without a SETTINGS row of their own. */
@@ -103,6 +109,18 @@ function num(name: string, v: unknown): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (typeof v === 'string' && !/^\d+$/.test(v.trim())) throw invalidInput(`${name} must be a whole number of days, got ${JSON.stringify(v)}`);
   return validateDays(name, Number(v));
+}
+
+/** The retention period: whole decimal days, 1 to 36500. */
+function retentionDaysOf(v: unknown, source: string): number {
+  if (v === undefined || v === '') return DEFAULT_RETENTION_DAYS;
+  const text = String(v).trim();
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_RETENTION_DAYS) {
+    const message = `${source} must be a whole number of days from 1 to ${MAX_RETENTION_DAYS}, got ${JSON.stringify(String(v))}`;
+    throw source.startsWith('--') ? usageError(message) : invalidInput(message);
+  }
+  return n;
 }
 
 function parseDomains(v: string): AwsSettings['domains'] {
@@ -191,5 +209,6 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
     policy,
     requested,
     aws,
+    retentionDays: retentionDaysOf(pick('retentionDays'), flagSettings.retentionDays !== undefined ? '--retention-days' : envSettings.retentionDays !== undefined ? 'CA_RETENTION_DAYS' : 'retentionDays'),
   };
 }

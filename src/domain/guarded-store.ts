@@ -20,7 +20,7 @@ function guarded<T extends object>(target: T, writes: readonly PropertyKey[], ch
 
 /**
  * The store with every write checked against its lock: `registry.commit`, `truststore.sync`,
- * `custody.create` and `custody.discard` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
+ * `custody.create`, `custody.discard` and `archive.archive` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
  * over, its lease could not be renewed) stops before its next write. Reads pass through unchanged.
  * A write added to a port must be added here.
  * @throws CaError conflict, from a guarded write, when the lock was lost
@@ -32,6 +32,7 @@ export function guardStore<S extends Store>(store: S): S {
     registry: guarded(store.registry, ['commit'], check),
     truststore: guarded(store.truststore, ['sync'], check),
     custody: guarded(store.custody, ['create', 'discard', 'adopt'], check),
+    ...(store.archive ? { archive: guarded(store.archive, ['archive'], check) } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import type { CaProfile, CertificateRecord, CertStatus, TruststoreState } from '
 import { isStillAccepted, loadCaState, requireCa, rotationUnfinished } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { DAY_MS } from './policy.js';
+import { cleanupReport, type CleanupReport } from './cleanup.js';
 
 /** The status a person cares about: the stored one, or `expired` once notAfter has passed. */
 export type EffectiveStatus = CertStatus | 'expired' | 'grace-ended';
@@ -60,15 +61,35 @@ export type CertificateSummary = ReturnType<typeof summarize>;
 export interface ListOptions {
   status?: EffectiveStatus;
   all?: boolean;
+  /** with `all`: the retention period, to say what was cleaned up (and list the archived records, marked) */
+  retentionDays?: number;
 }
 
-/** Client certificates: by default the current one per client (active, or in grace); `all` includes history. */
-export async function listClients(ctx: OperationContext, o: ListOptions = {}): Promise<CertificateSummary[]> {
+/** A listed certificate; `archivedAt` marks one cleaned out of the registry into the store's archive. */
+export type ListedCertificate = CertificateSummary & { archivedAt?: string };
+
+/**
+ * Client certificates: by default the current one per client (active, or in grace); `all` includes history and,
+ * given `retentionDays`, the records cleaned up into the archive (marked `archivedAt`) with a clean-up summary.
+ */
+export async function listClients(ctx: OperationContext, o: ListOptions = {}): Promise<ListedCertificate[]> {
+  return (await listWithCleanup(ctx, o)).certificates;
+}
+
+/** listClients, with what `all` and `retentionDays` say about clean-up (see cleanupReport). */
+export async function listWithCleanup(ctx: OperationContext, o: ListOptions = {}): Promise<{ certificates: ListedCertificate[]; cleanup?: CleanupReport }> {
   await requireCa(ctx.store.registry);
   const now = ctx.clock.now();
-  const rows = (await ctx.store.registry.list({ kind: 'client' })).map((r) => summarize(r, now));
+  const records = await ctx.store.registry.list({ kind: 'client' });
+  const rows: ListedCertificate[] = records.map((r) => summarize(r, now));
+  let cleanup: CleanupReport | undefined;
+  if (o.all && o.retentionDays !== undefined) {
+    const c = await cleanupReport(ctx, o.retentionDays, records);
+    cleanup = c.report;
+    for (const a of c.archived) rows.push({ ...summarize(a.record, now), archivedAt: a.archivedAt });
+  }
   const filtered = o.status ? rows.filter((r) => r.status === o.status) : o.all ? rows : rows.filter((r) => r.status === 'active' || r.status === 'superseded');
-  return filtered.sort((a, b) => a.clientId.localeCompare(b.clientId) || b.notBefore.localeCompare(a.notBefore));
+  return { certificates: filtered.sort((a, b) => a.clientId.localeCompare(b.clientId) || b.notBefore.localeCompare(a.notBefore)), cleanup };
 }
 
 /** The soonest expiry of one kind of certificate still in use. */

@@ -43,6 +43,8 @@ export interface AwsStoreOptions {
   pollIntervalMs?: number;
   /** the lock's lease length (default 60 s; tests shorten it) */
   lockTtlMs?: number;
+  /** the retention period behind each record's TTL attribute (default 90 days; see dynamodb-codec.ts) */
+  retentionDays?: number;
 }
 
 function resolveRegion(s: AwsStoreSettings): string {
@@ -111,7 +113,7 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
   return guardStore({
     name: 'aws',
     custody,
-    registry: new DynamoDbRegistry({ client: c.dynamodb, tableName: table }),
+    registry: new DynamoDbRegistry({ client: c.dynamodb, tableName: table, retentionDays: o.retentionDays }),
     truststore,
     lock: new DynamoDbLock({ client: c.dynamodb, tableName: table, ttlMs: o.lockTtlMs }),
     describe: () => `AWS ${region}: table ${table}, truststore ${truststore.uri}, keys in ${custodyKind === 'kms' ? 'KMS' : `SSM ${prefix}`}`,

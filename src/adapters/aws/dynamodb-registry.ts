@@ -14,6 +14,7 @@ import { checkGroup, planRegistryCommit, type ChangeGroup, type NetChange, type 
 import { awsError, errorName, isThrottling } from './aws-errors.js';
 import { backoffMs, sleep } from './sdk-config.js';
 import { certKey, itemToRecord, recordToItem } from './dynamodb-codec.js';
+import { DEFAULT_RETENTION_DAYS } from '../../domain/retention.js';
 
 // certKey moved to the SDK-free codec; still exported here for existing callers
 export { certKey };
@@ -36,6 +37,8 @@ export interface DynamoDbRegistryOptions {
   tableName: string;
   /** called once per DynamoDB request, with the operation name (for request counting) */
   onRequest?: (operation: string) => void;
+  /** the retention period the TTL attribute of each written record is computed with (default 90 days) */
+  retentionDays?: number;
 }
 
 /**
@@ -47,6 +50,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
   private readonly client: DynamoDBClient;
   readonly tableName: string;
   private readonly onRequest?: (operation: string) => void;
+  private readonly retentionDays: number;
 
   /** Each change is one Put, and may need one Update of its client's index item: 100 actions hold 50 of any kind. */
   readonly limits = { maxAtomicChanges: MAX_TRANSACTION_ACTIONS / 2 };
@@ -55,6 +59,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
     this.client = o.client;
     this.tableName = o.tableName;
     this.onRequest = o.onRequest;
+    this.retentionDays = o.retentionDays ?? DEFAULT_RETENTION_DAYS;
   }
 
   private get resource(): string {
@@ -168,7 +173,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
 
   async commit(changes: RegistryChange[], opts: { atomic?: boolean } = {}): Promise<void> {
     // One transaction at a time: on a conflict every earlier group has landed and no later one has.
-    for (const tx of planTransactions(this.tableName, changes, opts)) await this.transact(tx);
+    for (const tx of planTransactions(this.tableName, changes, { ...opts, retentionDays: this.retentionDays })) await this.transact(tx);
   }
 
   /**
@@ -283,13 +288,13 @@ export function transactionToken(items: TransactWriteItem[]): string {
  * Exported so the request count can be checked without a server.
  * @throws CaError conflict for what the changes contradict by themselves; internal beyond DynamoDB's limits
  */
-export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean } = {}): TransactWriteItem[][] {
+export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean; retentionDays?: number } = {}): TransactWriteItem[][] {
   return planTransactions(table, changes, opts).map((tx) => tx.groups.flatMap((g) => g.items));
 }
 
-function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean }): Transaction[] {
+function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean; retentionDays?: number }): Transaction[] {
   if (!changes.length) return [];
-  const groups = planRegistryCommit(changes).map((group) => ({ group, items: [...group.changes.map((n) => certWrite(table, n)), ...indexWrite(table, group)] }));
+  const groups = planRegistryCommit(changes).map((group) => ({ group, items: [...group.changes.map((n) => certWrite(table, n, opts.retentionDays)), ...indexWrite(table, group)] }));
   if (!opts.atomic) return packGroups(groups);
   const actions = groups.reduce((n, g) => n + g.items.length, 0);
   if (actions > MAX_TRANSACTION_ACTIONS) {
@@ -324,11 +329,11 @@ function packGroups(groups: PlannedGroup[]): Transaction[] {
 }
 
 /** The conditional Put of one certificate: new (create), or still in the status the change expects (update). */
-function certWrite(table: string, n: NetChange): TransactWriteItem {
+function certWrite(table: string, n: NetChange, retentionDays?: number): TransactWriteItem {
   const put = n.create
     ? { ConditionExpression: 'attribute_not_exists(pk)' }
     : { ConditionExpression: 'attribute_exists(pk) AND #s = :expect', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':expect': { S: n.expect! } } };
-  return { Put: { TableName: table, Item: recordToItem(n.record), ...put } };
+  return { Put: { TableName: table, Item: recordToItem(n.record, retentionDays), ...put } };
 }
 
 /**

@@ -4,6 +4,7 @@ import { guardStore } from '../../domain/guarded-store.js';
 import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
 import { FileTruststore } from './file-truststore.js';
 import { JsonFileRegistry } from './json-registry.js';
+import { LocalRegistryArchive } from './registry-archive.js';
 import { LockFile } from './lock-file.js';
 import { sweepTemporaryFiles } from './files.js';
 
@@ -26,6 +27,7 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     custody: new FileKeyCustody(dir, o.passphrase, { plaintext: o.plaintextKeys }),
     registry,
     truststore,
+    archive: new LocalRegistryArchive(dir, registry),
     // a command's commits are journal lines; at its end registry.json alone holds them again, and what a killed
     // command left half-written (temporary files) is removed
     lock: new LockFile(dir, {
