@@ -3,6 +3,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ca, expectError, fileDigest, tempDir } from '../helpers/cli.js';
+import { makeCa } from '../helpers/pki.js';
+import { issueClient, renew } from '../../src/domain/issuance.js';
+import { revoke } from '../../src/domain/revocation.js';
 
 /** What a scheduled maintenance job runs: `ca renew --expiring-within N`. */
 describe('ca renew --expiring-within', () => {
@@ -107,5 +110,82 @@ describe('ca status --check on a CA certificate near its end', () => {
     expect(r.json().warnings).toEqual([expect.stringMatching(/^the issuing intermediate .* expires in 1?\d days .* and has no successor: run `ca rotate-intermediate`$/)]);
     expect(r.stderr).toMatch(/^error: 1 warning\(s\): the issuing intermediate/);
     expect(ca(d, ['status', '--check', '--warn-days', '10']).code).toBe(0);
+  });
+});
+
+describe('ca prune and ca list --all: retention on the local store', () => {
+  const HOUR = 3600_000;
+  const DAY = 24 * HOUR;
+  let dir: string;
+  let storeDir: string;
+  let registry: string;
+  let superseded: string;
+  let revoked: string;
+  beforeAll(async () => {
+    // the history is made by the domain at fixed instants in the past (the real binary has no clock to set):
+    // alice renewed 390 days ago (her first certificate's grace ended 383 days ago), bob revoked and ended 370 days
+    // ago, carol's active certificate expired a year ago, erin's is current
+    const past = new Date(Math.floor((Date.now() - 400 * DAY) / 1000) * 1000);
+    const at = (ms: number) => new Date(past.getTime() + ms);
+    const pki = await makeCa({ at: past });
+    dir = pki.dir;
+    storeDir = pki.storeDir;
+    registry = join(storeDir, 'registry.json');
+    await pki.store.lock.withLock(async () => {
+      for (const id of ['alice', 'bob', 'carol']) await issueClient(pki.ctx(at(HOUR)), { clientId: id, validityDays: 30 });
+      superseded = (await pki.store.registry.list({ clientId: 'alice' }))[0]!.serial;
+      revoked = (await pki.store.registry.list({ clientId: 'bob' }))[0]!.serial;
+      await renew(pki.ctx(at(10 * DAY)), { clientId: 'alice' });
+      await revoke(pki.ctx(at(2 * DAY)), { clientId: 'bob' });
+      await issueClient(pki.ctx(new Date(Date.now() - HOUR)), { clientId: 'erin' });
+    });
+  });
+  const cli = (args: string[], env: Record<string, string> = {}) => ca(dir, ['--dir', storeDir, ...args], env);
+
+  it('--dry-run says what is past the retention period and changes nothing', () => {
+    const before = fileDigest(registry);
+    const listed = cli(['list', '--all', '--json']).json();
+    expect(listed.cleanedUp).toEqual({ method: 'archive', retentionDays: 90, cleanedUp: 0, awaitingCleanup: 2, archive: join(storeDir, 'registry-archive.jsonl') });
+    const r = cli(['prune', '--dry-run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc).toMatchObject({ dryRun: true, retentionDays: 90, method: 'archive', files: [] });
+    expect(doc.cleaned.map((x: any) => [x.clientId, x.serial, x.status])).toEqual([['alice', superseded, 'expired'], ['bob', revoked, 'revoked']]);
+    expect(fileDigest(registry)).toBe(before);
+    // a longer retention (flag, or the variable) keeps them
+    expect(cli(['prune', '--dry-run', '--json', '--retention-days', '3650']).json().cleaned).toEqual([]);
+    expect(cli(['prune', '--dry-run', '--json'], { CA_RETENTION_DAYS: '3650' }).json().cleaned).toEqual([]);
+    for (const bad of ['abc', '0', '1e2', '0x10']) expectError(cli(['prune', '--retention-days', bad]), 2, /--retention-days must be a whole number/);
+  });
+
+  it('moves them into the archive; a second run finds nothing; ca list --all shows them marked and counted', () => {
+    const r = cli(['prune', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc.cleaned.map((x: any) => x.serial)).toEqual([superseded, revoked]);
+    expect(doc.files).toEqual([join(storeDir, 'registry-archive.jsonl'), registry]);
+    expect(readFileSync(registry, 'utf8')).not.toContain(superseded);
+    expect(readFileSync(registry, 'utf8')).not.toContain(revoked);
+    const again = cli(['prune', '--json']).json();
+    expect(again.cleaned).toEqual([]);
+    expect(again.files).toEqual([]);
+
+    const all = cli(['list', '--all', '--json']).json();
+    expect(all.cleanedUp).toMatchObject({ method: 'archive', cleanedUp: 2, awaitingCleanup: 0 });
+    const archived = all.certificates.filter((c: any) => c.archivedAt);
+    expect(archived.map((c: any) => c.serial).sort()).toEqual([superseded, revoked].sort());
+    // the rest is unchanged: carol's expired but active certificate stays her current record
+    expect(all.certificates.filter((c: any) => !c.archivedAt).map((c: any) => [c.clientId, c.status]).sort()).toEqual([
+      ['alice', 'expired'],
+      ['carol', 'expired'],
+      ['erin', 'active'],
+    ]);
+    const human = cli(['list', '--all']);
+    expect(human.stdout).toMatch(/^bob +revoked \(archived\) /m);
+    expect(human.stdout).toMatch(/^cleaned up: 2 record\(s\) past the retention period of 90 days, moved to .*registry-archive\.jsonl \(marked archived\)$/m);
+    // without --all nothing archived is listed, nor the clean-up
+    const current = cli(['list', '--json']).json();
+    expect(current.cleanedUp).toBeUndefined();
+    expect(current.certificates.some((c: any) => c.archivedAt)).toBe(false);
   });
 });
