@@ -14,7 +14,7 @@ import { checkGroup, planRegistryCommit, type ChangeGroup, type NetChange, type 
 import { awsError, errorName, isThrottling } from './aws-errors.js';
 import { backoffMs, sleep } from './sdk-config.js';
 import { certKey, itemToRecord, recordToItem } from './dynamodb-codec.js';
-import { DEFAULT_RETENTION_DAYS } from '../../domain/retention.js';
+import { DEFAULT_RETENTION_DAYS, retentionEnd } from '../../domain/retention.js';
 
 // certKey moved to the SDK-free codec; still exported here for existing callers
 export { certKey };
@@ -333,7 +333,7 @@ function certWrite(table: string, n: NetChange, retentionDays?: number): Transac
   const put = n.create
     ? { ConditionExpression: 'attribute_not_exists(pk)' }
     : { ConditionExpression: 'attribute_exists(pk) AND #s = :expect', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':expect': { S: n.expect! } } };
-  return { Put: { TableName: table, Item: recordToItem(n.record, retentionDays), ...put } };
+  return { Put: { TableName: table, Item: recordToItem(n.record, retentionEnd(n.record, retentionDays ?? DEFAULT_RETENTION_DAYS)), ...put } };
 }
 
 /**
