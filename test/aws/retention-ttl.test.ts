@@ -8,7 +8,8 @@ import { renew } from '../../src/domain/issuance.js';
 import { revoke } from '../../src/domain/revocation.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { fakeRecord } from '../helpers/records.js';
-import { createTable, unique, useMoto, REGION } from './moto-env.js';
+import { cliEnvFor, createBucket, createTable, unique, useMoto, REGION } from './moto-env.js';
+import { ca, tempDir } from '../helpers/cli.js';
 import { at, DAY, makePki, type TestPki } from '../lambda/pki.js';
 import { clientCertOf, eventV2 } from '../lambda/events.js';
 
@@ -21,8 +22,8 @@ let endpoint: string;
 let client: DynamoDBClient;
 let table: string;
 
-const raw = async (serial: string): Promise<Record<string, AttributeValue>> =>
-  (await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true }))).Item!;
+const raw = async (serial: string, tableName = table): Promise<Record<string, AttributeValue>> =>
+  (await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true }))).Item!;
 const epoch = (iso: string, days: number) => String(Math.ceil((Date.parse(iso) + days * DAY) / 1000));
 
 beforeAll(async () => {
@@ -93,5 +94,28 @@ describe('the authorizer does not rely on TTL deletion', () => {
     const current = (await pki.store.registry.list({ clientId: 'carol', status: 'active' }))[0]!;
     expect((await decide(current.certificatePem)).isAuthorized).toBe(true);
     expect((await decide(dave.certificatePem)).context.reason).toBe('revoked');
+  });
+});
+
+describe('the real binary on the AWS store', () => {
+  it('writes expiresAt from retentionDays (CA_RETENTION_DAYS); ca prune and ca list --all say DynamoDB TTL cleans up', async () => {
+    const { clients } = useMoto();
+    const bucket = unique('ca-ttl-cli');
+    const tbl = unique('ca-ttl-cli');
+    await createBucket(clients.s3, bucket);
+    await createTable(client, tbl);
+    const dir = tempDir('ca-ttl-cli-');
+    const env = cliEnvFor(endpoint, bucket, tbl, { CA_RETENTION_DAYS: '30' });
+    for (const args of [['bootstrap'], ['issue-client', 'erin', '--deliver', 'ssm'], ['renew', 'erin', '--deliver', 'ssm']]) {
+      const r = ca(dir, [...args, '--yes'], env);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const all = ca(dir, ['list', '--all', '--json'], env).json();
+    const old = all.certificates.find((c: any) => c.status === 'superseded');
+    expect((await raw(old.serial, tbl))[TTL_ATTRIBUTE]).toEqual({ N: epoch(old.graceUntil, 30) });
+    expect(all.cleanedUp).toEqual({ method: 'dynamodb-ttl', retentionDays: 30, cleanedUp: null, awaitingCleanup: 0 });
+    const p = ca(dir, ['prune', '--json'], env);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.json()).toEqual({ dryRun: false, retentionDays: 30, method: 'dynamodb-ttl', archive: null, cleaned: [], files: [] });
   });
 });
