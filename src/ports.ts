@@ -366,7 +366,7 @@ export interface Store {
   readonly truststore: TruststorePublisher;
   readonly lock: StoreLock;
   /**
-   * where records past their retention period go (`ca prune`); absent when the backend removes them by itself
+   * where records past their retention period go (`ca compact`); absent when the backend removes them by itself
    * (the AWS store: a DynamoDB TTL attribute on each record)
    */
   readonly archive?: RegistryArchive;

@@ -52,7 +52,7 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'clientValidityDays', env: 'CA_CLIENT_DAYS', flag: '--days', doc: 'client certificate validity in days (never past its issuer)', default: String(DEFAULT_POLICY.clientValidityDays) },
   { key: 'graceDays', env: 'CA_GRACE_DAYS', flag: '--grace-days', doc: 'days a superseded client certificate stays accepted', default: String(DEFAULT_POLICY.graceDays) },
   { key: 'spiffeTrustDomain', env: 'CA_SPIFFE_TRUST_DOMAIN', flag: '--spiffe-trust-domain', doc: 'adds the URI SAN spiffe://<domain>/client/<id> to client certificates' },
-  { key: 'retentionDays', env: 'CA_RETENTION_DAYS', flag: '--retention-days', doc: 'days a superseded (after its grace) or revoked client certificate\'s record is kept after it ends, then cleaned up (DynamoDB TTL; `ca prune` locally)', default: String(DEFAULT_RETENTION_DAYS) },
+  { key: 'retentionDays', env: 'CA_RETENTION_DAYS', flag: '--retention-days', doc: 'days a superseded (after its grace) or revoked client certificate\'s record is kept after it ends, then cleaned up (DynamoDB TTL; `ca compact` locally)', default: String(DEFAULT_RETENTION_DAYS) },
   { key: 'aws.region', env: 'CA_AWS_REGION', doc: 'AWS region (else AWS_REGION)' },
   { key: 'aws.bucket', env: 'CA_AWS_BUCKET', doc: 'versioned S3 bucket for the truststore' },
   { key: 'aws.truststoreKey', env: 'CA_AWS_TRUSTSTORE_KEY', doc: 'S3 object key of the truststore', default: 'truststore.pem' },

@@ -17,7 +17,7 @@ import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
-import * as prune from './commands/prune.js';
+import * as compact from './commands/compact.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -70,7 +70,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, prune]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, compact]) m.register(program);
 
 program.addHelpText(
   'after',

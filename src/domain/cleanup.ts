@@ -4,13 +4,13 @@ import type { OperationContext } from './context.js';
 import { notFound } from './errors.js';
 import { pastRetention } from './retention.js';
 
-export interface PruneOptions {
+export interface CompactOptions {
   /** days a finished certificate's record is kept (see retentionEnd) */
   retentionDays: number;
   dryRun?: boolean;
 }
 
-export interface PruneResult {
+export interface CompactResult {
   dryRun: boolean;
   retentionDays: number;
   /** `archive`: moved into the store's archive now; `ttl`: the backend removes them itself (DynamoDB TTL) */
@@ -28,7 +28,7 @@ export interface PruneResult {
  * Idempotent: a second run finds nothing. Run under the store lock.
  * @throws CaError notFound without a CA
  */
-export async function prune(ctx: OperationContext, o: PruneOptions): Promise<PruneResult> {
+export async function compact(ctx: OperationContext, o: CompactOptions): Promise<CompactResult> {
   const state = await loadCaState(ctx.store.registry);
   if (!state.root) throw notFound('no CA in this store yet', 'run `ca bootstrap` first (or pick the store with --env/--dir)');
   const now = ctx.clock.now();
@@ -36,7 +36,7 @@ export async function prune(ctx: OperationContext, o: PruneOptions): Promise<Pru
     .filter((r) => pastRetention(r, now, o.retentionDays))
     .sort((a, b) => a.clientId.localeCompare(b.clientId) || a.notAfter.localeCompare(b.notAfter));
   const archive = ctx.store.archive;
-  const result: PruneResult = { dryRun: !!o.dryRun, retentionDays: o.retentionDays, method: archive ? 'archive' : 'ttl', records: due, archive: archive?.location };
+  const result: CompactResult = { dryRun: !!o.dryRun, retentionDays: o.retentionDays, method: archive ? 'archive' : 'ttl', records: due, archive: archive?.location };
   if (archive && due.length && !o.dryRun) await archive.archive(due, now);
   return result;
 }
@@ -47,7 +47,7 @@ export interface CleanupReport {
   retentionDays: number;
   /** records moved out of the registry into the archive (archive), each counted once; null where the backend removes them unrecorded (ttl) */
   cleanedUp: number | null;
-  /** records past their retention period still in the registry: for `ca prune` (archive), or for the backend's lazy removal (ttl) */
+  /** records past their retention period still in the registry: for `ca compact` (archive), or for the backend's lazy removal (ttl) */
   awaitingCleanup: number;
   archive?: string;
 }

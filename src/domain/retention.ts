@@ -7,7 +7,7 @@ export const MAX_RETENTION_DAYS = 36500;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * When a record may leave the registry the authorizer reads (DynamoDB TTL on the AWS store, `ca prune` on the
+ * When a record may leave the registry the authorizer reads (DynamoDB TTL on the AWS store, `ca compact` on the
  * local one), or undefined when it never does. The one rule both stores follow:
  * - only client certificates: CA records are the hierarchy itself (the truststore, the chain of every record);
  * - never an active one: it is the client's current record, which the at-most-one-active rule (and DynamoDB's

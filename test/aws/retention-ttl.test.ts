@@ -98,7 +98,7 @@ describe('the authorizer does not rely on TTL deletion', () => {
 });
 
 describe('the real binary on the AWS store', () => {
-  it('writes expiresAt from retentionDays (CA_RETENTION_DAYS); ca prune and ca list --all say DynamoDB TTL cleans up', async () => {
+  it('writes expiresAt from retentionDays (CA_RETENTION_DAYS); ca compact and ca list --all say DynamoDB TTL cleans up', async () => {
     const { clients } = useMoto();
     const bucket = unique('ca-ttl-cli');
     const tbl = unique('ca-ttl-cli');
@@ -114,7 +114,7 @@ describe('the real binary on the AWS store', () => {
     const old = all.certificates.find((c: any) => c.status === 'superseded');
     expect((await raw(old.serial, tbl))[TTL_ATTRIBUTE]).toEqual({ N: epoch(old.graceUntil, 30) });
     expect(all.cleanedUp).toEqual({ method: 'dynamodb-ttl', retentionDays: 30, cleanedUp: null, awaitingCleanup: 0 });
-    const p = ca(dir, ['prune', '--json'], env);
+    const p = ca(dir, ['compact', '--json'], env);
     expect(p.code, p.stderr).toBe(0);
     expect(p.json()).toEqual({ dryRun: false, retentionDays: 30, method: 'dynamodb-ttl', archive: null, cleaned: [], files: [] });
   });

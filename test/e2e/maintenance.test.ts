@@ -113,7 +113,7 @@ describe('ca status --check on a CA certificate near its end', () => {
   });
 });
 
-describe('ca prune and ca list --all: retention on the local store', () => {
+describe('ca compact and ca list --all: retention on the local store', () => {
   const HOUR = 3600_000;
   const DAY = 24 * HOUR;
   let dir: string;
@@ -146,27 +146,27 @@ describe('ca prune and ca list --all: retention on the local store', () => {
     const before = fileDigest(registry);
     const listed = cli(['list', '--all', '--json']).json();
     expect(listed.cleanedUp).toEqual({ method: 'archive', retentionDays: 90, cleanedUp: 0, awaitingCleanup: 2, archive: join(storeDir, 'registry-archive.jsonl') });
-    const r = cli(['prune', '--dry-run', '--json']);
+    const r = cli(['compact', '--dry-run', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
     expect(doc).toMatchObject({ dryRun: true, retentionDays: 90, method: 'archive', files: [] });
     expect(doc.cleaned.map((x: any) => [x.clientId, x.serial, x.status])).toEqual([['alice', superseded, 'expired'], ['bob', revoked, 'revoked']]);
     expect(fileDigest(registry)).toBe(before);
     // a longer retention (flag, or the variable) keeps them
-    expect(cli(['prune', '--dry-run', '--json', '--retention-days', '3650']).json().cleaned).toEqual([]);
-    expect(cli(['prune', '--dry-run', '--json'], { CA_RETENTION_DAYS: '3650' }).json().cleaned).toEqual([]);
-    for (const bad of ['abc', '0', '1e2', '0x10']) expectError(cli(['prune', '--retention-days', bad]), 2, /--retention-days must be a whole number/);
+    expect(cli(['compact', '--dry-run', '--json', '--retention-days', '3650']).json().cleaned).toEqual([]);
+    expect(cli(['compact', '--dry-run', '--json'], { CA_RETENTION_DAYS: '3650' }).json().cleaned).toEqual([]);
+    for (const bad of ['abc', '0', '1e2', '0x10']) expectError(cli(['compact', '--retention-days', bad]), 2, /--retention-days must be a whole number/);
   });
 
   it('moves them into the archive; a second run finds nothing; ca list --all shows them marked and counted', () => {
-    const r = cli(['prune', '--json']);
+    const r = cli(['compact', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
     expect(doc.cleaned.map((x: any) => x.serial)).toEqual([superseded, revoked]);
     expect(doc.files).toEqual([join(storeDir, 'registry-archive.jsonl'), registry]);
     expect(readFileSync(registry, 'utf8')).not.toContain(superseded);
     expect(readFileSync(registry, 'utf8')).not.toContain(revoked);
-    const again = cli(['prune', '--json']).json();
+    const again = cli(['compact', '--json']).json();
     expect(again.cleaned).toEqual([]);
     expect(again.files).toEqual([]);
 

@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acceptance } from '../../src/domain/acceptance.js';
-import { prune } from '../../src/domain/cleanup.js';
+import { compact } from '../../src/domain/cleanup.js';
 import { rotateIntermediate } from '../../src/domain/hierarchy.js';
 import { issueClient, renew } from '../../src/domain/issuance.js';
 import { pastRetention, retentionEnd } from '../../src/domain/retention.js';
@@ -74,7 +74,7 @@ describe('retention: which records are cleaned up, and when', () => {
   });
 });
 
-describe('ca prune on the local store: the archive', () => {
+describe('ca compact on the local store: the archive', () => {
   const HOUR = 60 * 60 * 1000;
   /** alice renewed (her first certificate superseded, grace 7 days), bob revoked, carol active and expired */
   async function population() {
@@ -91,7 +91,7 @@ describe('ca prune on the local store: the archive', () => {
     const serials = async () => new Set((await ca.store.registry.list({ kind: 'client' })).map((r) => r.serial));
     return { ca, first, archivePath, serials };
   }
-  const run = (ca: Awaited<ReturnType<typeof makeCa>>, at: Date, retentionDays = 90) => ca.store.lock.withLock(() => prune(ca.ctx(at), { retentionDays }));
+  const run = (ca: Awaited<ReturnType<typeof makeCa>>, at: Date, retentionDays = 90) => ca.store.lock.withLock(() => compact(ca.ctx(at), { retentionDays }));
 
   it('moves each record out once its retention is over, never an active one, and a second run changes nothing', async () => {
     const { ca, first, archivePath, serials } = await population();

@@ -3,12 +3,12 @@ import { helpFooter } from '../shared.js';
 
 export function register(program: Command): void {
   const cmd = program
-    .command('prune')
+    .command('compact')
     .description('clean up records of client certificates finished longer than the retention period: moved out of the registry the authorizer reads into the store\'s archive (on the aws store DynamoDB TTL does it: this lists what is due)')
     .option('--retention-days <n>', 'days a superseded (after its grace) or revoked certificate\'s record is kept after it ends (or retentionDays, CA_RETENTION_DAYS; default 90)')
     .option('--dry-run', 'print what would be cleaned up and change nothing')
     .action(async (o, c: Command) => {
-      const { prune } = await import('../../domain/cleanup.js');
+      const { compact } = await import('../../domain/cleanup.js');
       const { summarize } = await import('../../domain/reporting.js');
       const { emit, openRuntime } = await import('../runtime.js');
       const { table, day } = await import('../format.js');
@@ -17,7 +17,7 @@ export function register(program: Command): void {
       const retentionDays = o.retentionDays !== undefined ? wholeNumberFlag('--retention-days', o.retentionDays, 1, MAX_RETENTION_DAYS) : undefined;
       const rt = await openRuntime(c, { profile: 'read', dryRun: !!o.dryRun, settings: retentionDays !== undefined ? { retentionDays } : {} });
       const days = rt.config.retentionDays;
-      const r = o.dryRun ? await prune(rt.ctx, { retentionDays: days, dryRun: true }) : await rt.store.lock.withLock(() => prune(rt.ctx, { retentionDays: days }));
+      const r = o.dryRun ? await compact(rt.ctx, { retentionDays: days, dryRun: true }) : await rt.store.lock.withLock(() => compact(rt.ctx, { retentionDays: days }));
       const now = rt.ctx.clock.now();
       const changed = r.method === 'archive' && !r.dryRun && r.records.length > 0;
       const { join } = await import('node:path');
@@ -44,5 +44,5 @@ export function register(program: Command): void {
         return [head, table(rows, [['client', 'CLIENT'], ['status', 'STATUS'], ['serial', 'SERIAL'], ['ended', 'ENDED']])].filter(Boolean).join('\n');
       });
     });
-  helpFooter(cmd, ['ca prune --dry-run', 'ca prune --json', 'ca prune --retention-days 365   # keep a year of finished records', 'ca list --all                    # says what was cleaned up, archived records marked']);
+  helpFooter(cmd, ['ca compact --dry-run', 'ca compact --json', 'ca compact --retention-days 365   # keep a year of finished records', 'ca list --all                    # says what was cleaned up, archived records marked']);
 }
