@@ -4,7 +4,7 @@ import { helpFooter } from '../shared.js';
 export function register(program: Command): void {
   const cmd = program
     .command('compact')
-    .description('clean up records of client certificates finished longer than the retention period: moved out of the registry the authorizer reads into the store\'s archive (on the aws store DynamoDB TTL does it: this lists what is due)')
+    .description('move records of certificates finished longer than the retention period out of the registry into the store\'s archive (aws store: DynamoDB TTL does it; this lists what is due)')
     .option('--retention-days <n>', 'days a superseded (after its grace) or revoked certificate\'s record is kept after it ends (or retentionDays, CA_RETENTION_DAYS; default 90)')
     .option('--dry-run', 'print what would be cleaned up and change nothing')
     .action(async (o, c: Command) => {
