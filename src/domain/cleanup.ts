@@ -46,7 +46,7 @@ export interface CleanupReport {
   method: 'archive' | 'ttl';
   retentionDays: number;
   /** records moved out of the registry into the archive (archive), each counted once; null where the backend removes them unrecorded (ttl) */
-  cleanedUp: number | null;
+  archived: number | null;
   /** records past their retention period still in the registry: for `ca compact` (archive), or for the backend's lazy removal (ttl) */
   awaitingCleanup: number;
   archive?: string;
@@ -60,10 +60,10 @@ export async function cleanupReport(ctx: OperationContext, retentionDays: number
   const now = ctx.clock.now();
   const awaitingCleanup = clients.filter((r) => pastRetention(r, now, retentionDays)).length;
   const archive = ctx.store.archive;
-  if (!archive) return { report: { method: 'ttl', retentionDays, cleanedUp: null, awaitingCleanup }, archived: [] };
+  if (!archive) return { report: { method: 'ttl', retentionDays, archived: null, awaitingCleanup }, archived: [] };
   const present = new Set(clients.map((c) => c.serial));
   const last = new Map<string, { record: CertificateRecord; archivedAt: string }>();
   for (const e of await archive.list()) if (!present.has(e.record.serial)) last.set(e.record.serial, e);
   const archived = [...last.values()];
-  return { report: { method: 'archive', retentionDays, cleanedUp: archived.length, awaitingCleanup, archive: archive.location }, archived };
+  return { report: { method: 'archive', retentionDays, archived: archived.length, awaitingCleanup, archive: archive.location }, archived };
 }

@@ -113,7 +113,7 @@ describe('the real binary on the AWS store', () => {
     const all = ca(dir, ['list', '--all', '--json'], env).json();
     const old = all.certificates.find((c: any) => c.status === 'superseded');
     expect((await raw(old.serial, tbl))[TTL_ATTRIBUTE]).toEqual({ N: epoch(old.graceUntil, 30) });
-    expect(all.cleanedUp).toEqual({ method: 'dynamodb-ttl', retentionDays: 30, cleanedUp: null, awaitingCleanup: 0 });
+    expect(all.cleanedUp).toEqual({ method: 'dynamodb-ttl', retentionDays: 30, archived: null, awaitingCleanup: 0 });
     const p = ca(dir, ['compact', '--json'], env);
     expect(p.code, p.stderr).toBe(0);
     expect(p.json()).toEqual({ dryRun: false, retentionDays: 30, method: 'dynamodb-ttl', archive: null, cleaned: [], files: [] });

@@ -145,7 +145,7 @@ describe('ca compact and ca list --all: retention on the local store', () => {
   it('--dry-run says what is past the retention period and changes nothing', () => {
     const before = fileDigest(registry);
     const listed = cli(['list', '--all', '--json']).json();
-    expect(listed.cleanedUp).toEqual({ method: 'archive', retentionDays: 90, cleanedUp: 0, awaitingCleanup: 2, archive: join(storeDir, 'registry-archive.jsonl') });
+    expect(listed.cleanedUp).toEqual({ method: 'archive', retentionDays: 90, archived: 0, awaitingCleanup: 2, archive: join(storeDir, 'registry-archive.jsonl') });
     const r = cli(['compact', '--dry-run', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
@@ -171,7 +171,7 @@ describe('ca compact and ca list --all: retention on the local store', () => {
     expect(again.files).toEqual([]);
 
     const all = cli(['list', '--all', '--json']).json();
-    expect(all.cleanedUp).toMatchObject({ method: 'archive', cleanedUp: 2, awaitingCleanup: 0 });
+    expect(all.cleanedUp).toMatchObject({ method: 'archive', archived: 2, awaitingCleanup: 0 });
     const archived = all.certificates.filter((c: any) => c.archivedAt);
     expect(archived.map((c: any) => c.serial).sort()).toEqual([superseded, revoked].sort());
     // the rest is unchanged: carol's expired but active certificate stays her current record

@@ -28,7 +28,7 @@ export function register(program: Command): void {
         const waiting = cleanup.awaitingCleanup;
         const note =
           cleanup.method === 'archive'
-            ? `cleaned up: ${cleanup.cleanedUp} record(s) past the retention period of ${cleanup.retentionDays} days, moved to ${cleanup.archive} (marked archived)` +
+            ? `cleaned up: ${cleanup.archived} record(s) past the retention period of ${cleanup.retentionDays} days, moved to ${cleanup.archive} (marked archived)` +
               (waiting ? `; ${waiting} more due: run \`ca compact\`` : '')
             : `cleaned up: records past the retention period of ${cleanup.retentionDays} days are removed by DynamoDB TTL (attribute expiresAt), which keeps no count; ${waiting} listed are due and awaiting removal`;
         return `${text}\n${note}`;
