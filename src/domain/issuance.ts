@@ -481,6 +481,14 @@ export interface RenewOptions {
   pkcs12?: Pkcs12Choice;
 }
 
+/** A client inside the renewal window that was left as it is, and why. */
+export interface RenewSkipped {
+  clientId: string;
+  serial: string;
+  /** `issuer-ends-first`: the issuing intermediate ends before a new certificate would end later than this one */
+  reason: 'issuer-ends-first';
+}
+
 /**
  * Whether a certificate ends within `days` of `now` (its renewal window): notAfter is at most `days` whole days
  * away. An expired certificate is not in the window: renewing it is a decision per client (`ca renew <id>`).
@@ -494,13 +502,30 @@ export function inRenewalWindow(r: Pick<CertificateRecord, 'notAfter'>, now: Dat
  * Renews one or every active client certificate (or every one inside its renewal window): same key, current
  * intermediate, old one superseded.
  */
-export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ renewed: ReissueResult[]; dryRun: boolean }> {
+export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ renewed: ReissueResult[]; dryRun: boolean; skipped: RenewSkipped[] }> {
   const now = ctx.clock.now();
   let targets: CertificateRecord[];
+  const skipped: RenewSkipped[] = [];
   if (o.all || o.expiringWithinDays !== undefined) {
-    const trusted = new Set(trustedIntermediates(await requireCa(ctx.store.registry)).map((i) => i.serial));
+    const state = await requireCa(ctx.store.registry);
+    const trusted = new Set(trustedIntermediates(state).map((i) => i.serial));
     targets = (await ctx.store.registry.list({ kind: 'client', status: 'active' })).filter((r) => isStillAccepted(r, now) && trusted.has(r.issuerSerial ?? ''));
-    if (o.expiringWithinDays !== undefined) targets = targets.filter((r) => inRenewalWindow(r, now, o.expiringWithinDays!));
+    if (o.expiringWithinDays !== undefined) {
+      targets = targets.filter((r) => inRenewalWindow(r, now, o.expiringWithinDays!));
+      // A renewal that would not end later (the issuing intermediate ends within a day of the certificate, and caps
+      // the new one there) changes nothing but the serial, and a daily job would repeat it every day: such a client is left as it is, and said so (the issuing intermediate
+      // near its end is a `ca status --check` warning).
+      const issuerEnd = Date.parse(state.issuing.notAfter);
+      const extends_ = (r: CertificateRecord) => issuerEnd > Date.parse(r.notAfter) + DAY_MS;
+      for (const r of targets) if (!extends_(r)) skipped.push({ clientId: r.clientId, serial: r.serial, reason: 'issuer-ends-first' });
+      if (skipped.length) {
+        skipped.sort((a, b) => a.clientId.localeCompare(b.clientId));
+        targets = targets.filter(extends_);
+        ctx.warn?.(
+          `${skipped.length} client(s) inside the window not renewed: the issuing intermediate ends ${state.issuing.notAfter.slice(0, 10)}, so a new certificate would not end later (${skipped.slice(0, 5).map((x) => x.clientId).join(', ')}${skipped.length > 5 ? ', …' : ''}); run \`ca rotate-intermediate\``,
+        );
+      }
+    }
   } else {
     if (!o.clientId) throw usageError('give a client id, --all or --expiring-within');
     const r = await activeClientCert(ctx, o.clientId);
@@ -510,10 +535,10 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
   targets.sort((a, b) => a.clientId.localeCompare(b.clientId));
   if (o.dryRun) {
     await requireCa(ctx.store.registry);
-    return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
+    return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true, skipped };
   }
   const bundles = await planBundles(ctx, targets, { pkcs12: o.pkcs12 });
   const issuer = await openIssuer(ctx);
   await preflightDelivery(ctx);
-  return { renewed: await reissueClients(ctx, issuer, targets, { bundles, validityDays: o.validityDays }), dryRun: false };
+  return { renewed: await reissueClients(ctx, issuer, targets, { bundles, validityDays: o.validityDays }), dryRun: false, skipped };
 }

@@ -169,3 +169,22 @@ describe('ca compact on the local store: the archive', () => {
     expect((await serials()).has(first.serial)).toBe(true);
   });
 });
+
+describe('renew --expiring-within and an issuing intermediate near its end', () => {
+  it('renews what a new certificate extends, and leaves (and names) those the intermediate caps at their present end', async () => {
+    const ca = await makeCa({ policy: { intermediateValidityDays: 40 } });
+    await issueClient(ca.ctx(after(60_000)), { clientId: 'ed', validityDays: 30 });
+    // issued when the intermediate has 20 days left: capped at its end
+    await issueClient(ca.ctx(after(20 * DAY)), { clientId: 'fay', validityDays: 365 });
+    const warnings: string[] = [];
+    const ctx = { ...ca.ctx(after(25 * DAY)), warn: (m: string) => warnings.push(m) };
+    const first = await renew(ctx, { expiringWithinDays: 30 });
+    expect(first.renewed.map((r) => r.clientId)).toEqual(['ed']);
+    expect(first.skipped).toEqual([{ clientId: 'fay', serial: expect.any(String), reason: 'issuer-ends-first' }]);
+    expect(warnings).toEqual([expect.stringMatching(/^1 client\(s\) inside the window not renewed: the issuing intermediate ends .*\(fay\); run `ca rotate-intermediate`$/)]);
+    // ed's new certificate ends with the intermediate too: the next day's run renews nobody again
+    const next = await renew({ ...ca.ctx(after(26 * DAY)), warn: () => {} }, { expiringWithinDays: 30 });
+    expect(next.renewed).toEqual([]);
+    expect(next.skipped.map((x) => x.clientId)).toEqual(['ed', 'fay']);
+  });
+});

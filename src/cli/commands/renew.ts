@@ -30,7 +30,7 @@ export function register(program: Command): void {
       const rt = await openRuntime(c, { out: o.out && resolve(o.out), deliver: o.deliver, progress: 'renewing', parallel: !id, dryRun: !!o.dryRun });
       const r = await rt.store.lock.withLock(() => renew(rt.ctx, { clientId: id, all: !!o.all, expiringWithinDays, validityDays, dryRun: !!o.dryRun, pkcs12: p12Choice(o) }));
       rt.done();
-      emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.ctx.policy.graceDays));
+      emit(rt, { dryRun: r.dryRun, renewed: r.renewed.map(reissueJson), ...(window ? { skipped: r.skipped } : {}) }, () => reissueText(r.renewed, r.dryRun, 'renew', rt.ctx.policy.graceDays));
     });
   helpFooter(cmd, ['ca renew acme', 'ca renew acme --days 30', 'ca renew --all --json', 'ca renew --all --dry-run', 'ca renew --expiring-within 30 --json      # every client inside its renewal window (a scheduled job)', 'ca renew --expiring-within 30 --dry-run   # who would be renewed', 'CA_P12_PASSWORD=... ca renew acme         # acme.p12 rebuilt with the new certificate', 'ca renew --all --drop-p12                  # .p12 files removed instead']);
 }
