@@ -287,6 +287,31 @@ export interface AuditLog {
   actor(): Promise<string>;
 }
 
+/** A record moved out of the registry once its retention period was over (see domain/retention.ts). */
+export interface ArchivedRecord {
+  record: CertificateRecord;
+  /** when it left the registry */
+  archivedAt: string;
+}
+
+/**
+ * Where a store keeps the records it cleaned out of the registry the authorizer reads (the local store: an
+ * append-only file beside the registry). A store whose backend removes them itself (DynamoDB TTL) has none.
+ * Nothing is ever removed from an archive.
+ */
+export interface RegistryArchive {
+  /** where the archive is, for messages and `files` (a path) */
+  readonly location: string;
+  /**
+   * Moves records out of the registry into the archive: each is appended (durably) first, then removed from the
+   * registry, where it must still be exactly as given (else CaError conflict, nothing removed). A crash between
+   * the two leaves a record in both, which a re-run finishes without archiving it twice. Run under the store lock.
+   */
+  archive(records: CertificateRecord[], at: Date): Promise<void>;
+  /** every archived record, oldest first */
+  list(): Promise<ArchivedRecord[]>;
+}
+
 /** The read side the authorizer needs, nothing more. */
 export type RegistryReader = Pick<CertificateRegistry, 'get'>;
 
@@ -448,6 +473,11 @@ export interface Store {
   readonly crls: CrlPublisher;
   readonly lock: StoreLock;
   readonly audit: AuditLog;
+  /**
+   * where records past their retention period go (`ca compact`); absent when the backend removes them by itself
+   * (the AWS store: a DynamoDB TTL attribute on each record)
+   */
+  readonly archive?: RegistryArchive;
   /** a short description for humans, e.g. `local directory ./pki` */
   describe(): string;
 }

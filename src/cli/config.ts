@@ -7,6 +7,7 @@ import { parseKeyType } from '../domain/keys.js';
 import { DEFAULT_CRL_DAYS, DEFAULT_POLICY, parseCrlDays, parseGraceDays, validateCrlDistributionPoint, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
 import type { RequestedProfile } from '../domain/profile.js';
 import { parseDomainSpec } from '../adapters/aws/domain-spec.js';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../domain/retention.js';
 
 /** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
 export type AwsSettings = AwsStoreSettings;
@@ -27,6 +28,8 @@ export interface EnvSettings {
   spiffeTrustDomain?: string;
   crlDistributionPoint?: string;
   crlDays?: number;
+  /** days a finished client certificate's record stays in the registry the authorizer reads (see domain/retention.ts) */
+  retentionDays?: number;
   aws?: AwsSettings;
 }
 
@@ -53,6 +56,7 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'spiffeTrustDomain', env: 'CA_SPIFFE_TRUST_DOMAIN', flag: '--spiffe-trust-domain', doc: 'adds the URI SAN spiffe://<domain>/client/<id> to client certificates' },
   { key: 'crlDistributionPoint', env: 'CA_CRL_DISTRIBUTION_POINT', flag: '--crl-distribution-point', doc: 'adds a CRL distribution point (https:// or s3:// URL, {issuer} = the intermediate\'s serial) to new client certificates' },
   { key: 'crlDays', env: 'CA_CRL_DAYS', flag: '--days (ca crl)', doc: 'days from a CRL\'s thisUpdate to its nextUpdate', default: '7' },
+  { key: 'retentionDays', env: 'CA_RETENTION_DAYS', flag: '--retention-days', doc: 'days a superseded (after its grace) or revoked client certificate\'s record is kept after it ends, then cleaned up (DynamoDB TTL; `ca compact` locally)', default: String(DEFAULT_RETENTION_DAYS) },
   { key: 'aws.region', env: 'CA_AWS_REGION', doc: 'AWS region (else AWS_REGION)' },
   { key: 'aws.bucket', env: 'CA_AWS_BUCKET', doc: 'versioned S3 bucket for the truststore' },
   { key: 'aws.truststoreKey', env: 'CA_AWS_TRUSTSTORE_KEY', doc: 'S3 object key of the truststore', default: 'truststore.pem' },
@@ -84,6 +88,8 @@ export interface ResolvedConfig {
   /** days from a CRL's thisUpdate to its nextUpdate */
   crlDays: number;
   aws: AwsSettings;
+  /** see EnvSettings.retentionDays */
+  retentionDays: number;
 }
 
 /** Flags that set a profile setting without a SETTINGS row of their own. */
@@ -109,6 +115,18 @@ function num(name: string, v: unknown): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (typeof v === 'string' && !/^\d+$/.test(v.trim())) throw invalidInput(`${name} must be a whole number of days, got ${JSON.stringify(v)}`);
   return validateDays(name, Number(v));
+}
+
+/** The retention period: whole decimal days, 1 to 36500. */
+function retentionDaysOf(v: unknown, source: string): number {
+  if (v === undefined || v === '') return DEFAULT_RETENTION_DAYS;
+  const text = String(v).trim();
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_RETENTION_DAYS) {
+    const message = `${source} must be a whole number of days from 1 to ${MAX_RETENTION_DAYS}, got ${JSON.stringify(String(v))}`;
+    throw source.startsWith('--') ? usageError(message) : invalidInput(message);
+  }
+  return n;
 }
 
 function parseDomains(v: string): AwsSettings['domains'] {
@@ -199,5 +217,6 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
     requested,
     crlDays: pick('crlDays') === undefined || (pick('crlDays') as unknown) === '' ? DEFAULT_CRL_DAYS : parseCrlDays(pick('crlDays')),
     aws,
+    retentionDays: retentionDaysOf(pick('retentionDays'), flagSettings.retentionDays !== undefined ? '--retention-days' : envSettings.retentionDays !== undefined ? 'CA_RETENTION_DAYS' : 'retentionDays'),
   };
 }

@@ -19,6 +19,7 @@ import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
 import * as crl from './commands/crl.js';
 import * as audit from './commands/audit.js';
+import * as compact from './commands/compact.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -71,7 +72,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl, audit]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl, audit, compact]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -146,8 +147,11 @@ function fail(e: unknown): number {
     if (json && !output.emitted) process.stdout.write(JSON.stringify({ error: { code: e.code, exitCode: e.exitCode, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } }, null, 2) + '\n');
     return e.exitCode;
   }
-  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
-  process.stderr.write(`error: ${message}\n${debug ? `${(e as Error)?.stack}\n` : 'hint: this looks like a bug; re-run with CA_DEBUG=1 and report the output\n'}`);
+  const message = (e instanceof Error ? e.message.split('\n')[0] : String(e)) || 'unexpected error';
+  const hint = 'this looks like a bug; re-run with CA_DEBUG=1 and report the output';
+  process.stderr.write(`error: ${message}\n${debug ? `${(e as Error)?.stack}\n` : `hint: ${hint}\n`}`);
+  // a bug fails a --json caller the same way as every other error: one {"error": …} document (no stack in it)
+  if (json && !output.emitted) process.stdout.write(JSON.stringify({ error: { code: 'internal', exitCode: ExitCode.internal, message, hint } }, null, 2) + '\n');
   return ExitCode.internal;
 }
 

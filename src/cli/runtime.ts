@@ -161,7 +161,7 @@ async function openStore(config: ResolvedConfig, o: RuntimeOptions, passphraseFi
       warn('no API Gateway domains configured (aws.domains / CA_AWS_DOMAINS): a new truststore version reaches S3, but no domain is pointed at it');
     }
     // Only commands that publish need the bucket; an emergency revoke must not wait on a bucket problem.
-    return aws.createAwsStore(config.aws, { warn, strict: o.strict, preflight: !!o.publishes });
+    return aws.createAwsStore(config.aws, { warn, strict: o.strict, preflight: !!o.publishes, retentionDays: config.retentionDays });
   }
   return createLocalStore({
     dir: config.dir,

@@ -1,4 +1,4 @@
-import type { AuditDraft, AuditEvent, Clock, CommitOptions, RegistryChange, Store, TruststorePublisher, TruststoreState } from '../ports.js';
+import type { AuditDraft, AuditEvent, CertificateRecord, Clock, CommitOptions, RegistryArchive, RegistryChange, Store, TruststorePublisher, TruststoreState } from '../ports.js';
 import { CaError } from './errors.js';
 import { affectedBy } from './audit.js';
 
@@ -121,5 +121,18 @@ export function auditStore<S extends Store>(store: S, session: AuditSession): { 
       return written;
     },
   };
-  return { store: { ...store, registry: auditedRegistry, truststore: auditedTruststore, lock: auditedLock }, recorder };
+  // a compaction (`ca compact`) moves records out of the registry: one event naming them, after the move
+  const archive = store.archive;
+  const auditedArchive: RegistryArchive | undefined = archive && {
+    location: archive.location,
+    list: () => archive.list(),
+    async archive(records: CertificateRecord[], at: Date) {
+      await archive.archive(records, at);
+      if (!records.length) return;
+      const clientIds = [...new Set(records.map((r) => r.clientId).filter((c) => c))];
+      await store.audit.append(await draft({ change: 'other', serials: records.map((r) => r.serial), clientIds, detail: { archived: String(records.length), to: archive.location } }));
+      written++;
+    },
+  };
+  return { store: { ...store, registry: auditedRegistry, truststore: auditedTruststore, lock: auditedLock, ...(auditedArchive ? { archive: auditedArchive } : {}) }, recorder };
 }

@@ -481,6 +481,11 @@ export async function reissueClients(
 export interface RenewOptions {
   clientId?: string;
   all?: boolean;
+  /**
+   * renew every active client whose certificate ends within this many days (its renewal window): the `all`
+   * selection narrowed to those; each keeps its recorded parameters as with `all`
+   */
+  expiringWithinDays?: number;
   /** a new validity length; else each certificate keeps the length it was issued with */
   validityDays?: number;
   dryRun?: boolean;
@@ -488,15 +493,53 @@ export interface RenewOptions {
   pkcs12?: Pkcs12Choice;
 }
 
-/** Renews one or every active client certificate: same key, current intermediate, old one superseded. */
-export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ renewed: ReissueResult[]; dryRun: boolean }> {
+/** A client inside the renewal window that was left as it is, and why. */
+export interface RenewSkipped {
+  clientId: string;
+  serial: string;
+  /** `issuer-ends-first`: the issuing intermediate ends before a new certificate would end later than this one */
+  reason: 'issuer-ends-first';
+}
+
+/**
+ * Whether a certificate ends within `days` of `now` (its renewal window): notAfter is at most `days` whole days
+ * away. An expired certificate is not in the window: renewing it is a decision per client (`ca renew <id>`).
+ */
+export function inRenewalWindow(r: Pick<CertificateRecord, 'notAfter'>, now: Date, days: number): boolean {
+  const end = Date.parse(r.notAfter);
+  return end > now.getTime() && end <= now.getTime() + days * DAY_MS;
+}
+
+/**
+ * Renews one or every active client certificate (or every one inside its renewal window): same key, current
+ * intermediate, old one superseded.
+ */
+export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ renewed: ReissueResult[]; dryRun: boolean; skipped: RenewSkipped[] }> {
   const now = ctx.clock.now();
   let targets: CertificateRecord[];
-  if (o.all) {
-    const trusted = new Set(trustedIntermediates(await requireCa(ctx.store.registry)).map((i) => i.serial));
+  const skipped: RenewSkipped[] = [];
+  if (o.all || o.expiringWithinDays !== undefined) {
+    const state = await requireCa(ctx.store.registry);
+    const trusted = new Set(trustedIntermediates(state).map((i) => i.serial));
     targets = (await ctx.store.registry.list({ kind: 'client', status: 'active' })).filter((r) => isStillAccepted(r, now) && trusted.has(r.issuerSerial ?? ''));
+    if (o.expiringWithinDays !== undefined) {
+      targets = targets.filter((r) => inRenewalWindow(r, now, o.expiringWithinDays!));
+      // A renewal that would not end later (the issuing intermediate ends within a day of the certificate, and caps
+      // the new one there) changes nothing but the serial, and a daily job would repeat it every day: such a client is left as it is, and said so (the issuing intermediate
+      // near its end is a `ca status --check` warning).
+      const issuerEnd = Date.parse(state.issuing.notAfter);
+      const extends_ = (r: CertificateRecord) => issuerEnd > Date.parse(r.notAfter) + DAY_MS;
+      for (const r of targets) if (!extends_(r)) skipped.push({ clientId: r.clientId, serial: r.serial, reason: 'issuer-ends-first' });
+      if (skipped.length) {
+        skipped.sort((a, b) => a.clientId.localeCompare(b.clientId));
+        targets = targets.filter(extends_);
+        ctx.warn?.(
+          `${skipped.length} client(s) inside the window not renewed: the issuing intermediate ends ${state.issuing.notAfter.slice(0, 10)}, so a new certificate would not end later (${skipped.slice(0, 5).map((x) => x.clientId).join(', ')}${skipped.length > 5 ? ', …' : ''}); run \`ca rotate-intermediate\``,
+        );
+      }
+    }
   } else {
-    if (!o.clientId) throw usageError('give a client id or --all');
+    if (!o.clientId) throw usageError('give a client id, --all or --expiring-within');
     const r = await activeClientCert(ctx, o.clientId);
     if (!r) throw notFound(`client ${o.clientId} has no active certificate`, 'see `ca list`; issue one with `ca issue-client`');
     targets = [r];
@@ -504,10 +547,10 @@ export async function renew(ctx: OperationContext, o: RenewOptions): Promise<{ r
   targets.sort((a, b) => a.clientId.localeCompare(b.clientId));
   if (o.dryRun) {
     await requireCa(ctx.store.registry);
-    return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true };
+    return { renewed: targets.map((t) => ({ clientId: t.clientId, oldSerial: t.serial, delivered: [], rekeyed: false })), dryRun: true, skipped };
   }
   const bundles = await planBundles(ctx, targets, { pkcs12: o.pkcs12 });
   const issuer = await openIssuer(ctx);
   await preflightDelivery(ctx);
-  return { renewed: await reissueClients(ctx, issuer, targets, { bundles, validityDays: o.validityDays }), dryRun: false };
+  return { renewed: await reissueClients(ctx, issuer, targets, { bundles, validityDays: o.validityDays }), dryRun: false, skipped };
 }

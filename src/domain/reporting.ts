@@ -2,6 +2,7 @@ import type { CaProfile, CertificateRecord, CertStatus, TruststoreState } from '
 import { isStillAccepted, loadCaState, requireCa, rotationUnfinished } from './ca-state.js';
 import type { OperationContext } from './context.js';
 import { DAY_MS, expandCrlDistributionPoint } from './policy.js';
+import { cleanupReport, type CleanupReport } from './cleanup.js';
 
 /** The status a person cares about: the stored one, or `expired` once notAfter has passed. */
 export type EffectiveStatus = CertStatus | 'expired' | 'grace-ended';
@@ -61,15 +62,35 @@ export type CertificateSummary = ReturnType<typeof summarize>;
 export interface ListOptions {
   status?: EffectiveStatus;
   all?: boolean;
+  /** with `all`: the retention period, to say what was cleaned up (and list the archived records, marked) */
+  retentionDays?: number;
 }
 
-/** Client certificates: by default the current one per client (active, or in grace); `all` includes history. */
-export async function listClients(ctx: OperationContext, o: ListOptions = {}): Promise<CertificateSummary[]> {
+/** A listed certificate; `archivedAt` marks one cleaned out of the registry into the store's archive. */
+export type ListedCertificate = CertificateSummary & { archivedAt?: string };
+
+/**
+ * Client certificates: by default the current one per client (active, or in grace); `all` includes history and,
+ * given `retentionDays`, the records cleaned up into the archive (marked `archivedAt`) with a clean-up summary.
+ */
+export async function listClients(ctx: OperationContext, o: ListOptions = {}): Promise<ListedCertificate[]> {
+  return (await listWithCleanup(ctx, o)).certificates;
+}
+
+/** listClients, with what `all` and `retentionDays` say about clean-up (see cleanupReport). */
+export async function listWithCleanup(ctx: OperationContext, o: ListOptions = {}): Promise<{ certificates: ListedCertificate[]; cleanup?: CleanupReport }> {
   await requireCa(ctx.store.registry);
   const now = ctx.clock.now();
-  const rows = (await ctx.store.registry.list({ kind: 'client' })).map((r) => summarize(r, now));
+  const records = await ctx.store.registry.list({ kind: 'client' });
+  const rows: ListedCertificate[] = records.map((r) => summarize(r, now));
+  let cleanup: CleanupReport | undefined;
+  if (o.all && o.retentionDays !== undefined) {
+    const c = await cleanupReport(ctx, o.retentionDays, records);
+    cleanup = c.report;
+    for (const a of c.archived) rows.push({ ...summarize(a.record, now), archivedAt: a.archivedAt });
+  }
   const filtered = o.status ? rows.filter((r) => r.status === o.status) : o.all ? rows : rows.filter((r) => r.status === 'active' || r.status === 'superseded');
-  return filtered.sort((a, b) => a.clientId.localeCompare(b.clientId) || b.notBefore.localeCompare(a.notBefore));
+  return { certificates: filtered.sort((a, b) => a.clientId.localeCompare(b.clientId) || b.notBefore.localeCompare(a.notBefore)), cleanup };
 }
 
 /** The soonest expiry of one kind of certificate still in use. */
@@ -142,8 +163,18 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
 
   const expiring = (r: CertificateRecord) => daysLeft(r, now) < warnDays;
   if (expiring(state.root)) report.warnings.push(`root CA expires ${whenLeft(state.root, now)}: replace the CA with \`ca bootstrap --force\` before then`);
-  if (state.issuing && expiring(state.issuing)) report.warnings.push(`the issuing intermediate ${state.issuing.subject} expires ${whenLeft(state.issuing, now)} and has no successor: run \`ca rotate-intermediate\``);
-  for (const i of state.previous) if (expiring(i)) report.warnings.push(`previous intermediate ${i.subject} expires ${whenLeft(i, now)}`);
+  // A CA certificate near its end is a warning when nothing newer takes over from it: the root never has a
+  // successor in place (a new CA is `ca bootstrap --force`), the issuing intermediate is by definition the newest.
+  // A previous intermediate's end is expected (the issuing one succeeds it): its clients still under it are the
+  // unfinished-rotation and client warnings below, so it is no warning of its own.
+  if (state.issuing && expiring(state.issuing)) {
+    const rootTooSoon = daysLeft(state.root, now) - daysLeft(state.issuing, now) < 1;
+    report.warnings.push(
+      `the issuing intermediate ${state.issuing.subject} expires ${whenLeft(state.issuing, now)} and has no successor: ${
+        rootTooSoon ? 'a new intermediate cannot outlive the root, which ends then too: replace the CA with `ca bootstrap --force`' : 'run `ca rotate-intermediate`'
+      }`,
+    );
+  }
   const expiredActive = clients.filter((c) => c.status === 'active' && effectiveStatus(c, now) === 'expired');
   if (expiredActive.length) report.warnings.push(`${plural(expiredActive.length, 'active client certificate')} expired (${listed(expiredActive)}): renew them with \`ca renew <id>\``);
   const soon = inUseClients.filter(expiring).sort((a, b) => a.notAfter.localeCompare(b.notAfter));

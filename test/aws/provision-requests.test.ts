@@ -50,3 +50,30 @@ describe('ca issue-client --from on the AWS store', () => {
     expect(transactions).toHaveLength(minimum);
   });
 });
+
+describe('ca renew --expiring-within on the AWS store', () => {
+  it('renews only the clients inside the window, in the fewest transactions: 3 writes per client, 33 clients a call', async () => {
+    const dir = tempDir('ca-aws-window-');
+    const bucket = unique('ca-window');
+    const table = unique('ca-window');
+    await createBucket(clients.s3, bucket);
+    await createTable(clients.dynamodb, table);
+    const proxy = await startLossyProxy({ upstream: endpoint, drop: () => false });
+    proxies.push(proxy);
+    const env = cliEnvFor(endpoint, bucket, table, { CA_AWS_KEY_CUSTODY: 'ssm', AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint });
+    expect((await ca(dir, ['bootstrap', '--json'], env)).code).toBe(0);
+    const soon = Array.from({ length: 40 }, (_, i) => `soon-${String(i).padStart(2, '0')}`);
+    const later = Array.from({ length: 10 }, (_, i) => `later-${i}`);
+    writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: [...soon.map((client_id) => ({ client_id, validity_days: 10 })), ...later.map((client_id) => ({ client_id }))] }));
+    const issued = await ca(dir, ['issue-client', '--from', 'clients.json', '--out', 'bundles', '--json'], env);
+    expect(issued.code, issued.stderr).toBe(0);
+
+    proxy.requests.length = 0;
+    const r = await ca(dir, ['renew', '--expiring-within', '30', '--out', 'bundles', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().renewed.map((x: { clientId: string }) => x.clientId)).toEqual(soon);
+    const transactions = proxy.requests.filter((q) => q.operation === 'TransactWriteItems');
+    expect(transactions.every((q) => q.status === 200)).toBe(true);
+    expect(transactions).toHaveLength(Math.ceil(soon.length / 33));
+  });
+});

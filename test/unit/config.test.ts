@@ -47,7 +47,16 @@ describe('resolveConfig defaults', () => {
       requested: {},
       crlDays: 7,
       aws: {},
+      retentionDays: 90,
     });
+  });
+
+  it('retentionDays: flag over CA_RETENTION_DAYS over the file; whole decimal days only', () => {
+    const { cwd } = workspace({ retentionDays: 400 });
+    expect(resolveConfig({}, {}, cwd).retentionDays).toBe(400);
+    expect(resolveConfig({}, { CA_RETENTION_DAYS: '30' }, cwd).retentionDays).toBe(30);
+    expect(resolveConfig({ retentionDays: 7 }, { CA_RETENTION_DAYS: '30' }, cwd).retentionDays).toBe(7);
+    for (const bad of ['0x10', '1e2', '-1', '0', 'abc']) expect(() => resolveConfig({}, { CA_RETENTION_DAYS: bad }, cwd)).toThrow(/CA_RETENTION_DAYS must be a whole number of days/);
   });
 
   it('finds ca.config.json in the working directory', () => {

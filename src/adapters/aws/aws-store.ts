@@ -46,6 +46,8 @@ export interface AwsStoreOptions {
   pollIntervalMs?: number;
   /** the lock's lease length (default 60 s; tests shorten it) */
   lockTtlMs?: number;
+  /** the retention period behind each record's TTL attribute (default 90 days; see dynamodb-codec.ts) */
+  retentionDays?: number;
 }
 
 function resolveRegion(s: AwsStoreSettings): string {
@@ -112,7 +114,7 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
     domains: domains.length ? new ApiGatewayDomains({ domains, rest: c.apiGateway, http: c.apiGatewayV2, pollIntervalMs: o.pollIntervalMs }) : undefined,
   });
   if (o.preflight !== false) await truststore.checkBucket();
-  const registry = new DynamoDbRegistry({ client: c.dynamodb, tableName: table });
+  const registry = new DynamoDbRegistry({ client: c.dynamodb, tableName: table, retentionDays: o.retentionDays });
   return guardStore({
     name: 'aws',
     custody,

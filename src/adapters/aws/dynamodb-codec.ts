@@ -29,9 +29,22 @@ void everyFieldListed;
 /** Partition key of a certificate's item. */
 export const certKey = (serial: string) => `CERT#${serial}`;
 
-/** The item that stores a record: `pk` plus one attribute per defined field. */
-export function recordToItem(r: CertificateRecord): Record<string, { S: string } | { N: string }> {
+/**
+ * The table's TTL attribute (README.md beside this file): epoch seconds after which DynamoDB may delete the item,
+ * the end of the record's retention period (domain/retention.ts, decided by the registry that writes it), rounded
+ * up so that it never comes early. Only on records that are ever cleaned up (superseded or revoked client
+ * certificates); DynamoDB deletes lazily (often days later), so nothing relies on the deletion: the authorizer
+ * refuses such a record by itself. Not a record field: reading ignores it.
+ */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+/**
+ * The item that stores a record: `pk` plus one attribute per defined field, and the TTL attribute when the
+ * record's retention ends (`expiresAt`).
+ */
+export function recordToItem(r: CertificateRecord, expiresAt?: Date): Record<string, { S: string } | { N: string }> {
   const item: Record<string, { S: string } | { N: string }> = { pk: { S: certKey(r.serial) } };
+  if (expiresAt) item[TTL_ATTRIBUTE] = { N: String(Math.ceil(expiresAt.getTime() / 1000)) };
   for (const f of RECORD_FIELDS) {
     const v = r[f];
     if (v !== undefined) item[f] = { S: v };

@@ -15,6 +15,7 @@ import { checkGroup, planRegistryCommit, type ChangeGroup, type NetChange, type 
 import { awsError, errorName, isThrottling } from './aws-errors.js';
 import { backoffMs, sleep } from './sdk-config.js';
 import { certKey, itemToRecord, recordToItem } from './dynamodb-codec.js';
+import { DEFAULT_RETENTION_DAYS, retentionEnd } from '../../domain/retention.js';
 
 // certKey moved to the SDK-free codec; still exported here for existing callers
 export { certKey };
@@ -49,6 +50,8 @@ export interface DynamoDbRegistryOptions {
   tableName: string;
   /** called once per DynamoDB request, with the operation name (for request counting) */
   onRequest?: (operation: string) => void;
+  /** the retention period the TTL attribute of each written record is computed with (default 90 days) */
+  retentionDays?: number;
 }
 
 /**
@@ -60,6 +63,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
   private readonly client: DynamoDBClient;
   readonly tableName: string;
   private readonly onRequest?: (operation: string) => void;
+  private readonly retentionDays: number;
 
   /**
    * Each change is one Put, and may need one Update of its client's index item; the audit event and the chain
@@ -73,6 +77,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
     this.client = o.client;
     this.tableName = o.tableName;
     this.onRequest = o.onRequest;
+    this.retentionDays = o.retentionDays ?? DEFAULT_RETENTION_DAYS;
   }
 
   private get resource(): string {
@@ -188,7 +193,7 @@ export class DynamoDbRegistry implements CertificateRegistry {
     // One transaction at a time: on a conflict every earlier group has landed and no later one has. With an audit
     // event each transaction carries its own, naming that transaction's serials: one event per part.
     const reserve = opts.audit ? AUDIT_ACTIONS : 0;
-    for (const tx of planTransactions(this.tableName, changes, opts, reserve)) await this.transact(tx, opts.audit);
+    for (const tx of planTransactions(this.tableName, changes, { ...opts, retentionDays: this.retentionDays }, reserve)) await this.transact(tx, opts.audit);
   }
 
   /**
@@ -407,13 +412,13 @@ export function transactionToken(items: TransactWriteItem[]): string {
  * Exported so the request count can be checked without a server.
  * @throws CaError conflict for what the changes contradict by themselves; internal beyond DynamoDB's limits
  */
-export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean; audit?: boolean } = {}): TransactWriteItem[][] {
+export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean; audit?: boolean; retentionDays?: number } = {}): TransactWriteItem[][] {
   return planTransactions(table, changes, opts, opts.audit ? AUDIT_ACTIONS : 0).map((tx) => tx.groups.flatMap((g) => g.items));
 }
 
-function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean }, reserve = 0): Transaction[] {
+function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean; retentionDays?: number }, reserve = 0): Transaction[] {
   if (!changes.length) return [];
-  const groups = planRegistryCommit(changes).map((group) => ({ group, items: [...group.changes.map((n) => certWrite(table, n)), ...indexWrite(table, group)] }));
+  const groups = planRegistryCommit(changes).map((group) => ({ group, items: [...group.changes.map((n) => certWrite(table, n, opts.retentionDays)), ...indexWrite(table, group)] }));
   const room = MAX_TRANSACTION_ACTIONS - reserve;
   if (!opts.atomic) return packGroups(groups, room);
   const actions = groups.reduce((n, g) => n + g.items.length, 0);
@@ -450,11 +455,11 @@ function packGroups(groups: PlannedGroup[], room = MAX_TRANSACTION_ACTIONS): Tra
 }
 
 /** The conditional Put of one certificate: new (create), or still in the status the change expects (update). */
-function certWrite(table: string, n: NetChange): TransactWriteItem {
+function certWrite(table: string, n: NetChange, retentionDays?: number): TransactWriteItem {
   const put = n.create
     ? { ConditionExpression: 'attribute_not_exists(pk)' }
     : { ConditionExpression: 'attribute_exists(pk) AND #s = :expect', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':expect': { S: n.expect! } } };
-  return { Put: { TableName: table, Item: recordToItem(n.record), ...put } };
+  return { Put: { TableName: table, Item: recordToItem(n.record, retentionEnd(n.record, retentionDays ?? DEFAULT_RETENTION_DAYS)), ...put } };
 }
 
 /**

@@ -2,11 +2,16 @@ import { closeSync, constants as fsConstants, fstatSync, fdatasyncSync, ftruncat
 import { join } from 'node:path';
 import type { AuditDraft, AuditEvent, CertificateRecord, CertificateRegistry, CommitOptions, RegistryChange, RegistryQuery } from '../../ports.js';
 import { sealEvent } from '../../domain/audit.js';
-import { storageError } from '../../domain/errors.js';
+import { conflict, storageError } from '../../domain/errors.js';
 import { assertCommit, planRegistryCommit } from '../../domain/registry-rules.js';
 import { fsyncDir, writeFileAtomic } from './files.js';
 import { CA_VERSION } from '../../version.js';
 
+
+/** JSON with object keys sorted: the same record compares equal whatever order its fields were written in. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+}
 
 /** The registry file's format version; a store whose file says otherwise is refused, not guessed at. */
 export const REGISTRY_FORMAT = 1;
@@ -471,6 +476,30 @@ export class JsonFileRegistry implements CertificateRegistry {
       // on a failure, what was written is not a commit: view.end did not move, the next append cuts it off
       closeSync(fd);
     }
+  }
+
+  /**
+   * Removes records from the registry (records past their retention period, already archived: see
+   * LocalRegistryArchive): a new snapshot without them, written atomically, so a crash leaves the registry with
+   * all of them or none. A record already gone is skipped (a re-run); one that changed since it was read is a
+   * conflict and nothing is removed. Run with the store lock held. Returns how many were removed.
+   * @throws CaError conflict when a record is no longer as given; storage when the snapshot cannot be written
+   */
+  remove(records: CertificateRecord[]): number {
+    const current = this.load();
+    const gone: string[] = [];
+    for (const r of records) {
+      const cur = current.get(r.serial);
+      if (!cur) continue;
+      if (canonicalJson(cur) !== canonicalJson(r)) throw conflict(`certificate ${r.serial} changed while it was being cleaned up`, 'run the command again');
+      gone.push(r.serial);
+    }
+    if (!gone.length) return 0;
+    const next = new Map(current);
+    for (const s of gone) next.delete(s);
+    this.writeSnapshot(next);
+    this.records = next;
+    return gone.length;
   }
 
   /**

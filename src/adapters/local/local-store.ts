@@ -6,6 +6,7 @@ import { FileKeyCustody, type PassphraseSource } from './file-key-custody.js';
 import { FileCrls } from './file-crls.js';
 import { FileTruststore } from './file-truststore.js';
 import { JsonFileRegistry } from './json-registry.js';
+import { LocalRegistryArchive } from './registry-archive.js';
 import { LockFile } from './lock-file.js';
 import { sweepTemporaryFiles } from './files.js';
 
@@ -31,6 +32,7 @@ export function createLocalStore(o: LocalStoreOptions): Store & { dir: string; t
     truststore,
     crls,
     audit: localAuditLog(registry),
+    archive: new LocalRegistryArchive(dir, registry),
     // a command's commits are journal lines; at its end registry.json alone holds them again, and what a killed
     // command left half-written (temporary files) is removed
     lock: new LockFile(dir, {
