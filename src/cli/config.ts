@@ -7,6 +7,7 @@ import { parseKeyType } from '../domain/keys.js';
 import { DEFAULT_POLICY, parseGraceDays, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
 import type { RequestedProfile } from '../domain/profile.js';
 import { parseDomainSpec } from '../adapters/aws/domain-spec.js';
+import { AUTHORIZER_MODES, type AuthorizerMode } from '../lambda/token.js';
 
 /** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
 export type AwsSettings = AwsStoreSettings;
@@ -25,6 +26,8 @@ export interface EnvSettings {
   clientValidityDays?: number;
   graceDays?: number;
   spiffeTrustDomain?: string;
+  /** the authorizer mode `ca gateway` runs (see src/lambda/README.md "Modes") */
+  authorizerMode?: string;
   aws?: AwsSettings;
 }
 
@@ -49,6 +52,7 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'clientValidityDays', env: 'CA_CLIENT_DAYS', flag: '--days', doc: 'client certificate validity in days (never past its issuer)', default: String(DEFAULT_POLICY.clientValidityDays) },
   { key: 'graceDays', env: 'CA_GRACE_DAYS', flag: '--grace-days', doc: 'days a superseded client certificate stays accepted', default: String(DEFAULT_POLICY.graceDays) },
   { key: 'spiffeTrustDomain', env: 'CA_SPIFFE_TRUST_DOMAIN', flag: '--spiffe-trust-domain', doc: 'adds the URI SAN spiffe://<domain>/client/<id> to client certificates' },
+  { key: 'authorizerMode', env: 'CA_AUTHORIZER_MODE', flag: '--mode', doc: 'authorizer mode of ca gateway: mtls, mtls+token, jwt-hs256, jwt-jwks or spiffe-jwt-svid', default: 'mtls' },
   { key: 'aws.region', env: 'CA_AWS_REGION', doc: 'AWS region (else AWS_REGION)' },
   { key: 'aws.bucket', env: 'CA_AWS_BUCKET', doc: 'versioned S3 bucket for the truststore' },
   { key: 'aws.truststoreKey', env: 'CA_AWS_TRUSTSTORE_KEY', doc: 'S3 object key of the truststore', default: 'truststore.pem' },
@@ -78,6 +82,8 @@ export interface ResolvedConfig {
   /** the profile settings given explicitly (flags, variables, the config file), checked against the recorded profile */
   requested: RequestedProfile;
   aws: AwsSettings;
+  /** the authorizer mode of `ca gateway` */
+  authorizerMode: AuthorizerMode;
 }
 
 /** Flags that set a profile setting without a SETTINGS row of their own. */
@@ -180,6 +186,10 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
   take('spiffeTrustDomain', (v) => validateTrustDomain(String(v)));
   const policy: CaPolicy = { ...DEFAULT_POLICY };
   for (const [k, v] of Object.entries(requested)) (policy as unknown as Record<string, unknown>)[k] = v!.value;
+  const authorizerMode = String(pick('authorizerMode') ?? 'mtls').trim().toLowerCase();
+  if (!(AUTHORIZER_MODES as readonly string[]).includes(authorizerMode)) {
+    throw usageError(`unknown authorizer mode ${JSON.stringify(pick('authorizerMode'))}`, `use one of ${AUTHORIZER_MODES.join(', ')} (authorizerMode, CA_AUTHORIZER_MODE, --mode)`);
+  }
   const aws: AwsSettings = { ...fileSettings.aws, ...envSettings.aws };
   if (!aws.region && env.AWS_REGION) aws.region = env.AWS_REGION;
   return {
@@ -191,5 +201,6 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
     policy,
     requested,
     aws,
+    authorizerMode: authorizerMode as AuthorizerMode,
   };
 }

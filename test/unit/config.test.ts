@@ -46,7 +46,16 @@ describe('resolveConfig defaults', () => {
       policy: DEFAULT_POLICY,
       requested: {},
       aws: {},
+      authorizerMode: 'mtls',
     });
+  });
+
+  it('takes the authorizer mode from --mode, CA_AUTHORIZER_MODE, then authorizerMode in the file, and refuses an unknown one as a usage error', () => {
+    const { cwd } = workspace({ authorizerMode: 'jwt-jwks' });
+    expect(resolveConfig({}, {}, cwd).authorizerMode).toBe('jwt-jwks');
+    expect(resolveConfig({}, { CA_AUTHORIZER_MODE: 'mtls+token' }, cwd).authorizerMode).toBe('mtls+token');
+    expect(resolveConfig({ authorizerMode: 'spiffe-jwt-svid' }, { CA_AUTHORIZER_MODE: 'mtls+token' }, cwd).authorizerMode).toBe('spiffe-jwt-svid');
+    expect(() => resolveConfig({ authorizerMode: 'token' }, {}, cwd)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringContaining('unknown authorizer mode "token"') }));
   });
 
   it('finds ca.config.json in the working directory', () => {
