@@ -122,7 +122,10 @@ export function bearerToken(event: unknown): { token?: string; problem?: 'no_tok
   return { token: m[1]! };
 }
 
-/** The route keys an event matches, most specific first: `GET /orders/{id}`, `GET /orders/42`, `ANY /orders/42`. */
+/**
+ * The route keys an event matches, most specific first: `GET /orders/{id}`, `GET /orders/42`, then `ANY` of each
+ * path. From the event's method and path (REQUEST events; payload 2.0 also its routeKey), else from the ARN (TOKEN).
+ */
 export function routeKeys(event: unknown): string[] {
   if (!isObject(event)) return [];
   const keys: string[] = [];
@@ -138,11 +141,16 @@ export function routeKeys(event: unknown): string[] {
     add(event.httpMethod, event.path);
   }
   // every shape (and the only source of a TOKEN event): arn:…:execute-api:<region>:<account>:<api>/<stage>/<verb>/<path…>
-  const arn = typeof event.methodArn === 'string' ? event.methodArn : typeof event.routeArn === 'string' ? event.routeArn : undefined;
-  const parts = arn?.split('/');
-  if (parts && parts.length >= 3 && parts[2] !== '*') add(parts[2], '/' + parts.slice(3).join('/'));
-  const path = keys[keys.length - 1]?.split(' ')[1];
-  if (path) keys.push(`ANY ${path}`);
+  if (!keys.length) {
+    // a TOKEN event carries only the ARN: arn:…:execute-api:<region>:<account>:<api>/<stage>/<verb>/<path…>
+    const arn = typeof event.methodArn === 'string' ? event.methodArn : typeof event.routeArn === 'string' ? event.routeArn : undefined;
+    const parts = arn?.split('/');
+    if (parts && parts.length >= 3 && parts[2] !== '*') add(parts[2], '/' + parts.slice(3).join('/'));
+  }
+  for (const k of [...keys]) {
+    const path = k.split(' ')[1];
+    if (path) keys.push(`ANY ${path}`);
+  }
   return [...new Set(keys)];
 }
 
