@@ -19,7 +19,7 @@ export const localTokenKeySetPath = (dir: string) => join(dir, 'token', 'jwks.js
  */
 function gatewayToken(mode: AuthorizerMode, rt: Runtime, url: string, env: NodeJS.ProcessEnv): StartGatewayOptions['token'] {
   if (mode === 'mtls') return undefined;
-  const withDefaults = mode === 'mtls+token' ? { CA_TOKEN_ISSUER: url, CA_TOKEN_AUDIENCE: url, ...env } : env;
+  const withDefaults = mode === 'mtls+token' ? { ...env, CA_TOKEN_ISSUER: env.CA_TOKEN_ISSUER?.trim() || url, CA_TOKEN_AUDIENCE: env.CA_TOKEN_AUDIENCE?.trim() || url } : env;
   let parsed: ReturnType<typeof readTokenEnv>;
   let routeScopes;
   try {
