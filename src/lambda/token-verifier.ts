@@ -228,7 +228,7 @@ export function createTokenVerifier(s: TokenSettings, deps: TokenVerifierDeps): 
       } catch (e) {
         if (!(e instanceof errors.JWKSNoMatchingKey)) throw e;
         // a key published after our last read: read once more, at most once per cooldown
-        const fresh = await source.refresh();
+        const fresh = await source.refresh().catch(() => undefined);
         if (!fresh) throw e;
         return fresh(header, token);
       }
@@ -237,13 +237,25 @@ export function createTokenVerifier(s: TokenSettings, deps: TokenVerifierDeps): 
 
   async function verifyOnce(token: string): Promise<TokenClaims> {
     if (s.mode === 'jwt-hs256') {
+      const withPair = async (pair: HmacSecretPair) => {
+        try {
+          return (await jwtVerify(token, pair.current, options())).payload as TokenClaims;
+        } catch (e) {
+          // a token signed with the previous secret during a rotation (AWSPREVIOUS)
+          if (!(e instanceof errors.JWSSignatureVerificationFailed) || !pair.previous) throw e;
+          return (await jwtVerify(token, pair.previous, options())).payload as TokenClaims;
+        }
+      };
       const pair = await hmac!.get();
       try {
-        return (await jwtVerify(token, pair.current, options())).payload as TokenClaims;
+        return await withPair(pair);
       } catch (e) {
-        // a token signed with the previous secret during a rotation (AWSPREVIOUS)
-        if (!(e instanceof errors.JWSSignatureVerificationFailed) || !pair.previous) throw e;
-        return (await jwtVerify(token, pair.previous, options())).payload as TokenClaims;
+        if (!(e instanceof errors.JWSSignatureVerificationFailed)) throw e;
+        // a rotation since our read: the new AWSCURRENT signs tokens we cannot check yet. Read again, at most
+        // once per cooldown, as a key set is on an unknown kid.
+        const fresh = await hmac!.refresh().catch(() => undefined);
+        if (!fresh || fresh === pair) throw e;
+        return withPair(fresh);
       }
     }
     return (await jwtVerify(token, key, options())).payload as TokenClaims;
