@@ -106,6 +106,11 @@ describe('ca gateway --mode mtls+token', () => {
     expect(ca(dir, ['bootstrap', '--json']).code).toBe(0);
     expect(ca(dir, ['issue-client', 'alice', '--json']).code).toBe(0);
     expect(ca(dir, ['issue-client', 'bob', '--json']).code).toBe(0);
+    // a bearer mode without its variables is a usage error before anything listens
+    const bad = ca(dir, ['gateway', '--mode', 'jwt-jwks', '--port', '0'], { CA_JWKS_URL: '', CA_JWT_ISSUER: 'https://i.test', CA_JWT_AUDIENCE: 'https://a.test' });
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr).toMatch(/error: failed to configure mode jwt-jwks: CA_JWKS_URL is not set/);
+    expect(ca(dir, ['gateway', '--mode', 'oauth', '--port', '0']).code).toBe(2);
     mkdirSync(join(dir, 'pki', 'token'), { recursive: true });
     writeFileSync(join(dir, 'pki', 'token', 'jwks.json'), JSON.stringify(keySetOf(key)));
     const port = await freePort();

@@ -5,6 +5,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createAuthorizer, DENY_REASONS, type AuthorizerConfig } from '../../src/lambda/authorizer.js';
 import type { AuthorizerResponse } from '../../src/lambda/event.js';
@@ -236,8 +238,19 @@ describe('mtls+token', () => {
     expect(reason(await unknownMode(eventV2(cert(alice))))).toBe('config_error');
   });
 
-  it('keeps every deny reason in the documented list', () => {
+  it('keeps every deny reason in the list and in the documented tables of src/lambda/README.md', () => {
     for (const r of TOKEN_DENY_REASONS) expect(DENY_REASONS).toContain(r);
+    const doc = readFileSync(join(import.meta.dirname, '../../src/lambda/README.md'), 'utf8');
+    for (const r of DENY_REASONS) expect(doc, r).toContain(`\`${r}\``);
+  });
+
+  it('never logs the token, allowed or denied', async () => {
+    await run(withAuthorization(eventV2(cert(alice)), bearer(good)));
+    await run(withAuthorization(eventV2(cert(bob)), bearer(good)));
+    const signature = good.split('.')[2]!;
+    const text = JSON.stringify(run.entries);
+    expect(text).not.toContain(signature);
+    expect(text).not.toContain(good.split('.')[1]!);
   });
 });
 
