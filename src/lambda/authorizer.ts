@@ -358,6 +358,11 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
   if (!configError && cfg.mode !== 'mtls' && !deps.token) configError = `mode ${cfg.mode} has no token verifier`;
   // a verifier that failed to load (its module, its settings) denies with config_error, never throws
   const token = deps.token?.catch((e: unknown): TokenVerifier => ({ verify: async () => ({ ok: false, reason: 'config_error', error: describeError(e) }) }));
+  // once loaded, used directly: a warm decision should not pay a promise hop for it
+  let verifier: TokenVerifier | undefined;
+  void token?.then((v) => (verifier = v));
+  const scoped = Object.keys(cfg.routeScopes).length > 0;
+  const tokenContexts = new WeakMap<object, Record<string, ContextValue>>();
 
   /** The bearer token of the event, verified; for mtls+token also bound to the presented certificate (RFC 8705 §3). */
   async function checkToken(event: unknown, d: Decision): Promise<void> {
@@ -368,7 +373,7 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     };
     const b = bearerToken(event);
     if (!b.token) return deny(b.problem!);
-    const v = await token!.then((t) => t.verify(b.token!));
+    const v = await (verifier ?? (await token!)).verify(b.token);
     if (!v.ok) return deny(v.reason, v.error);
     d.claims = v.claims;
     if (cfg.mode === 'mtls+token') {
@@ -376,7 +381,7 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
       if (cnf['x5t#S256'] !== d.cert!.x5tS256) return deny('token_cert_mismatch');
       if (v.claims.client_id !== d.record!.clientId) return deny('token_client_mismatch');
     }
-    if (!hasScopes(v.claims, requiredScopes(cfg.routeScopes, event))) return deny('insufficient_scope');
+    if (scoped && !hasScopes(v.claims, requiredScopes(cfg.routeScopes, event))) return deny('insufficient_scope');
     d.allow = true;
     d.reason = cfg.mode === 'mtls+token' ? d.reason : 'token_valid';
   }
@@ -413,14 +418,17 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     const bearerOnly = isBearerOnly(cfg.mode);
     const claimText = (k: string) => (typeof d.claims?.[k] === 'string' ? (d.claims[k] as string) : undefined);
     const clientId = d.allow ? (bearerOnly ? (claimText('client_id') ?? claimText('sub')) : d.record!.clientId) : undefined;
-    const tokenContext: Record<string, ContextValue> = d.claims
-      ? {
-          ...(claimText('sub') ? { sub: claimText('sub')! } : {}),
-          ...(claimText('scope') !== undefined ? { scope: claimText('scope')! } : {}),
-          tokenExp: new Date(d.claims.exp * 1000).toISOString(),
-          ...(claimText('jti') ? { tokenId: claimText('jti')! } : {}),
-        }
-      : {};
+    let tokenContext: Record<string, ContextValue> = {};
+    if (d.claims) {
+      // the same claims object comes back from the verifier's cache: build its context keys once
+      tokenContext = tokenContexts.get(d.claims) ?? {
+        ...(claimText('sub') ? { sub: claimText('sub')! } : {}),
+        ...(claimText('scope') !== undefined ? { scope: claimText('scope')! } : {}),
+        tokenExp: new Date(d.claims.exp * 1000).toISOString(),
+        ...(claimText('jti') ? { tokenId: claimText('jti')! } : {}),
+      };
+      tokenContexts.set(d.claims, tokenContext);
+    }
     const context: Record<string, ContextValue> = d.allow && bearerOnly
       ? { ...(clientId ? { clientId } : {}), ...tokenContext, mode: cfg.mode }
       : d.allow

@@ -83,17 +83,27 @@ const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** The value of a header whatever its case; several values (a list or a comma-joined one) are `multiple`. */
 function header(event: Record<string, unknown>, name: string): { value?: string; multiple?: boolean } {
+  // plain loops: this runs on every warm decision, and allocates nothing on the way
   const multi = event.multiValueHeaders;
   if (isObject(multi)) {
-    const lists = Object.entries(multi).filter(([k]) => k.toLowerCase() === name);
-    const values = lists.flatMap(([, v]) => (Array.isArray(v) ? v : [v]));
-    if (values.length > 1) return { multiple: true };
+    let values = 0;
+    for (const k in multi) {
+      if (!Object.hasOwn(multi, k) || k.toLowerCase() !== name) continue;
+      const v = multi[k];
+      values += Array.isArray(v) ? v.length : 1;
+    }
+    if (values > 1) return { multiple: true };
   }
   const headers = event.headers;
   if (!isObject(headers)) return {};
-  const hits = Object.entries(headers).filter(([k]) => k.toLowerCase() === name);
-  if (hits.length > 1) return { multiple: true };
-  const v = hits[0]?.[1];
+  let hits = 0;
+  let v: unknown;
+  for (const k in headers) {
+    if (!Object.hasOwn(headers, k) || k.toLowerCase() !== name) continue;
+    hits++;
+    v = headers[k];
+  }
+  if (hits > 1) return { multiple: true };
   return typeof v === 'string' ? { value: v } : v === undefined || v === null ? {} : { multiple: true };
 }
 
@@ -168,9 +178,16 @@ export function requiredScopes(scopes: RouteScopes | undefined, event: unknown):
 /** Whether the token's space-separated `scope` (RFC 6749 §3.3) holds every required scope. */
 export function hasScopes(claims: Record<string, unknown>, required: readonly string[]): boolean {
   if (!required.length) return true;
-  const granted = new Set(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []);
+  let granted = grantedScopes.get(claims);
+  if (!granted) {
+    granted = new Set(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []);
+    grantedScopes.set(claims, granted);
+  }
   return required.every((s) => granted.has(s));
 }
+
+/** A verified token's claims are reused from the verifier's cache: its scopes are split once. */
+const grantedScopes = new WeakMap<object, Set<string>>();
 
 /**
  * Parses CA_ROUTE_SCOPES: a JSON object of route key (`GET /orders`, `ANY /orders`, `*`) to a list of scopes.
