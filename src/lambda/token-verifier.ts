@@ -213,7 +213,12 @@ export function createTokenVerifier(s: TokenSettings, deps: TokenVerifierDeps): 
         } catch (e) {
           throw new KeySetError(`failed to read the key set: ${describe(e)}`);
         }
-        return createLocalJWKSet(keySetFor(s.mode, doc));
+        const jwks = keySetFor(s.mode, doc);
+        const set = createLocalJWKSet(jwks);
+        // Import each key now (jose caches the imported key per JWK): at cold start this runs while the first
+        // request still waits for its registry reads, instead of after them.
+        for (const k of jwks.keys) if (typeof k.kid === 'string' && typeof k.alg === 'string' && algorithms.includes(k.alg)) await set({ alg: k.alg, kid: k.kid }).catch(() => {});
+        return set;
       },
       s.keySetCacheMs,
       s.keySetCooldownMs,
