@@ -15,6 +15,7 @@ import { TOKEN_DEFAULTS } from '../../src/lambda/config.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { makePki, type TestPki } from '../lambda/pki.js';
 import { BIN, PASSPHRASE, ca, tempDir } from '../helpers/cli.js';
+import { validateOutput } from '../helpers/json-schema.js';
 import { accessToken, keySetOf, signingKey, type SigningKey } from '../lambda/tokens.js';
 
 let pki: TestPki;
@@ -138,6 +139,8 @@ describe('ca gateway --mode mtls+token', () => {
         child.once('exit', (code) => reject(new Error(`ca gateway exited ${code}: ${stderr}`)));
       });
       const doc = JSON.parse(first) as Record<string, unknown>;
+      // the closed schema of `ca gateway --json` (schemas/cli/gateway.schema.json)
+      validateOutput(['gateway', '--mode', 'mtls+token', '--json'], 0, doc);
       expect(doc).toMatchObject({ mode: 'mtls+token', port, url: `https://localhost:${port}/` });
       const bundles = join(dir, 'bundles');
       const alice = { cert: join(bundles, 'alice', 'alice.crt'), key: join(bundles, 'alice', 'alice.key') };
