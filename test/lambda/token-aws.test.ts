@@ -14,6 +14,7 @@ import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
 import { DynamoDbGetItemReader, DynamoDbReadError } from '../../src/adapters/aws/dynamodb-reader.js';
 import { SecretReadError, readHmacSecrets } from '../../src/adapters/aws/secret-reader.js';
+import { readTokenKeySet } from '../../src/adapters/aws/token-key-set.js';
 import { buildAuthorizerBundle } from '../../src/lambda/build.js';
 import { TOKEN_JWKS_KEY } from '../../src/domain/token-claims.js';
 import type { CertificateRecord } from '../../src/ports.js';
@@ -93,6 +94,11 @@ describe('the TOKEN#JWKS item through the signed GetItem reader', () => {
     await expect(reader.tokenKeySet()).rejects.toBeInstanceOf(DynamoDbReadError);
     await putKeySet(keySetOf(key));
     expect(await reader.tokenKeySet()).toEqual(keySetOf(key));
+    // the SDK-client reader of the local gateway on the aws store reads the same item
+    expect(await readTokenKeySet(ddb, table)).toEqual(keySetOf(key));
+    const empty = unique('ca-token-empty');
+    await createTable(ddb, empty);
+    await expect(readTokenKeySet(ddb, empty)).rejects.toThrow(/no TOKEN#JWKS item/);
   });
 });
 
