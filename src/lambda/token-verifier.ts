@@ -182,7 +182,8 @@ export function createTokenVerifier(s: TokenSettings, deps: TokenVerifierDeps): 
     currentDate: deps.clock.now(),
   });
 
-  let key: (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | Uint8Array>;
+  /** the key of a JWS of the key set modes (jwt-hs256 verifies with its secrets directly) */
+  let key: ((header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | Uint8Array>) | undefined;
   let hmac: CachedSource<HmacSecretPair> | undefined;
   if (s.mode === 'jwt-hs256') {
     const load = deps.secrets;
@@ -201,7 +202,6 @@ export function createTokenVerifier(s: TokenSettings, deps: TokenVerifierDeps): 
     );
     // read at cold start: the first request finds it ready
     hmac.get().catch(() => {});
-    key = async () => (await hmac!.get()).current;
   } else {
     const load = deps.keySet;
     const source = new CachedSource(
@@ -263,7 +263,7 @@ export function createTokenVerifier(s: TokenSettings, deps: TokenVerifierDeps): 
         return withPair(fresh);
       }
     }
-    return (await jwtVerify(token, key, options())).payload as TokenClaims;
+    return (await jwtVerify(token, key!, options())).payload as TokenClaims;
   }
 
   function claimsProblem(c: JWTPayload): TokenDenyReason | undefined {
