@@ -16,7 +16,7 @@ import type { CertificateRecord } from '../../src/ports.js';
 import { makePki, type TestPki } from '../lambda/pki.js';
 import { BIN, PASSPHRASE, ca, tempDir } from '../helpers/cli.js';
 import { validateOutput } from '../helpers/json-schema.js';
-import { accessToken, keySetOf, signingKey, type SigningKey } from '../lambda/tokens.js';
+import { accessToken, jwt, keySetOf, signingKey, type SigningKey } from '../lambda/tokens.js';
 
 let pki: TestPki;
 let caFile: string;
@@ -87,6 +87,28 @@ describe('the local gateway in mtls+token mode, with curl', () => {
     expect((await curl(`${g.url}orders`, clients.alice!, caFile, [`Authorization: Bearer ${noScope}`])).status).toBe('403');
     const reasons = logs.filter((l) => l.msg === 'authorizer decision').map((l) => l.reason);
     expect(reasons).toEqual(['active', 'token_cert_mismatch', 'no_token', 'insufficient_scope']);
+  });
+});
+
+describe('the local gateway in a bearer-only mode (jwt-hs256), REST shape', () => {
+  it('decides on the token alone: any client of the truststore with a valid token passes, without one it does not', async () => {
+    const secret = new TextEncoder().encode('gateway-hs256-secret-of-32-bytes!!');
+    const g = await startGateway({
+      registry: pki.store.registry,
+      truststorePem: pki.truststorePem(),
+      serverCertPem: server.certPem,
+      serverKeyPem: server.keyPem,
+      port: 0,
+      shape: 'rest',
+      mode: 'jwt-hs256',
+      token: { settings: { mode: 'jwt-hs256', issuer: ISS, audience: ISS, ...TOKEN_DEFAULTS }, sources: { secrets: async () => ({ current: secret }) } },
+    });
+    running.push(g);
+    const t = await jwt(secret, { alg: 'HS256' }, { iss: ISS, aud: ISS, sub: 'svc', exp: nowS() + 60 });
+    const ok = await curl(`${g.url}orders`, clients.bob!, caFile, [`Authorization: Bearer ${t}`]);
+    expect(ok.status).toBe('200');
+    expect(JSON.parse(ok.body).context).toMatchObject({ sub: 'svc', mode: 'jwt-hs256' });
+    expect((await curl(`${g.url}orders`, clients.bob!, caFile)).status).toBe('403');
   });
 });
 
