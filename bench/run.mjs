@@ -1,7 +1,8 @@
 // Runs every benchmark on this machine, side by side, and reports ratios (see bench/README.md).
 //   npm run bench              full run (a few minutes)
 //   npm run bench -- --quick   under a minute: shorter runs, 1,000 clients for the rotations
-// Options: --clients N (local rotation and --from), --moto-clients N (rotation and --from on moto), --skip-moto.
+// Options: --clients N (local rotation and --from), --moto-clients N (rotation and --from on moto), --skip-moto,
+// --only token (just the token-authorizer rows: mtls+token beside mtls, warm and cold, and the bundle with jose).
 // `npm run bench` builds dist/ first; this script bundles its TypeScript workloads into bench/.build/.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -37,6 +38,7 @@ const CFG = {
   // default measures fewer and adds the planner's exact count for 10,000 (--moto-clients 10000 measures it).
   motoClients: opt('--moto-clients', quick ? 300 : 2_000),
   skipMoto: argv.includes('--skip-moto'),
+  only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined,
 };
 const started = Date.now();
 const log = (m) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
@@ -342,6 +344,93 @@ async function authorizer(moto) {
   };
 }
 
+// ---------------------------------------------------------------- token authorizer
+
+/**
+ * The authorizer in mtls+token mode beside mtls mode, in one run: warm cache-hit decisions (in-process,
+ * interleaved blocks) and cold starts of the same bundle, each round running `node -e 0`, the bundle in mtls
+ * mode and in mtls+token mode against one HTTPS registry stand-in that also serves the TOKEN#JWKS item.
+ */
+async function tokenAuthorizer() {
+  const dir = join(BUILD, 'token-authorizer');
+  mkdirSync(dir, { recursive: true });
+  log('token: bundling with buildAuthorizerBundle');
+  const bundle = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'authorizer-build.mjs'), dir])).stdout);
+  const fixture = join(dir, 'fixture.json');
+  log('token: warm decisions, mtls+token beside mtls (cache hit, 20,000 each)');
+  const warm = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'token-authorizer', fixture])).stdout);
+  const items = JSON.parse(readFileSync(fixture, 'utf8')).items;
+  const key = join(dir, 'registry-key.pem');
+  const cert = join(dir, 'registry-cert.pem');
+  out('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert]);
+  const reg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
+  const base = { ...awsEnv(reg.endpoint, startupEnv), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', NODE_EXTRA_CA_CERTS: cert };
+  const tokenEnv = { ...base, CA_AUTHORIZER_MODE: 'mtls+token', CA_TOKEN_ISSUER: 'https://auth.bench.test', CA_TOKEN_AUDIENCE: 'https://api.bench.test', CA_ROUTE_SCOPES: '{"GET /orders":["orders:read"]}' };
+  const child = (e) => runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), join(dir, 'index.mjs'), fixture], { env: e });
+  log(`token: cold starts (${CFG.coldRuns} rounds of node -e 0, mtls mode, mtls+token mode; registry over HTTPS)`);
+  const [bare, mtls, token, mtlsIn, tokenIn] = [[], [], [], [], []];
+  try {
+    await child(base);
+    await child(tokenEnv);
+    for (let i = 0; i < CFG.coldRuns; i++) {
+      bare.push((await runChild(process.execPath, ['-e', '0'], { env: startupEnv })).wall);
+      const m = await child(base);
+      mtls.push(m.wall);
+      mtlsIn.push(lastJsonLine(m.stdout));
+      const t = await child(tokenEnv);
+      token.push(t.wall);
+      tokenIn.push(lastJsonLine(t.stdout));
+    }
+  } finally {
+    await reg.close();
+  }
+  const metafile = lastJsonLine(out(process.execPath, ['--input-type=module', '-e', BUNDLE_PACKAGES, root]));
+  return {
+    bundle: { bytes: bundle.bundleBytes, zipBytes: bundle.zipBytes, ...metafile },
+    warm,
+    cold: {
+      runs: CFG.coldRuns,
+      bareNodeMedianMs: median(bare),
+      mtlsMedianMs: median(mtls),
+      tokenMedianMs: median(token),
+      mtlsDeltaMs: median(mtls) - median(bare),
+      tokenDeltaMs: median(token) - median(bare),
+      mtlsImportMedianMs: median(mtlsIn.map((x) => x.importMs)),
+      tokenImportMedianMs: median(tokenIn.map((x) => x.importMs)),
+      mtlsInvokeMedianMs: median(mtlsIn.map((x) => x.invokeMs)),
+      tokenInvokeMedianMs: median(tokenIn.map((x) => x.invokeMs)),
+      samples: { bare, mtls, token },
+    },
+  };
+}
+
+/** Bytes of the bundle per package, from esbuild's metafile (run in a child: see buildScratch on esbuild here). */
+const BUNDLE_PACKAGES = `
+const root = process.argv[1];
+const { build } = await import(root + '/node_modules/esbuild/lib/main.js');
+const { authorizerBuildOptions } = await import(root + '/src/lambda/esbuild-options.mjs');
+const r = await build({ ...authorizerBuildOptions(root), write: false, metafile: true });
+const by = {};
+for (const o of Object.values(r.metafile.outputs)) for (const [f, i] of Object.entries(o.inputs)) {
+  const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(f);
+  by[m ? m[1] : 'own'] = (by[m ? m[1] : 'own'] ?? 0) + i.bytesInOutput;
+}
+console.log(JSON.stringify({ joseBytes: by.jose ?? 0, ownBytes: by.own ?? 0 }));
+`;
+
+function tokenRows(t, row) {
+  const w = t.warm;
+  row('token', 'warm cache hit p99: mtls+token vs mtls (log serialised)', fmt(w.mtlsToken.p99 * 1000, ' us'), fmt(w.mtls.p99 * 1000, ' us'), fmt(w.p99Ratio, 'x'), '<= 100 us', w.mtlsToken.p99 < 0.1 ? 'yes' : 'NO');
+  row('token', 'warm cache hit p50: mtls+token vs mtls', fmt(w.mtlsToken.p50 * 1000, ' us'), fmt(w.mtls.p50 * 1000, ' us'), fmt(ratio(w.mtlsToken.p50, w.mtls.p50), 'x'), '', '');
+  const c = t.cold;
+  row('token', 'cold start, mtls+token mode, registry over HTTPS, vs node -e 0', fmt(c.tokenMedianMs, ' ms'), fmt(c.bareNodeMedianMs, ' ms'), `+${fmt(c.tokenDeltaMs, ' ms')}`, '<= +40 ms', c.tokenDeltaMs <= 40 ? 'yes' : 'NO');
+  row('token', 'cold start, mtls mode (same bundle, same run), vs node -e 0', fmt(c.mtlsMedianMs, ' ms'), fmt(c.bareNodeMedianMs, ' ms'), `+${fmt(c.mtlsDeltaMs, ' ms')}`, '<= +40 ms', c.mtlsDeltaMs <= 40 ? 'yes' : 'NO');
+  row('token', 'cold: mtls+token vs mtls', fmt(c.tokenMedianMs, ' ms'), fmt(c.mtlsMedianMs, ' ms'), `${c.tokenMedianMs >= c.mtlsMedianMs ? '+' : ''}${fmt(c.tokenMedianMs - c.mtlsMedianMs, ' ms')}`, '', '');
+  row('token', 'cold import / first invocation: mtls+token vs mtls', `${fmt(c.tokenImportMedianMs)}/${fmt(c.tokenInvokeMedianMs)} ms`, `${fmt(c.mtlsImportMedianMs)}/${fmt(c.mtlsInvokeMedianMs)} ms`, '', '', '');
+  row('token', 'bundle index.mjs / zip (with jose)', `${fmt(t.bundle.bytes)} / ${fmt(t.bundle.zipBytes)} B`, '', '', '', '');
+  row('token', 'bundle: jose vs own code', fmt(t.bundle.joseBytes, ' B'), fmt(t.bundle.ownBytes, ' B'), fmt(ratio(t.bundle.joseBytes, t.bundle.ownBytes), 'x'), '', '');
+}
+
 // ---------------------------------------------------------------- CLI start-up
 
 function cliStartup() {
@@ -540,6 +629,7 @@ function rows(r) {
     row('authorizer', 'cold: harness floor (empty handler) vs node -e 0', fmt(a.cold.emptyHandlerMedianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.emptyHandlerMedianMs - a.cold.bareNodeMedianMs, ' ms')}`, '', '');
     row('authorizer', 'bundle index.mjs / zip', `${fmt(a.bundle.bytes)} / ${fmt(a.bundle.zipBytes)} B`, '', '', '', '');
   }
+  if (r.token) tokenRows(r.token, row);
   const c = r.cli;
   row('cli', 'ca --version vs node -e 0', fmt(c.versionMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.versionMs, c.bareMs), 'x'), '<= 1.3x', c.versionMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
   row('cli', 'ca --help vs node -e 0', fmt(c.helpMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.helpMs, c.bareMs), 'x'), '<= 1.3x', c.helpMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
@@ -579,7 +669,21 @@ function table(R) {
 
 // ---------------------------------------------------------------- main
 
+if (CFG.only !== undefined && CFG.only !== 'token') throw new Error(`unknown --only ${CFG.only}: the one section that runs alone is token`);
 const m = machine();
+if (CFG.only === 'token') {
+  if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run build`');
+  buildScratch();
+  const result = { date: new Date().toISOString(), config: CFG, machine: m, token: await tokenAuthorizer() };
+  result.machine.loadEnd = loadavg().map((x) => +x.toFixed(2));
+  const R = [];
+  tokenRows(result.token, (section, metric, ours, peer, ratioV, target, met) => R.push({ section, metric, ours, peer, ratio: ratioV, target, met }));
+  result.rows = R;
+  process.stdout.write(`\n${m.nproc} CPUs (${m.cpu}), node ${m.node}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}\ntoken section only\n\n${table(R)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, `token-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2) + '\n');
+  process.exit(0);
+}
 log(`machine: ${m.nproc} CPUs, ${m.cpu}; node ${m.node}; ${m.openssl}; python ${m.python}, cryptography ${m.cryptography}, moto ${m.moto}; load ${m.loadStart.join(' ')}`);
 if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
 buildScratch();
@@ -593,6 +697,7 @@ if (!CFG.skipMoto) {
 }
 try {
   if (moto) result.authorizer = await authorizer(moto);
+  result.token = await tokenAuthorizer();
   const from = await provisionLocal();
   try {
     result.rotation = { local: await rotationLocal() };

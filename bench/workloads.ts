@@ -11,6 +11,8 @@
  *                                     clients, for the real CLI's `ca issue-client --from` (run by bench/run.mjs)
  *   provision-aws <N>                 provision (what --from runs) of N new clients in-process on the AWS store
  *                                     at AWS_ENDPOINT_URL (moto), counting DynamoDB requests
+ *   token-authorizer <out-fixture>    warm cache-hit decisions in mtls+token mode beside mtls mode, interleaved,
+ *                                     + the cold-start fixture (event with a bound access token, TOKEN#JWKS item)
  */
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +32,11 @@ import { provision } from '../src/domain/provision.js';
 import { DEFAULT_POLICY } from '../src/domain/policy.js';
 import { ecKeyDer } from '../src/domain/template.js';
 import { createAuthorizer } from '../src/lambda/authorizer.js';
+import { loadTokenVerifier } from '../src/lambda/token-loader.js';
+import { TOKEN_DEFAULTS } from '../src/lambda/config.js';
+import { TOKEN_JWKS_KEY, certificateThumbprint } from '../src/domain/token-claims.js';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { X509Certificate } from 'node:crypto';
 import type { BundleSink, CertificateRecord, ClientBundle, RegistryReader, Store } from '../src/ports.js';
 
 const REGION = 'us-east-1';
@@ -219,6 +226,71 @@ async function authorizerBench(fixturePath: string) {
   }
 }
 
+export const BENCH_TOKEN_ISSUER = 'https://auth.bench.test';
+export const BENCH_TOKEN_AUDIENCE = 'https://api.bench.test';
+
+/**
+ * mtls+token beside mtls, cache hit: both authorizers are served from their caches (the token's signature is
+ * verified once, then reused until its exp), timed in alternating blocks so both see the same machine load.
+ */
+async function tokenAuthorizerBench(fixturePath: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'ca-bench-token-'));
+  try {
+    const store = createLocalStore({ dir, passphrase: async () => PASSPHRASE, plaintextKeys: true });
+    let bundle: ClientBundle | undefined;
+    const sink: BundleSink = { ...noopSink, kind: 'capture', stage: async (bs) => ((bundle = bs[0]), noopSink.stage(bs)) };
+    const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink };
+    await bootstrap(ctx);
+    await issueClient(ctx, { clientId: 'bench-client' });
+    const records = await store.registry.list();
+    const client = records.find((r) => r.kind === 'client')!;
+    const inter = records.find((r) => r.kind === 'intermediate')!;
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' }] };
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({
+      iss: BENCH_TOKEN_ISSUER,
+      sub: 'bench-client',
+      aud: BENCH_TOKEN_AUDIENCE,
+      client_id: 'bench-client',
+      iat: now,
+      exp: now + 3600,
+      jti: 'bench',
+      scope: 'orders:read',
+      cnf: { 'x5t#S256': certificateThumbprint(new X509Certificate(bundle!.certificatePem).raw) },
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'bench-1' })
+      .sign(privateKey);
+    const plain = eventV2(bundle!.certificatePem);
+    const event = { ...plain, headers: { ...plain.headers, authorization: `Bearer ${token}` } };
+    const items = {
+      [certKey(client.serial)]: certItem(client),
+      [certKey(inter.serial)]: certItem(inter),
+      [TOKEN_JWKS_KEY]: { pk: { S: TOKEN_JWKS_KEY }, jwks: { S: JSON.stringify(jwks) }, updatedAt: { S: new Date().toISOString() } },
+    };
+    writeFileSync(fixturePath, JSON.stringify({ event, items }));
+
+    const byserial = new Map(records.map((r) => [r.serial, r]));
+    const reader: RegistryReader = { get: async (s) => byserial.get(s) };
+    let bytes = 0;
+    const log = (e: object) => void (bytes += JSON.stringify(e).length);
+    const mtls = createAuthorizer({ registry: reader, config: { responseMode: 'simple' }, log });
+    const verifier = loadTokenVerifier({ mode: 'mtls+token', issuer: BENCH_TOKEN_ISSUER, audience: BENCH_TOKEN_AUDIENCE, ...TOKEN_DEFAULTS }, { keySet: async () => jwks });
+    const withToken = createAuthorizer({ registry: reader, config: { responseMode: 'simple', mode: 'mtls+token', routeScopes: { 'GET /orders': ['orders:read'] } }, log, token: verifier });
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      a.push(...(await timeDecisions(mtls as never, event, 2_000, round === 0 ? 2_000 : 100)));
+      b.push(...(await timeDecisions(withToken as never, event, 2_000, round === 0 ? 2_000 : 100)));
+    }
+    const m = stats(a);
+    const t = stats(b);
+    return { mtls: m, mtlsToken: t, p99Ratio: t.p99 / m.p99, logBytes: bytes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** 256 client keys, reused round-robin: seeding measures nothing, it only has to be quick. */
 function clientKeys(): Uint8Array[] {
   return Array.from({ length: 256 }, () => ecKeyDer(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })).spki);
@@ -379,5 +451,6 @@ else if (cmd === 'rotation-local') result = await rotationLocal(Number(args[0]),
 else if (cmd === 'rotation-aws') result = await rotationAws(Number(args[0]));
 else if (cmd === 'provision-local') result = await provisionLocal(Number(args[0]), args[1]!);
 else if (cmd === 'provision-aws') result = await provisionAws(Number(args[0]));
+else if (cmd === 'token-authorizer') result = await tokenAuthorizerBench(args[0]!);
 else throw new Error(`unknown workload ${cmd}`);
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -8,6 +8,7 @@ import { DEFAULT_CRL_DAYS, DEFAULT_POLICY, parseCrlDays, parseGraceDays, validat
 import type { RequestedProfile } from '../domain/profile.js';
 import { parseDomainSpec } from '../adapters/aws/domain-spec.js';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../domain/retention.js';
+import { AUTHORIZER_MODES, type AuthorizerMode } from '../lambda/token.js';
 
 /** Settings of the AWS store (see README "Configuration"); the adapter owns their meaning. */
 export type AwsSettings = AwsStoreSettings;
@@ -30,6 +31,8 @@ export interface EnvSettings {
   crlDays?: number;
   /** days a finished client certificate's record stays in the registry the authorizer reads (see domain/retention.ts) */
   retentionDays?: number;
+  /** the authorizer mode `ca gateway` runs (see src/lambda/README.md "Modes") */
+  authorizerMode?: string;
   aws?: AwsSettings;
 }
 
@@ -57,6 +60,7 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'crlDistributionPoint', env: 'CA_CRL_DISTRIBUTION_POINT', flag: '--crl-distribution-point', doc: 'adds a CRL distribution point (https:// or s3:// URL, {issuer} = the intermediate\'s serial) to new client certificates' },
   { key: 'crlDays', env: 'CA_CRL_DAYS', flag: '--days (ca crl)', doc: 'days from a CRL\'s thisUpdate to its nextUpdate', default: '7' },
   { key: 'retentionDays', env: 'CA_RETENTION_DAYS', flag: '--retention-days', doc: 'days a superseded (after its grace) or revoked client certificate\'s record is kept after it ends, then cleaned up (DynamoDB TTL; `ca compact` locally)', default: String(DEFAULT_RETENTION_DAYS) },
+  { key: 'authorizerMode', env: 'CA_AUTHORIZER_MODE', flag: '--mode', doc: 'authorizer mode of ca gateway: mtls, mtls+token, jwt-hs256, jwt-jwks or spiffe-jwt-svid', default: 'mtls' },
   { key: 'aws.region', env: 'CA_AWS_REGION', doc: 'AWS region (else AWS_REGION)' },
   { key: 'aws.bucket', env: 'CA_AWS_BUCKET', doc: 'versioned S3 bucket for the truststore' },
   { key: 'aws.truststoreKey', env: 'CA_AWS_TRUSTSTORE_KEY', doc: 'S3 object key of the truststore', default: 'truststore.pem' },
@@ -90,6 +94,8 @@ export interface ResolvedConfig {
   aws: AwsSettings;
   /** see EnvSettings.retentionDays */
   retentionDays: number;
+  /** the authorizer mode of `ca gateway` */
+  authorizerMode: AuthorizerMode;
 }
 
 /** Flags that set a profile setting without a SETTINGS row of their own. */
@@ -205,6 +211,10 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
   take('crlDistributionPoint', (v) => validateCrlDistributionPoint(String(v)));
   const policy: CaPolicy = { ...DEFAULT_POLICY };
   for (const [k, v] of Object.entries(requested)) (policy as unknown as Record<string, unknown>)[k] = v!.value;
+  const authorizerMode = String(pick('authorizerMode') ?? 'mtls').trim().toLowerCase();
+  if (!(AUTHORIZER_MODES as readonly string[]).includes(authorizerMode)) {
+    throw usageError(`unknown authorizer mode ${JSON.stringify(pick('authorizerMode'))}`, `use one of ${AUTHORIZER_MODES.join(', ')} (authorizerMode, CA_AUTHORIZER_MODE, --mode)`);
+  }
   const aws: AwsSettings = { ...fileSettings.aws, ...envSettings.aws };
   if (!aws.region && env.AWS_REGION) aws.region = env.AWS_REGION;
   return {
@@ -218,5 +228,6 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
     crlDays: pick('crlDays') === undefined || (pick('crlDays') as unknown) === '' ? DEFAULT_CRL_DAYS : parseCrlDays(pick('crlDays')),
     aws,
     retentionDays: retentionDaysOf(pick('retentionDays'), flagSettings.retentionDays !== undefined ? '--retention-days' : envSettings.retentionDays !== undefined ? 'CA_RETENTION_DAYS' : 'retentionDays'),
+    authorizerMode: authorizerMode as AuthorizerMode,
   };
 }

@@ -1,5 +1,6 @@
 import type { CaProfile } from '../ports.js';
 import { invalidInput } from './errors.js';
+import { TRUST_DOMAIN } from './spiffe.js';
 
 /** The CA's issuing policy: the recorded CA profile (see CaProfile in ports.ts). */
 export type CaPolicy = CaProfile;
@@ -21,7 +22,7 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** SPIFFE trust domain: lowercase DNS-like name (SPIFFE ID spec 2.1). */
 export function validateTrustDomain(td: string): string {
-  if (!/^[a-z0-9._-]{1,255}$/.test(td)) {
+  if (!TRUST_DOMAIN.test(td)) {
     throw invalidInput(`invalid SPIFFE trust domain ${JSON.stringify(td)}: use lowercase letters, digits, '.', '_' and '-'`);
   }
   return td;

@@ -11,6 +11,9 @@ import type { TLSSocket } from 'node:tls';
 import type { Clock, RegistryReader } from '../ports.js';
 import { createAuthorizer, type Authorizer } from '../lambda/authorizer.js';
 import type { AuthorizerResponse } from '../lambda/event.js';
+import type { AuthorizerMode, RouteScopes } from '../lambda/token.js';
+import type { TokenSettings } from '../lambda/token-verifier.js';
+import { loadTokenVerifier, type TokenSources } from '../lambda/token-loader.js';
 
 export interface StartGatewayOptions {
   registry: RegistryReader;
@@ -29,6 +32,10 @@ export interface StartGatewayOptions {
   /** the authorizer's registry cache TTL (the maximum revocation delay); default as in Lambda */
   cacheTtlMs?: number;
   clock?: Clock;
+  /** the authorizer's mode (default mtls); every other mode needs `token` */
+  mode?: AuthorizerMode;
+  /** the token checks of a token mode and where its keys or secret come from */
+  token?: { settings: TokenSettings; sources: TokenSources; routeScopes?: RouteScopes };
   /** authorizer decisions, handshake refusals and one line per request, as structured entries */
   log?: (entry: object) => void;
 }
@@ -222,6 +229,19 @@ function send(res: ServerResponse, status: number, body: object): void {
   res.end(json);
 }
 
+/** The authorizer the gateway runs for every protected route, in the configured mode, as the Lambda would. */
+function gatewayAuthorizer(o: StartGatewayOptions, clock: Clock, log: (entry: object) => void): Authorizer {
+  const mode = o.mode ?? 'mtls';
+  const token = mode !== 'mtls' && o.token ? loadTokenVerifier(o.token.settings, { clock, ...o.token.sources }) : undefined;
+  return createAuthorizer({
+    registry: o.registry,
+    clock,
+    log,
+    config: { cacheTtlMs: o.cacheTtlMs, responseMode: o.responseMode ?? 'simple', mode, ...(o.token?.routeScopes ? { routeScopes: o.token.routeScopes } : {}) },
+    ...(token ? { token } : {}),
+  });
+}
+
 /** Starts the local mTLS gateway. Resolves once it listens. */
 export async function startGateway(o: StartGatewayOptions): Promise<RunningGateway> {
   const ca = o.truststorePem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
@@ -229,12 +249,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const shape = o.shape ?? 'v2';
   const log = o.log ?? (() => {});
   const clock = o.clock ?? { now: () => new Date() };
-  const authorize: Authorizer = createAuthorizer({
-    registry: o.registry,
-    clock,
-    log,
-    config: { cacheTtlMs: o.cacheTtlMs, responseMode: o.responseMode ?? 'simple' },
-  });
+  const authorize = gatewayAuthorizer(o, clock, log);
 
   const server: Server = createServer(
     {

@@ -10,8 +10,10 @@ import { acceptance } from '../domain/acceptance.js';
 import { normalizeSerial } from '../domain/serial.js';
 import { TtlLru } from './cache.js';
 import { buildResponse, parseEvent, type AuthorizerResponse, type ContextValue, type EventShape } from './event.js';
+import { TOKEN_DENY_REASONS, bearerToken, hasScopes, isBearerOnly, requiredScopes, type AuthorizerMode, type RouteScopes, type TokenClaims, type TokenDenyReason, type TokenVerifier } from './token.js';
 
-export type AllowReason = 'active' | 'superseded_in_grace';
+/** `token_valid`: a bearer-only mode's valid token */
+export type AllowReason = 'active' | 'superseded_in_grace' | 'token_valid';
 export type DenyReason =
   | 'malformed_event'
   | 'no_client_cert'
@@ -30,7 +32,8 @@ export type DenyReason =
   | 'registry_error'
   | 'registry_timeout'
   | 'config_error'
-  | 'internal_error';
+  | 'internal_error'
+  | TokenDenyReason;
 
 /** Every deny reason, for documentation and tests. */
 export const DENY_REASONS: readonly DenyReason[] = [
@@ -52,9 +55,14 @@ export const DENY_REASONS: readonly DenyReason[] = [
   'registry_timeout',
   'config_error',
   'internal_error',
+  ...TOKEN_DENY_REASONS,
 ];
 
 export interface AuthorizerConfig {
+  /** what is checked: the certificate (`mtls`, default), certificate and bound token, or a bearer token alone */
+  mode?: AuthorizerMode;
+  /** route key → scopes the token must carry (token modes only); see src/lambda/README.md */
+  routeScopes?: RouteScopes;
   /**
    * HTTP API payload 2.0 answer: `iam` (policy, what an HTTP API authorizer expects unless simple responses are
    * enabled on it, and what REST always expects) or `simple` ({isAuthorized}, only with simple responses
@@ -84,6 +92,8 @@ export interface AuthorizerConfig {
 }
 
 export const AUTHORIZER_DEFAULTS: Required<AuthorizerConfig> = {
+  mode: 'mtls',
+  routeScopes: {},
   responseMode: 'iam',
   cacheTtlMs: 5_000,
   negativeCacheTtlMs: 1_000,
@@ -109,6 +119,8 @@ export interface AuthorizerDeps {
   log?: (entry: object) => void;
   /** set by a composition root that could not configure itself: every request denies with config_error */
   initError?: string;
+  /** the token verifier of every mode but mtls (loaded lazily by the composition root: ./token-verifier.ts) */
+  token?: Promise<TokenVerifier>;
 }
 
 export type Authorizer = (event: unknown) => Promise<AuthorizerResponse>;
@@ -133,6 +145,8 @@ interface Decision {
   /** registry reads this decision made (0 when served from the caches) */
   reads: number;
   error?: string;
+  /** the verified token's claims (token modes) */
+  claims?: TokenClaims;
 }
 
 class RegistryFailure {
@@ -158,6 +172,7 @@ function nonNegative(name: string, v: number): number {
 export function resolveAuthorizerConfig(c: AuthorizerConfig = {}): Required<AuthorizerConfig> {
   const r = { ...AUTHORIZER_DEFAULTS, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) } as Required<AuthorizerConfig>;
   if (r.responseMode !== 'simple' && r.responseMode !== 'iam') throw new Error(`authorizer config responseMode must be simple or iam, got ${String(r.responseMode)}`);
+  if (!['mtls', 'mtls+token', 'jwt-hs256', 'jwt-jwks', 'spiffe-jwt-svid'].includes(r.mode)) throw new Error(`authorizer config mode must be mtls, mtls+token, jwt-hs256, jwt-jwks or spiffe-jwt-svid, got ${String(r.mode)}`);
   if (!['imported', 'python', 'off'].includes(r.compatContext)) throw new Error(`authorizer config compatContext must be imported, python or off, got ${String(r.compatContext)}`);
   nonNegative('cacheTtlMs', r.cacheTtlMs);
   nonNegative('negativeCacheTtlMs', r.negativeCacheTtlMs);
@@ -340,6 +355,37 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     d.reason = allowReason;
   }
 
+  if (!configError && cfg.mode !== 'mtls' && !deps.token) configError = `mode ${cfg.mode} has no token verifier`;
+  // a verifier that failed to load (its module, its settings) denies with config_error, never throws
+  const token = deps.token?.catch((e: unknown): TokenVerifier => ({ verify: async () => ({ ok: false, reason: 'config_error', error: describeError(e) }) }));
+  // once loaded, used directly: a warm decision should not pay a promise hop for it
+  let verifier: TokenVerifier | undefined;
+  void token?.then((v) => (verifier = v));
+  const scoped = Object.keys(cfg.routeScopes).length > 0;
+  const tokenContexts = new WeakMap<object, Record<string, ContextValue>>();
+
+  /** The bearer token of the event, verified; for mtls+token also bound to the presented certificate (RFC 8705 §3). */
+  async function checkToken(event: unknown, d: Decision): Promise<void> {
+    const deny = (reason: DenyReason, error?: string) => {
+      d.allow = false;
+      d.reason = reason;
+      if (error) d.error = error;
+    };
+    const b = bearerToken(event);
+    if (!b.token) return deny(b.problem!);
+    const v = await (verifier ?? (await token!)).verify(b.token);
+    if (!v.ok) return deny(v.reason, v.error);
+    d.claims = v.claims;
+    if (cfg.mode === 'mtls+token') {
+      const cnf = v.claims.cnf as Record<string, unknown>;
+      if (cnf['x5t#S256'] !== d.cert!.x5tS256) return deny('token_cert_mismatch');
+      if (v.claims.client_id !== d.record!.clientId) return deny('token_client_mismatch');
+    }
+    if (scoped && !hasScopes(v.claims, requiredScopes(cfg.routeScopes, event))) return deny('insufficient_scope');
+    d.allow = true;
+    d.reason = cfg.mode === 'mtls+token' ? d.reason : 'token_valid';
+  }
+
   return async function authorize(event: unknown): Promise<AuthorizerResponse> {
     const started = performance.now();
     const d: Decision = { allow: false, reason: 'internal_error', reads: 0 };
@@ -350,8 +396,15 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
       shape = parsed.shape;
       resource = parsed.resource;
       if (configError) d.reason = 'config_error';
-      else if (parsed.problem) d.reason = parsed.problem;
-      else await decide(parsed.clientCertPem!, clock.now(), started + cfg.registryTimeoutMs, d);
+      else if (isBearerOnly(cfg.mode)) {
+        // no certificate needed: a TOKEN event or a REQUEST event without one is well formed here
+        if (parsed.problem === 'malformed_event') d.reason = parsed.problem;
+        else await checkToken(event, d);
+      } else if (parsed.problem) d.reason = parsed.problem;
+      else {
+        await decide(parsed.clientCertPem!, clock.now(), started + cfg.registryTimeoutMs, d);
+        if (d.allow && cfg.mode === 'mtls+token') await checkToken(event, d);
+      }
     } catch (e) {
       d.allow = false;
       if (e instanceof RegistryFailure) {
@@ -362,8 +415,23 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
         d.error = describeError(e);
       }
     }
-    const clientId = d.allow ? d.record!.clientId : undefined;
-    const context: Record<string, ContextValue> = d.allow
+    const bearerOnly = isBearerOnly(cfg.mode);
+    const claimText = (k: string) => (typeof d.claims?.[k] === 'string' ? (d.claims[k] as string) : undefined);
+    const clientId = d.allow ? (bearerOnly ? (claimText('client_id') ?? claimText('sub')) : d.record!.clientId) : undefined;
+    let tokenContext: Record<string, ContextValue> = {};
+    if (d.claims) {
+      // the same claims object comes back from the verifier's cache: build its context keys once
+      tokenContext = tokenContexts.get(d.claims) ?? {
+        ...(claimText('sub') ? { sub: claimText('sub')! } : {}),
+        ...(claimText('scope') !== undefined ? { scope: claimText('scope')! } : {}),
+        tokenExp: new Date(d.claims.exp * 1000).toISOString(),
+        ...(claimText('jti') ? { tokenId: claimText('jti')! } : {}),
+      };
+      tokenContexts.set(d.claims, tokenContext);
+    }
+    const context: Record<string, ContextValue> = d.allow && bearerOnly
+      ? { ...(clientId ? { clientId } : {}), ...tokenContext, mode: cfg.mode }
+      : d.allow
       ? {
           clientId: d.record!.clientId,
           serial: d.cert!.serial,
@@ -372,6 +440,7 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
           notAfter: new Date(d.cert!.notAfter).toISOString(),
           ...(d.cert!.spiffeIds[0] ? { spiffeId: d.cert!.spiffeIds[0] } : {}),
           ...(cfg.compatContext === 'python' || (cfg.compatContext === 'imported' && typeof d.record!.importedFrom === 'string') ? compatKeys(d.cert!) : {}),
+          ...tokenContext,
         }
       : { reason: d.reason };
     emit(d, shape, started, clientId ?? (typeof d.record?.clientId === 'string' ? d.record.clientId : undefined));
@@ -380,13 +449,14 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
 
   function emit(d: Decision, shape: EventShape | undefined, started: number, clientId: string | undefined): void {
     const decision = d.allow ? 'Allow' : 'Deny';
-    const failed = d.reason === 'registry_error' || d.reason === 'registry_timeout' || d.reason === 'internal_error' || d.reason === 'config_error';
+    const failed = d.reason === 'registry_error' || d.reason === 'registry_timeout' || d.reason === 'internal_error' || d.reason === 'config_error' || d.reason === 'key_set_error';
     const entry: Record<string, unknown> = {
       level: d.allow ? 'info' : failed ? 'error' : 'warn',
       msg: 'authorizer decision',
       decision,
       reason: d.reason,
       ...(shape ? { shape } : {}),
+      ...(cfg.mode !== 'mtls' ? { mode: cfg.mode } : {}),
       ...(clientId ? { clientId } : {}),
       ...(d.cert ? { serial: d.cert.serial } : {}),
       registryReads: d.reads,

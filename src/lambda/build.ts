@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { packageRoot } from '../package-root.js';
 import { authorizerBuildOptions } from './esbuild-options.mjs';
 import { writeZip } from './zip.js';
+import type { AuthorizerMode } from './token.js';
 
 /** The file a published package ships, built by the package build with authorizerBuildOptions. */
 export const PREBUILT_AUTHORIZER = 'dist/lambda/index.mjs';
@@ -38,11 +39,24 @@ export async function buildAuthorizerBundle(o: { outDir: string }): Promise<{ zi
 /** How the authorizer answers HTTP API payload 2.0 events (CA_RESPONSE_MODE); v1 and REST always get a policy. */
 export type ResponseMode = 'iam' | 'simple';
 
-/** The API Gateway settings a deployment of the bundle must use with a given CA_RESPONSE_MODE. */
+/** What each authorizer mode needs in the function's environment beside CA_AUTHORIZER_MODE (src/lambda/README.md). */
+export const MODE_ENVIRONMENT: Record<AuthorizerMode, readonly string[]> = {
+  mtls: ['CA_TABLE'],
+  'mtls+token': ['CA_TABLE', 'CA_TOKEN_ISSUER', 'CA_TOKEN_AUDIENCE'],
+  'jwt-hs256': ['CA_JWT_SECRET_ARN or CA_JWT_SECRET_PARAMETER', 'CA_JWT_ISSUER', 'CA_JWT_AUDIENCE'],
+  'jwt-jwks': ['CA_JWKS_URL', 'CA_JWT_ISSUER', 'CA_JWT_AUDIENCE'],
+  'spiffe-jwt-svid': ['CA_JWKS_URL', 'CA_JWT_AUDIENCE', 'CA_SPIFFE_TRUST_DOMAIN'],
+};
+
+/** The API Gateway settings a deployment of the bundle must use with a given CA_RESPONSE_MODE and authorizer mode. */
 export interface AuthorizerDeploySettings {
   responseMode: ResponseMode;
-  /** the function's environment for that mode (CA_TABLE comes from the deployment) */
-  environment: { CA_RESPONSE_MODE: ResponseMode };
+  /** what the authorizer checks (CA_AUTHORIZER_MODE) */
+  mode: AuthorizerMode;
+  /** the function's environment for these modes (CA_TABLE and the mode's own variables come from the deployment) */
+  environment: { CA_RESPONSE_MODE: ResponseMode; CA_AUTHORIZER_MODE: AuthorizerMode };
+  /** the variables the deployment must also set for this mode */
+  requiredEnvironment: string[];
   /**
    * HTTP API authorizer: `enableSimpleResponses` must match the mode (a simple answer to an authorizer without it,
    * or a policy to one with it, is a 500 for every request); result caching off (README: why the cache stays off).
@@ -52,11 +66,13 @@ export interface AuthorizerDeploySettings {
   restApi: { type: 'REQUEST'; authorizerResultTtlInSeconds: 0 };
 }
 
-/** The settings for a response mode: one value the deployment wires into both the function and the API. */
-export function authorizerDeploySettings(responseMode: ResponseMode = 'iam'): AuthorizerDeploySettings {
+/** The settings for a response mode and an authorizer mode: one value the deployment wires into both the function and the API. */
+export function authorizerDeploySettings(responseMode: ResponseMode = 'iam', mode: AuthorizerMode = 'mtls'): AuthorizerDeploySettings {
   return {
     responseMode,
-    environment: { CA_RESPONSE_MODE: responseMode },
+    mode,
+    environment: { CA_RESPONSE_MODE: responseMode, CA_AUTHORIZER_MODE: mode },
+    requiredEnvironment: [...MODE_ENVIRONMENT[mode]],
     httpApi: { authorizerType: 'REQUEST', enableSimpleResponses: responseMode === 'simple', authorizerResultTtlInSeconds: 0 },
     restApi: { type: 'REQUEST', authorizerResultTtlInSeconds: 0 },
   };

@@ -41,4 +41,24 @@ describe('ca authorizer build', () => {
     expect(r.stderr).toMatch(/hint: use iam \(the default\) or simple/);
     expect(existsSync(join(dir, 'e'))).toBe(false);
   });
+
+  it('records the authorizer mode (--mode, else authorizerMode / CA_AUTHORIZER_MODE) and the variables that mode needs', () => {
+    const r = ca(dir, ['authorizer', 'build', '--out', join(dir, 'f'), '--mode', 'mtls+token', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ mode: 'mtls+token', environment: { CA_AUTHORIZER_MODE: 'mtls+token', CA_RESPONSE_MODE: 'iam' }, requiredEnvironment: ['CA_TABLE', 'CA_TOKEN_ISSUER', 'CA_TOKEN_AUDIENCE'] });
+    const fromEnv = ca(dir, ['authorizer', 'build', '--out', join(dir, 'g'), '--json'], { CA_AUTHORIZER_MODE: 'jwt-jwks' });
+    expect(fromEnv.json()).toMatchObject({ mode: 'jwt-jwks', requiredEnvironment: ['CA_JWKS_URL', 'CA_JWT_ISSUER', 'CA_JWT_AUDIENCE'] });
+    const plain = ca(dir, ['authorizer', 'build', '--out', join(dir, 'h'), '--json']);
+    expect(plain.json()).toMatchObject({ mode: 'mtls', environment: { CA_AUTHORIZER_MODE: 'mtls' } });
+    const human = ca(dir, ['authorizer', 'build', '--out', join(dir, 'i'), '--mode', 'spiffe-jwt-svid']);
+    expect(human.stdout).toContain('CA_AUTHORIZER_MODE=spiffe-jwt-svid');
+    expect(human.stdout).toContain('CA_JWKS_URL, CA_JWT_AUDIENCE, CA_SPIFFE_TRUST_DOMAIN (required)');
+  });
+
+  it('refuses an unknown --mode as a usage error and writes nothing', () => {
+    const r = ca(dir, ['authorizer', 'build', '--out', join(dir, 'j'), '--mode', 'oauth']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown authorizer mode "oauth"/);
+    expect(existsSync(join(dir, 'j'))).toBe(false);
+  });
 });

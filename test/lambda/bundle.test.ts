@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildAuthorizerBundle } from '../../src/lambda/build.js';
 import { authorizerBuildOptions } from '../../src/lambda/esbuild-options.mjs';
 import { makePki, type TestPki } from './pki.js';
-import { ROUTE_ARN, clientCertOf, eventRest, eventV2 } from './events.js';
+import { ROUTE_ARN, clientCertOf, eventRest, eventToken, eventV2, withAuthorization } from './events.js';
 
 let dir: string;
 let built: Awaited<ReturnType<typeof buildAuthorizerBundle>>;
@@ -72,17 +72,30 @@ describe('the authorizer zip', () => {
     for (const name of ['commander', 'inquirer', '@peculiar', 'reflect-metadata', 'Reflect.defineMetadata']) expect(code).not.toContain(name);
   });
 
-  it('contains no third-party package at all: no AWS SDK client, no signing library', async () => {
+  it('contains exactly one third-party package, jose (the token modes), and no AWS SDK client', async () => {
     const { build } = await import('esbuild');
     const r = await build({ ...authorizerBuildOptions(process.cwd()), write: false, metafile: true });
     const inOutput = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
     const packages = new Set(inOutput.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []));
-    expect([...packages]).toEqual([]);
+    expect([...packages]).toEqual(['jose']);
     expect(inOutput.length).toBeGreaterThan(5);
-    for (const f of inOutput) expect(f).toMatch(/^src\//);
+    for (const f of inOutput) expect(f).toMatch(/^(src\/|node_modules\/jose\/)/);
     for (const name of ['DynamoDBClient', 'x-amz-user-agent', 'credential-provider', '@aws-sdk', '@smithy']) expect(code).not.toContain(name);
     // an ES module has no require(): a bundled CommonJS dependency would fail only when first called
     expect(code).not.toContain('Dynamic require of');
+  });
+
+  it('keeps the token verifier and jose behind a lazy initialiser: the mtls mode never evaluates them', async () => {
+    const { build } = await import('esbuild');
+    const r = await build({ ...authorizerBuildOptions(process.cwd()), write: false, minify: false, metafile: true });
+    const text = r.outputFiles[0]!.text;
+    // esbuild turns `import('./token-verifier.js')` into a call of the module's initialiser inside the promise
+    const calls = text.match(/init_token_verifier\(\)/g) ?? [];
+    expect(calls).toHaveLength(1);
+    expect(text).toContain('Promise.resolve().then(() => (init_token_verifier(), token_verifier_exports))');
+    expect(text).toMatch(/var init_token_verifier = __esm\(/);
+    const jose = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs)).filter(([f]) => f.includes('node_modules/jose/'));
+    expect(jose.length).toBeGreaterThan(0);
   });
 
   it('is the same bytes when built again', async () => {
@@ -125,6 +138,38 @@ describe('the authorizer zip', () => {
     expect(lines).toHaveLength(4);
     for (const l of lines) expect(l).toMatchObject({ msg: 'authorizer decision', decision: 'Deny' });
     expect(p.stdout).not.toContain('BEGIN CERTIFICATE');
+  });
+
+  it('in mtls+token mode loads (its key set read begun at cold start) and denies when the registry is unreachable, without crashing', async () => {
+    const cert = clientCertOf((await pki.issue('erin')).record.certificatePem);
+    writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify([withAuthorization(eventV2(cert), 'Bearer a.b.c'), eventToken('Bearer a.b.c')]));
+    const port = await deadPort();
+    const p = spawnSync(process.execPath, ['run.mjs'], {
+      cwd: join(dir, 'fn'),
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: process.env.PATH, CA_TABLE: 'ca-registry-test', AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-a-secret', CA_REGISTRY_TIMEOUT_MS: '1500', CA_AUTHORIZER_MODE: 'mtls+token', CA_TOKEN_ISSUER: 'https://issuer.test', CA_TOKEN_AUDIENCE: 'https://api.test' },
+    });
+    expect(p.status, p.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as { out: any[] };
+    expect(['registry_error', 'registry_timeout']).toContain(result.out[0].context.reason);
+    expect(result.out[1].context.reason).toBe('no_client_cert');
+    const lines = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const l of lines) expect(l).toMatchObject({ decision: 'Deny', mode: 'mtls+token' });
+  });
+
+  it('in jwt-jwks mode answers a TOKEN event with a policy, and denies with key_set_error when the key set cannot be fetched', async () => {
+    const port = await deadPort();
+    writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify([eventToken('Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJleHAiOjk5OTk5OTk5OTl9.c2ln')]));
+    const p = spawnSync(process.execPath, ['run.mjs'], {
+      cwd: join(dir, 'fn'),
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', CA_AUTHORIZER_MODE: 'jwt-jwks', CA_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, CA_JWT_ISSUER: 'https://issuer.test', CA_JWT_AUDIENCE: 'https://api.test' },
+    });
+    expect(p.status, p.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as { out: any[] };
+    expect(result.out[0]).toMatchObject({ principalId: 'anonymous', policyDocument: { Statement: [{ Effect: 'Deny' }] }, context: { reason: 'key_set_error' } });
   });
 
   it('refuses clearly at cold start when the environment has no usable credentials', async () => {

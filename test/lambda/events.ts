@@ -168,3 +168,16 @@ export function withPathLength<T extends { routeArn?: string; methodArn?: string
 
 export const SHAPES = { v2: eventV2, v1: eventV1, rest: eventRest } as const;
 export { ROUTE_ARN, METHOD_ARN };
+
+/**
+ * The same event as a client sending `Authorization: <value>` makes it: HTTP API puts the header (lowercased) in
+ * `headers`; REST and payload 1.0 keep its case in `headers` and add `multiValueHeaders` (REST's recorded form).
+ */
+export function withAuthorization<T extends { headers: object }>(ev: T, value: string, name = 'authorization'): T {
+  const isV2 = (ev as { version?: string }).version === '2.0';
+  return {
+    ...ev,
+    headers: { ...ev.headers, [isV2 ? name.toLowerCase() : name]: value },
+    ...(isV2 ? {} : { multiValueHeaders: { ...Object.fromEntries(Object.entries(ev.headers).map(([k, v]) => [k, [v]])), [name]: [value] } }),
+  };
+}

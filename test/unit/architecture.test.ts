@@ -18,6 +18,8 @@ interface Import {
   /** for a relative specifier: the file it resolves to, relative to the repository root */
   target?: string;
   dynamic: boolean;
+  /** `import type …` / `export type …`: erased at build time, never loaded */
+  typeOnly?: boolean;
 }
 
 const rel = (p: string) => relative(ROOT, p).split(sep).join('/');
@@ -40,11 +42,12 @@ function resolveRelative(from: string, spec: string): string {
 function importsOf(file: string, text = readFileSync(file, 'utf8')): Import[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const out: Import[] = [];
-  const add = (spec: string, dynamic: boolean) =>
-    out.push({ file: rel(file), specifier: spec, dynamic, ...(spec.startsWith('.') ? { target: rel(resolveRelative(file, spec)) } : {}) });
+  const add = (spec: string, dynamic: boolean, typeOnly = false) =>
+    out.push({ file: rel(file), specifier: spec, dynamic, ...(typeOnly ? { typeOnly } : {}), ...(spec.startsWith('.') ? { target: rel(resolveRelative(file, spec)) } : {}) });
   const visit = (node: ts.Node) => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      add(node.moduleSpecifier.text, false);
+      const typeOnly = ts.isImportDeclaration(node) ? !!node.importClause?.isTypeOnly : node.isTypeOnly;
+      add(node.moduleSpecifier.text, false, typeOnly);
     } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
       add(node.moduleReference.expression.text, false);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
@@ -52,7 +55,7 @@ function importsOf(file: string, text = readFileSync(file, 'utf8')): Import[] {
       // a computed specifier cannot be checked statically: report it so nobody hides an import that way
       add(arg && ts.isStringLiteralLike(arg) ? arg.text : `<computed: ${arg?.getText(sf) ?? ''}>`, true);
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
-      add(node.argument.literal.text, false);
+      add(node.argument.literal.text, false, true);
     }
     ts.forEachChild(node, visit);
   };
@@ -95,6 +98,8 @@ describe('import scanner', () => {
       "const s = \"import { nope } from 'in-a-string'\";",
     ].join('\n');
     const found = importsOf(join(SRC, 'domain', 'probe.ts'), probe);
+    expect(found.find((i) => i.specifier === '../ports.js')?.typeOnly).toBe(true);
+    expect(found.find((i) => i.specifier === 'node:fs')?.typeOnly).toBeUndefined();
     expect(found.map((i) => [i.specifier, i.dynamic, i.target])).toEqual([
       ['reflect-metadata', false, undefined],
       ['../adapters/local/files.js', false, 'src/adapters/local/files.ts'],
@@ -187,5 +192,15 @@ describe('architecture', () => {
     expect(seen.size).toBeGreaterThan(1);
     const path = (f: string): string => (via.has(f) ? `${path(via.get(f)!)} -> ${f}` : f);
     expect(bad.map((i) => `${describeAll([i])[0]} (reached via ${path(i.file)})`)).toEqual([]);
+  });
+
+  it('jose is loaded only by src/lambda/token-verifier.ts, and that file only through import(): the mtls mode never evaluates either', () => {
+    const jose = ALL.filter((i) => pkg(i.specifier, 'jose') && !i.typeOnly && i.file !== 'src/lambda/token-verifier.ts');
+    expect(describeAll(jose)).toEqual([]);
+    const eager = ALL.filter((i) => i.target === 'src/lambda/token-verifier.ts' && !i.dynamic && !i.typeOnly);
+    expect(describeAll(eager)).toEqual([]);
+    // the rule is not vacuous: the verifier does import jose, and something loads it dynamically
+    expect(ALL.some((i) => i.file === 'src/lambda/token-verifier.ts' && i.specifier === 'jose')).toBe(true);
+    expect(ALL.some((i) => i.target === 'src/lambda/token-verifier.ts' && i.dynamic)).toBe(true);
   });
 });

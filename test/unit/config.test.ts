@@ -48,6 +48,7 @@ describe('resolveConfig defaults', () => {
       crlDays: 7,
       aws: {},
       retentionDays: 90,
+      authorizerMode: 'mtls',
     });
   });
 
@@ -57,6 +58,14 @@ describe('resolveConfig defaults', () => {
     expect(resolveConfig({}, { CA_RETENTION_DAYS: '30' }, cwd).retentionDays).toBe(30);
     expect(resolveConfig({ retentionDays: 7 }, { CA_RETENTION_DAYS: '30' }, cwd).retentionDays).toBe(7);
     for (const bad of ['0x10', '1e2', '-1', '0', 'abc']) expect(() => resolveConfig({}, { CA_RETENTION_DAYS: bad }, cwd)).toThrow(/CA_RETENTION_DAYS must be a whole number of days/);
+  });
+
+  it('takes the authorizer mode from --mode, CA_AUTHORIZER_MODE, then authorizerMode in the file, and refuses an unknown one as a usage error', () => {
+    const { cwd } = workspace({ authorizerMode: 'jwt-jwks' });
+    expect(resolveConfig({}, {}, cwd).authorizerMode).toBe('jwt-jwks');
+    expect(resolveConfig({}, { CA_AUTHORIZER_MODE: 'mtls+token' }, cwd).authorizerMode).toBe('mtls+token');
+    expect(resolveConfig({ authorizerMode: 'spiffe-jwt-svid' }, { CA_AUTHORIZER_MODE: 'mtls+token' }, cwd).authorizerMode).toBe('spiffe-jwt-svid');
+    expect(() => resolveConfig({ authorizerMode: 'token' }, {}, cwd)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringContaining('unknown authorizer mode "token"') }));
   });
 
   it('finds ca.config.json in the working directory', () => {

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { PostSigner } from './sigv4.js';
 import type { CertificateRecord, RegistryReader } from '../../ports.js';
 import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js';
+import { TOKEN_JWKS_KEY } from '../../domain/token-claims.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -168,7 +169,34 @@ export class DynamoDbGetItemReader implements RegistryReader {
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
-    const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: certKey(serial) } }, ConsistentRead: true });
+    const item = await this.item(certKey(serial));
+    return item === undefined ? undefined : itemToRecord(item);
+  }
+
+  /**
+   * The token key set the token service publishes (item `TOKEN#JWKS`, attribute `jwks`: an RFC 7517 JWK Set as
+   * a JSON string), parsed; undefined when the item is absent. Decoding only: the authorizer checks the keys.
+   * @throws DynamoDbReadError on a failed read or an item whose `jwks` is not a JSON object
+   */
+  async tokenKeySet(): Promise<unknown> {
+    const item = await this.item(TOKEN_JWKS_KEY);
+    if (item === undefined) return undefined;
+    const raw = item.jwks?.S;
+    let doc: unknown;
+    try {
+      doc = typeof raw === 'string' ? JSON.parse(raw) : undefined;
+    } catch {
+      doc = undefined;
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      throw new DynamoDbReadError(`failed to read ${TOKEN_JWKS_KEY} from DynamoDB table ${this.tableName}: its jwks attribute is not a JSON object string`, 'InvalidResponse', false);
+    }
+    return doc;
+  }
+
+  /** One strongly consistent GetItem by partition key, retried once on a retryable failure. */
+  private async item(pk: string): Promise<Record<string, StringAttribute> | undefined> {
+    const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true });
     // Monotonic: a wall clock stepped back between the attempts would stretch the retry's deadline.
     const deadline = performance.now() + this.timeoutMs;
     let answer: { Item?: Record<string, StringAttribute> };
@@ -179,8 +207,8 @@ export class DynamoDbGetItemReader implements RegistryReader {
       answer = await this.attempt(body, deadline);
     }
     if (answer.Item === undefined) return undefined;
-    if (answer.Item === null || typeof answer.Item !== 'object') throw new DynamoDbReadError(`failed to read ${certKey(serial)} from DynamoDB table ${this.tableName}: the answer's Item is not an object`, 'InvalidResponse', false);
-    return itemToRecord(answer.Item);
+    if (answer.Item === null || typeof answer.Item !== 'object') throw new DynamoDbReadError(`failed to read ${pk} from DynamoDB table ${this.tableName}: the answer's Item is not an object`, 'InvalidResponse', false);
+    return answer.Item;
   }
 
   private async attempt(body: string, deadline: number): Promise<{ Item?: Record<string, StringAttribute> }> {

@@ -1,0 +1,109 @@
+/**
+ * Reads the HMAC secret of the `jwt-hs256` authorizer mode at cold start: Secrets Manager `GetSecretValue`
+ * (stages AWSCURRENT and AWSPREVIOUS) or SSM `GetParameter` (WithDecryption), each one SigV4-signed JSON POST
+ * (./sigv4.ts) without the AWS SDK client, so the Lambda bundle stays free of it. Used once per cold start only.
+ */
+import { PostSigner, type SigV4Credentials } from './sigv4.js';
+
+export type HmacSecretSource = { kind: 'secretsmanager'; secretId: string } | { kind: 'ssm'; name: string };
+
+export interface HmacSecrets {
+  /** AWSCURRENT (Secrets Manager) or the parameter's value (SSM) */
+  current: Uint8Array;
+  /** AWSPREVIOUS, while a rotation has left one */
+  previous?: Uint8Array;
+}
+
+/** A failed read; `code` is the service's error type or a network error name. The message never holds a secret. */
+export class SecretReadError extends Error {
+  override name = 'SecretReadError';
+
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+function endpointFor(env: Record<string, string | undefined>, service: 'secretsmanager' | 'ssm', region: string): string {
+  const ignore = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.trim().toLowerCase() === 'true';
+  const specific = service === 'secretsmanager' ? env.AWS_ENDPOINT_URL_SECRETS_MANAGER : env.AWS_ENDPOINT_URL_SSM;
+  const configured = ignore ? undefined : specific?.trim() || env.AWS_ENDPOINT_URL?.trim() || undefined;
+  return configured ?? `https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+}
+
+async function call(o: { endpoint: string; region: string; service: string; target: string; credentials: SigV4Credentials; body: object; timeoutMs: number }): Promise<Record<string, unknown>> {
+  const url = new URL(o.endpoint);
+  const body = JSON.stringify(o.body);
+  const headers = new PostSigner(o.credentials, o.region, o.service).sign(
+    url.pathname,
+    { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': o.target },
+    body,
+    new Date(),
+  );
+  delete headers.host;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(o.timeoutMs) });
+  } catch (e) {
+    throw new SecretReadError(`failed to call ${o.target}: ${(e as Error).name}: ${(e as Error).message}`, (e as Error).name);
+  }
+  const text = await res.text().catch(() => '');
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    json = {};
+  }
+  if (!res.ok) {
+    const type = String(json.__type ?? res.headers.get('x-amzn-errortype') ?? `Http${res.status}`).split('#').pop()!.split(':')[0]!;
+    throw new SecretReadError(`failed to call ${o.target}: ${type} (HTTP ${res.status})`, type);
+  }
+  return json;
+}
+
+const bytesOf = (v: Record<string, unknown>, stringKey: string, binaryKey?: string): Uint8Array | undefined => {
+  if (typeof v[stringKey] === 'string') return Buffer.from(v[stringKey] as string, 'utf8');
+  if (binaryKey && typeof v[binaryKey] === 'string') return Buffer.from(v[binaryKey] as string, 'base64');
+  return undefined;
+};
+
+/**
+ * Reads the secret. Secrets Manager: AWSCURRENT, then AWSPREVIOUS (absent is fine). SSM: the parameter's current value.
+ * @throws SecretReadError when the current value cannot be read or is empty
+ */
+export async function readHmacSecrets(o: {
+  source: HmacSecretSource;
+  region: string;
+  credentials: SigV4Credentials;
+  env: Record<string, string | undefined>;
+  timeoutMs: number;
+}): Promise<HmacSecrets> {
+  if (o.source.kind === 'secretsmanager') {
+    const base = { endpoint: endpointFor(o.env, 'secretsmanager', o.region), region: o.region, service: 'secretsmanager', target: 'secretsmanager.GetSecretValue', credentials: o.credentials, timeoutMs: o.timeoutMs };
+    const current = bytesOf(await call({ ...base, body: { SecretId: o.source.secretId, VersionStage: 'AWSCURRENT' } }), 'SecretString', 'SecretBinary');
+    if (!current?.length) throw new SecretReadError(`secret ${o.source.secretId} has no AWSCURRENT value`, 'EmptySecret');
+    let previous: Uint8Array | undefined;
+    try {
+      previous = bytesOf(await call({ ...base, body: { SecretId: o.source.secretId, VersionStage: 'AWSPREVIOUS' } }), 'SecretString', 'SecretBinary');
+    } catch (e) {
+      // no rotation yet: there is no AWSPREVIOUS version
+      if (!(e instanceof SecretReadError) || e.code !== 'ResourceNotFoundException') throw e;
+    }
+    return { current, ...(previous?.length ? { previous } : {}) };
+  }
+  const answer = await call({
+    endpoint: endpointFor(o.env, 'ssm', o.region),
+    region: o.region,
+    service: 'ssm',
+    target: 'AmazonSSM.GetParameter',
+    credentials: o.credentials,
+    timeoutMs: o.timeoutMs,
+    body: { Name: o.source.name, WithDecryption: true },
+  });
+  const p = (answer.Parameter ?? {}) as Record<string, unknown>;
+  const current = bytesOf(p, 'Value');
+  if (!current?.length) throw new SecretReadError(`parameter ${o.source.name} has no value`, 'EmptySecret');
+  return { current };
+}
