@@ -1,4 +1,5 @@
 import { GetBucketVersioningCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { TruststorePublisher, TruststoreState } from '../../ports.js';
 import { CaError, storageError } from '../../domain/errors.js';
 import { sameTruststore } from '../../domain/truststore.js';
@@ -13,6 +14,12 @@ export interface S3TruststoreOptions {
   /** API Gateway truststore warnings fail the sync (after being reported through `warn`) */
   strict?: boolean;
   warn: (message: string) => void;
+  /**
+   * An SSM String parameter that holds the object version API Gateway should use, written on every publication.
+   * A deployed stack reads the domain's TruststoreVersion from it (`{{resolve:ssm:…}}`), so a stack update applies
+   * the version `ca` published last, never the one the template was written with.
+   */
+  versionParameter?: { client: SSMClient; name: string };
 }
 
 /**
@@ -76,6 +83,24 @@ export class S3Truststore implements TruststorePublisher {
     return [];
   }
 
+  /** Writes the version to the version parameter unless it already holds it (a re-run writes nothing). */
+  private async recordVersion(version: string): Promise<void> {
+    const p = this.o.versionParameter;
+    if (!p) return;
+    const where = `SSM parameter ${p.name}`;
+    try {
+      const cur = await p.client.send(new GetParameterCommand({ Name: p.name }));
+      if (cur.Parameter?.Value === version) return;
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'ParameterNotFound') throw awsError(e, 'read', where);
+    }
+    try {
+      await p.client.send(new PutParameterCommand({ Name: p.name, Value: version, Type: 'String', Overwrite: true, Description: `truststore version of ${this.uri}, written by ca` }));
+    } catch (e) {
+      throw awsError(e, 'record the truststore version in', where);
+    }
+  }
+
   async sync(pem: string): Promise<{ state: TruststoreState; changed: boolean; warnings: string[] }> {
     await this.checkBucket();
     const cur = await this.current();
@@ -96,6 +121,7 @@ export class S3Truststore implements TruststorePublisher {
       state = { pem, version };
       changed = true;
     }
+    await this.recordVersion(state.version);
     const warnings = this.o.domains ? (await this.o.domains.point(this.uri, state.version)).warnings : [];
     if (this.o.strict && warnings.length) {
       for (const w of warnings) this.o.warn(`truststore warning: ${w}`);
