@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { packageRoot } from '../package-root.js';
+import { STACK_OUTPUTS } from '../adapters/aws/stack-outputs.js';
 import { authorizerDeploySettings, PREBUILT_AUTHORIZER, type ResponseMode } from '../lambda/build.js';
 
 /** Where a route sends an authorized request: a Lambda function (proxy integration) or an HTTP URL (HTTP proxy). */
@@ -91,21 +92,7 @@ export interface MtlsApiProps {
 }
 
 /** The output keys `ca init --from-stack` reads (stable logical ids; one MtlsApi per stack). */
-export const OUTPUTS = {
-  region: 'CaRegion',
-  bucket: 'CaBucket',
-  truststoreKey: 'CaTruststoreKey',
-  table: 'CaTable',
-  parameterPrefix: 'CaParameterPrefix',
-  keyCustody: 'CaKeyCustody',
-  kmsKeyId: 'CaSecureStringKeyArn',
-  truststoreVersionParameter: 'CaTruststoreVersionParameter',
-  domains: 'CaDomains',
-  regionalDomainName: 'CaRegionalDomainName',
-  regionalHostedZoneId: 'CaRegionalHostedZoneId',
-  operatorPolicy: 'CaOperatorPolicyArn',
-  authorizerFunction: 'CaAuthorizerFunction',
-} as const;
+export const OUTPUTS = STACK_OUTPUTS;
 
 /** The directory holding the prebuilt authorizer (`index.mjs`), in a checkout after `npm run build` or in the package. */
 export function prebuiltAuthorizerDir(root = packageRoot()): string {
@@ -370,12 +357,13 @@ export class MtlsApi extends Construct {
           ? { integrationType: 'AWS_PROXY', integrationUri: r.target.function.functionArn, payloadFormatVersion: '2.0' }
           : { integrationType: 'HTTP_PROXY', integrationUri: r.target.url, integrationMethod: 'ANY', payloadFormatVersion: '1.0' }),
       });
-      new apigwv2.CfnRoute(scope, 'Route', {
+      const route = new apigwv2.CfnRoute(scope, 'Route', {
         apiId: this.httpApi.ref,
         routeKey: `${method} ${path}`,
         target: `integrations/${integration.ref}`,
         ...(authorize ? { authorizationType: 'CUSTOM', authorizerId: this.httpAuthorizer!.ref } : { authorizationType: 'NONE' }),
       });
+      if (!authorize) nag(route, 'APIG4', UNAUTHORIZED_ROUTE);
       if ('function' in r.target) this.allowInvoke(scope, 'Invoke', r.target.function, `${this.httpApi.ref}/*/*`);
     } else {
       const restApi = this.restApi!;
@@ -392,7 +380,8 @@ export class MtlsApi extends Construct {
         ...('url' in r.target && path.includes('{proxy+}') ? { requestParameters: { 'method.request.path.proxy': true } } : {}),
       });
       this.restDeployment!.addDependency(m);
-      if (authorize) nag(m, 'COG4', 'clients authenticate with certificates (mutual TLS), checked by the ca authorizer, not with Cognito users');
+      nag(m, 'COG4', 'clients authenticate with certificates (mutual TLS), checked by the ca authorizer, not with Cognito users');
+      if (!authorize) nag(m, 'APIG4', UNAUTHORIZED_ROUTE);
       if ('function' in r.target) this.allowInvoke(scope, 'Invoke', r.target.function, `${restApi.ref}/*/*`);
     }
     if (this.condition) for (const c of scope.node.findAll()) if (c instanceof CfnResource) c.cfnOptions.condition = this.condition;
@@ -451,6 +440,8 @@ export class MtlsApi extends Construct {
 function nag(scope: Construct, rule: string, reason: string): void {
   Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${rule}`, reason });
 }
+
+const UNAUTHORIZED_ROUTE = 'the route was added with authorize: false: still behind mutual TLS, and its backend checks the certificate itself';
 
 const ACCESS_LOG_FORMAT = JSON.stringify({
   requestId: '$context.requestId',
