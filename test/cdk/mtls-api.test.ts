@@ -280,3 +280,56 @@ describe('cdk-nag', () => {
     expect(() => synth({}, (stack) => void new Bucket(stack, 'Unreviewed'))).toThrow(/AwsSolutions-S1/);
   });
 });
+
+describe('templates/iam stays what the construct grants', () => {
+  /** A policy of the synthesized template as the placeholder text of templates/iam (resources rendered from refs). */
+  function asTemplate(s: Synth, statements: any[]): any[] {
+    const typeOf = (id: string) => s.json.Resources[id]?.Type;
+    const render = (v: any): string => {
+      if (typeof v === 'string') return v;
+      if (v.Ref) {
+        const pseudo: Record<string, string> = { 'AWS::Region': '__AWS_REGION__', 'AWS::AccountId': '__ACCOUNT_ID__', 'AWS::Partition': 'aws' };
+        if (pseudo[v.Ref]) return pseudo[v.Ref]!;
+        return ({ 'AWS::S3::Bucket': '__BUCKET__', 'AWS::DynamoDB::Table': '__TABLE__' } as Record<string, string>)[typeOf(v.Ref)]!;
+      }
+      if (v['Fn::GetAtt']?.[1] === 'Arn') {
+        return ({
+          'AWS::S3::Bucket': 'arn:aws:s3:::__BUCKET__',
+          'AWS::DynamoDB::Table': 'arn:aws:dynamodb:__AWS_REGION__:__ACCOUNT_ID__:table/__TABLE__',
+          'AWS::KMS::Key': 'arn:aws:kms:__AWS_REGION__:__ACCOUNT_ID__:key/__SSM_KMS_KEY_ID__',
+        } as Record<string, string>)[typeOf(v['Fn::GetAtt'][0])]!;
+      }
+      if (v['Fn::Join']) return v['Fn::Join'][1].map(render).join(v['Fn::Join'][0]);
+      throw new Error(`cannot render ${JSON.stringify(v)}`);
+    };
+    const deep = (v: any): any =>
+      typeof v === 'string' || v.Ref || v['Fn::GetAtt'] || v['Fn::Join']
+        ? render(v).replace('parameter/ca/*', 'parameter__PARAMETER_PREFIX__/*').replace('/truststore.pem', '/__TRUSTSTORE_KEY__').replace(DOMAIN.name, '__DOMAIN_NAME__')
+        : Array.isArray(v)
+          ? v.map(deep)
+          : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)]));
+    const list = (x: any) => [x].flat();
+    return statements.map((st) => ({ ...deep(st), Action: list(st.Action), Resource: list(deep(st.Resource)) }));
+  }
+  const normal = (statements: any[]) => statements.map((st) => ({ ...st, Action: [st.Action].flat(), Resource: [st.Resource].flat() }));
+
+  it('the operator policy (kms custody, a domain) is templates/iam/ca-cli-policy.json, statement for statement', () => {
+    const [, policy] = one(simple.json, 'AWS::IAM::ManagedPolicy');
+    const template = JSON.parse(readFileSync(join(ROOT, 'templates/iam/ca-cli-policy.json'), 'utf8'));
+    expect(asTemplate(simple, policy.Properties.PolicyDocument.Statement)).toEqual(normal(template.Statement));
+  });
+
+  it('the operator policy with ssm custody and no domain is that policy less the KMS CA key and API Gateway statements', () => {
+    const [, policy] = one(store.json, 'AWS::IAM::ManagedPolicy');
+    const template = JSON.parse(readFileSync(join(ROOT, 'templates/iam/ca-cli-policy.json'), 'utf8'));
+    const want = template.Statement.filter((s: any) => !/^CaKeysInKms|^ApiGatewayDomains$/.test(s.Sid));
+    expect(asTemplate(store, policy.Properties.PolicyDocument.Statement)).toEqual(normal(want));
+  });
+
+  it('the authorizer role\'s registry statement is templates/iam/authorizer-policy.json', () => {
+    const role = ofType(http.json, 'AWS::IAM::Role').find(([, r]) => r.Properties.Description?.startsWith('ca authorizer'))![1];
+    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement).filter((s: any) => s.Sid !== 'OwnLogs');
+    const template = JSON.parse(readFileSync(join(ROOT, 'templates/iam/authorizer-policy.json'), 'utf8'));
+    expect(asTemplate(http, statements)).toEqual(normal(template.Statement));
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * The truststore version parameter (aws.truststoreVersionParameter): every publication leaves the S3 object version
+ * in an SSM String parameter, which a deployed stack reads as the domain's TruststoreVersion ({{resolve:ssm:…}}), so
+ * a stack update applies what ca published last. On moto, with the real SDK clients.
+ */
+import { describe, it, expect } from 'vitest';
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import { S3Truststore } from '../../src/adapters/aws/s3-truststore.js';
+import { createBucket, unique, useMoto } from './moto-env.js';
+
+const { clients } = useMoto();
+const PEM_A = '-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n';
+const PEM_B = '-----BEGIN CERTIFICATE-----\nMIIBAQ==\n-----END CERTIFICATE-----\n';
+
+async function setup() {
+  const bucket = unique('ca-tsv');
+  await createBucket(clients.s3, bucket);
+  const name = `/${unique('ca')}/truststore/version`;
+  const ts = new S3Truststore({ client: clients.s3, bucket, key: 'truststore.pem', warn: () => {}, versionParameter: { client: clients.ssm, name } });
+  const read = async () => (await clients.ssm.send(new GetParameterCommand({ Name: name }))).Parameter!;
+  return { ts, read, name };
+}
+
+describe('the truststore version parameter', () => {
+  it('each publication writes the new object version; publishing the same content again writes nothing', async () => {
+    const { ts, read } = await setup();
+    const a = await ts.sync(PEM_A);
+    expect(a.changed).toBe(true);
+    const p1 = await read();
+    expect(p1).toMatchObject({ Value: a.state.version, Type: 'String' });
+    const again = await ts.sync(PEM_A);
+    expect(again.changed).toBe(false);
+    expect((await read()).Version).toBe(p1.Version);
+    const b = await ts.sync(PEM_B);
+    expect(b.state.version).not.toBe(a.state.version);
+    expect(await read()).toMatchObject({ Value: b.state.version, Version: p1.Version! + 1 });
+  });
+
+  it('a parameter that lost the current version (a crash after the S3 write, or a hand edit) is repaired by the next sync', async () => {
+    const { ts, read, name } = await setup();
+    const a = await ts.sync(PEM_A);
+    await clients.ssm.send(new PutParameterCommand({ Name: name, Value: 'an-old-version', Type: 'String', Overwrite: true }));
+    const again = await ts.sync(PEM_A);
+    expect(again.changed).toBe(false);
+    expect((await read()).Value).toBe(a.state.version);
+  });
+});
