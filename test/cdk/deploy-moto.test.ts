@@ -8,7 +8,7 @@
  * test/cdk/mtls-api.test.ts (assertions, cfn-lint, cdk-nag).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand, DescribeStackResourcesCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
@@ -139,10 +139,23 @@ describe('the store template on moto CloudFormation (no DomainName)', () => {
     expect(await versionParameter()).toBe(second);
   });
 
+  it('ca init --from-stack refuses a stack without ca\'s outputs (exit 3) and another --store (exit 2), writing nothing', async () => {
+    const other = unique('not-ca');
+    await cfn.send(new CreateStackCommand({ StackName: other, TemplateBody: JSON.stringify({ Resources: { B: { Type: 'AWS::S3::Bucket' } } }) }));
+    const dir = tempDir('ca-stack-other-');
+    const r = await caAsync(dir, ['init', '--from-stack', other, '--region', REGION], env);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/^error: CloudFormation stack .* has no output CaBucket, CaTable: it is not a ca stack$/m);
+    const local = await caAsync(dir, ['init', '--from-stack', stackName, '--store', 'local', '--region', REGION], env);
+    expect(local.code).toBe(2);
+    expect(existsSync(join(dir, 'ca.config.json'))).toBe(false);
+  });
+
   it('ca init --from-stack refuses a stack that does not exist (exit 4) and writes nothing', async () => {
     const dir = tempDir('ca-stack-missing-');
     const r = await caAsync(dir, ['init', '--from-stack', unique('nope'), '--region', REGION], env);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^error: CloudFormation stack .* not found/m);
+    expect(existsSync(join(dir, 'ca.config.json'))).toBe(false);
   });
 });

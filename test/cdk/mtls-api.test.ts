@@ -221,6 +221,15 @@ describe('MtlsApi: the HTTP API and its mutual TLS domain', () => {
     rest.t.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'ANY', AuthorizationType: 'CUSTOM', Integration: { Type: 'AWS_PROXY' } });
   });
 
+  it('the sample backend answers a payload 2.0 event with the path and what the authorizer passed on', async () => {
+    const [, fn] = ofType(http.json, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Code.ZipFile)!;
+    const { runInNewContext } = await import('node:vm');
+    const mod = { exports: {} as any };
+    runInNewContext(fn.Properties.Code.ZipFile, { exports: mod.exports, module: mod });
+    const r = await mod.exports.handler({ rawPath: '/hello', requestContext: { authorizer: { lambda: { clientId: 'acme' } } } });
+    expect(r).toEqual({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/hello', authorizer: { clientId: 'acme' } }) });
+  });
+
   it('API Gateway may invoke the authorizer only through this API\'s authorizer', () => {
     const [apiId] = one(http.json, 'AWS::ApiGatewayV2::Api');
     const [authzId] = one(http.json, 'AWS::ApiGatewayV2::Authorizer');
