@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Aws, CfnCondition, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { Aspects, Aws, CfnCondition, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -155,6 +156,7 @@ export class MtlsApi extends Construct {
   private restAuthorizer?: apigw.CfnAuthorizer;
   private restDeployment?: apigw.CfnDeployment;
   private readonly restResources = new Map<string, string>();
+  private readonly restRoutes: unknown[] = [];
   private routeCount = 0;
 
   constructor(scope: Construct, id: string, props: MtlsApiProps = {}) {
@@ -309,6 +311,14 @@ export class MtlsApi extends Construct {
       });
       this.allowInvoke(api, 'InvokeAuthorizer', this.authorizer, `${restApi.ref}/authorizers/${this.restAuthorizer.ref}`);
       this.restDeployment = new apigw.CfnDeployment(api, 'Deployment', { restApiId: restApi.ref, description: 'ca mtls api' });
+      // A REST deployment is a snapshot: CloudFormation makes a new one only for a new logical id, so the id carries
+      // a hash of the routes (set by an aspect, which runs after every addRoute and before the ids are resolved).
+      const deployment = this.restDeployment;
+      Aspects.of(api).add({
+        visit: (node) => {
+          if (node === deployment) deployment.overrideLogicalId(`CaRestDeployment${createHash('sha256').update(JSON.stringify(this.restRoutes)).digest('hex').slice(0, 12)}`);
+        },
+      });
       const stage = new apigw.CfnStage(api, 'Stage', {
         restApiId: restApi.ref,
         deploymentId: this.restDeployment.ref,
@@ -367,6 +377,7 @@ export class MtlsApi extends Construct {
       if ('function' in r.target) this.allowInvoke(scope, 'Invoke', r.target.function, `${this.httpApi.ref}/*/*`);
     } else {
       const restApi = this.restApi!;
+      this.restRoutes.push([method, path, authorize, 'function' in r.target ? r.target.function.node.path : r.target.url]);
       const resourceId = this.restResource(path);
       const m = new apigw.CfnMethod(scope, 'Method', {
         restApiId: restApi.ref,

@@ -221,6 +221,20 @@ describe('MtlsApi: the HTTP API and its mutual TLS domain', () => {
     rest.t.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'ANY', AuthorizationType: 'CUSTOM', Integration: { Type: 'AWS_PROXY' } });
   });
 
+  it('a REST deployment is renewed when the routes change (its logical id hashes them), and only then', () => {
+    const deploymentIds = (s: Synth) => ofType(s.json, 'AWS::ApiGateway::Deployment').map(([id]) => id);
+    const [id] = deploymentIds(rest);
+    expect(id).toMatch(/^CaRestDeployment[0-9a-f]{12}$/);
+    const [stage] = ofType(rest.json, 'AWS::ApiGateway::Stage');
+    expect(stage[1].Properties.DeploymentId).toEqual({ Ref: id });
+    const same = synth({ domain: DOMAIN, apiType: 'rest', keyCustody: 'kms' });
+    expect(deploymentIds(same)).toEqual([id]);
+    const more = synth({ domain: DOMAIN, apiType: 'rest', keyCustody: 'kms' }, (_s, api) => api.addRoute({ method: 'GET', path: '/health', target: { url: 'https://backend.example.com' } }));
+    expect(deploymentIds(more)).toHaveLength(1);
+    expect(deploymentIds(more)[0]).not.toBe(id);
+    expect(more.json.Resources[deploymentIds(more)[0]!].DependsOn.length).toBe(2);
+  });
+
   it('the sample backend answers a payload 2.0 event with the path and what the authorizer passed on', async () => {
     const [, fn] = ofType(http.json, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Code.ZipFile)!;
     const { runInNewContext } = await import('node:vm');
