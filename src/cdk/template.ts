@@ -1,4 +1,4 @@
-import { App, CfnCondition, CfnParameter, DefaultStackSynthesizer, Fn, Stack } from 'aws-cdk-lib';
+import { App, CfnCondition, CfnParameter, CfnRule, DefaultStackSynthesizer, Fn, Stack } from 'aws-cdk-lib';
 import { MtlsApi } from './mtls-api.js';
 
 /** The file the build writes the plain template to (templates/README.md describes its parameters). */
@@ -23,6 +23,15 @@ export function templateStack(app = new App({ analyticsReporting: false, context
   const codeKey = param('AuthorizerCodeKey', 'object key, in the truststore bucket, of the zip `ca authorizer build` writes (with DomainName)', { default: 'lambda/authorizer.zip' });
   const prefix = param('ParameterPrefix', 'SSM path of ca (aws.parameterPrefix)', { default: '/ca', allowedPattern: '^/[A-Za-z0-9_.\\-/]*[A-Za-z0-9_.\\-]$' });
   const hasDomain = new CfnCondition(stack, 'HasDomain', { expression: Fn.conditionNot(Fn.conditionEquals(domainName, '')) });
+  // a DomainName without what the API needs is refused before anything is created
+  const set = (v: string) => Fn.conditionNot(Fn.conditionEquals(v, ''));
+  new CfnRule(stack, 'DomainNeedsCertificateAndBackend', {
+    ruleCondition: set(domainName),
+    assertions: [
+      { assert: set(certificateArn), assertDescription: 'CertificateArn is required with DomainName (an ACM certificate for it, in this region)' },
+      { assert: set(backendUrl), assertDescription: 'BackendUrl is required with DomainName (where authorized requests go)' },
+    ],
+  });
   new MtlsApi(stack, 'Ca', {
     domain: { name: domainName, certificateArn },
     apiCondition: hasDomain,

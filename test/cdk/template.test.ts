@@ -30,6 +30,7 @@ describe('the plain CloudFormation template', () => {
     expect(byCondition.get('HasDomain')).toEqual(expect.arrayContaining(['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Api', 'AWS::ApiGatewayV2::Authorizer', 'AWS::ApiGatewayV2::DomainName', 'AWS::ApiGatewayV2::Route']));
     expect(committed.Conditions.HasDomain).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'DomainName' }, ''] }] });
     for (const k of ['CaDomains', 'CaRegionalDomainName', 'CaAuthorizerFunction']) expect(committed.Outputs[k].Condition, k).toBe('HasDomain');
+    expect(committed.Rules.DomainNeedsCertificateAndBackend.Assertions.map((a: any) => a.AssertDescription)).toEqual([expect.stringMatching(/^CertificateArn is required/), expect.stringMatching(/^BackendUrl is required/)]);
     expect(Object.keys(committed.Parameters).sort()).toEqual(['AuthorizerCodeKey', 'BackendUrl', 'CertificateArn', 'DomainName', 'ParameterPrefix']);
     // no CDK bootstrap, asset or metadata left in a template deployed without the CDK
     expect(fresh).not.toMatch(/BootstrapVersion|AssetParameters|cdk-hnb659fds|AWS::CDK::Metadata|aws:cdk:path/);

@@ -4,7 +4,7 @@ import { helpFooter } from '../shared.js';
 export function register(program: Command): void {
   const cmd = program
     .command('init')
-    .description('write ca.config.json (prompts on a terminal, flags otherwise); --env names the environment, --store and --dir set its store')
+    .description('write ca.config.json (prompts on a terminal, flags otherwise); --env names the environment, --store and --dir set its store, --from-stack reads it from a deployed stack; --iac cdk writes a starter CDK app instead')
     .option('--org <name>', 'organization (O=)')
     .option('--ca-name <name>', 'CA name')
     .option('--key-type <type>', 'client key type')
