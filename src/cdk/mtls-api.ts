@@ -390,7 +390,7 @@ export class MtlsApi extends Construct {
             : { type: 'HTTP_PROXY', integrationHttpMethod: 'ANY', uri: r.target.url.replace(/\/?$/, path.includes('{proxy+}') ? '/{proxy}' : ''), ...(path.includes('{proxy+}') ? { requestParameters: { 'integration.request.path.proxy': 'method.request.path.proxy' } } : {}) },
         ...('url' in r.target && path.includes('{proxy+}') ? { requestParameters: { 'method.request.path.proxy': true } } : {}),
       });
-      this.restDeployment!.addDependency(m);
+      this.restDeployment!.addResourceDependency(m);
       nag(m, 'COG4', 'clients authenticate with certificates (mutual TLS), checked by the ca authorizer, not with Cognito users');
       if (!authorize) nag(m, 'APIG4', UNAUTHORIZED_ROUTE);
       if ('function' in r.target) this.allowInvoke(scope, 'Invoke', r.target.function, `${restApi.ref}/*/*`);
