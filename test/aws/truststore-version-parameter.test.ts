@@ -18,10 +18,20 @@ async function setup() {
   const name = `/${unique('ca')}/truststore/version`;
   const ts = new S3Truststore({ client: clients.s3, bucket, key: 'truststore.pem', warn: () => {}, versionParameter: { client: clients.ssm, name } });
   const read = async () => (await clients.ssm.send(new GetParameterCommand({ Name: name }))).Parameter!;
-  return { ts, read, name };
+  return { ts, read, name, bucket };
 }
 
 describe('the truststore version parameter', () => {
+  it('a parameter never written is drift once a truststore is published (a run stopped between S3 and SSM)', async () => {
+    const { ts, name, bucket } = await setup();
+    expect(await ts.drift()).toEqual([]);
+    // the S3 write alone, as a run killed before the parameter would leave it
+    await new S3Truststore({ client: clients.s3, bucket, key: 'truststore.pem', warn: () => {} }).sync(PEM_A);
+    expect(await ts.drift()).toEqual([expect.stringMatching(new RegExp(`^SSM parameter ${name} holds nothing, not the published `))]);
+    await ts.sync(PEM_A);
+    expect(await ts.drift()).toEqual([]);
+  });
+
   it('each publication writes the new object version; publishing the same content again writes nothing', async () => {
     const { ts, read } = await setup();
     const a = await ts.sync(PEM_A);
@@ -39,8 +49,11 @@ describe('the truststore version parameter', () => {
   it('a parameter that lost the current version (a crash after the S3 write, or a hand edit) is repaired by the next sync', async () => {
     const { ts, read, name } = await setup();
     const a = await ts.sync(PEM_A);
+    expect(await ts.drift()).toEqual([]);
     await clients.ssm.send(new PutParameterCommand({ Name: name, Value: 'an-old-version', Type: 'String', Overwrite: true }));
+    expect(await ts.drift()).toEqual([`SSM parameter ${name} holds version an-old-version, not the published ${a.state.version}`]);
     const again = await ts.sync(PEM_A);
+    expect(await ts.drift()).toEqual([]);
     expect(again.changed).toBe(false);
     expect((await read()).Value).toBe(a.state.version);
   });

@@ -77,10 +77,22 @@ export class S3Truststore implements TruststorePublisher {
   /**
    * Nothing to compare within S3: what API Gateway and clients read is the object's latest version itself, so a
    * hand-made upload shows as a truststore that differs from the registry (see `ca status`). Whether each domain
-   * points at that version is not read back here.
+   * points at that version is not read back here. The version parameter is: one that does not hold the published
+   * version (a run stopped between the S3 write and the parameter, or a hand edit) is drift, which `ca truststore
+   * publish` (and a re-run bootstrap) repairs.
    */
   async drift(): Promise<string[]> {
-    return [];
+    const p = this.o.versionParameter;
+    if (!p) return [];
+    const cur = await this.current();
+    if (!cur || cur.version === 'null') return [];
+    let value: string | undefined;
+    try {
+      value = (await p.client.send(new GetParameterCommand({ Name: p.name }))).Parameter?.Value;
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'ParameterNotFound') throw awsError(e, 'read', `SSM parameter ${p.name}`);
+    }
+    return value === cur.version ? [] : [`SSM parameter ${p.name} holds ${value === undefined ? 'nothing' : `version ${value}`}, not the published ${cur.version}`];
   }
 
   /** Writes the version to the version parameter unless it already holds it (a re-run writes nothing). */
