@@ -6,9 +6,10 @@
 import { describe, it, expect } from 'vitest';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { S3Truststore } from '../../src/adapters/aws/s3-truststore.js';
-import { createBucket, unique, useMoto } from './moto-env.js';
+import { caAsync as ca, tempDir } from '../helpers/cli.js';
+import { cliEnvFor, createBucket, createTable, unique, useMoto } from './moto-env.js';
 
-const { clients } = useMoto();
+const { clients, endpoint } = useMoto();
 const PEM_A = '-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n';
 const PEM_B = '-----BEGIN CERTIFICATE-----\nMIIBAQ==\n-----END CERTIFICATE-----\n';
 
@@ -56,5 +57,26 @@ describe('the truststore version parameter', () => {
     expect(await ts.drift()).toEqual([]);
     expect(again.changed).toBe(false);
     expect((await read()).Value).toBe(a.state.version);
+  });
+});
+
+describe('the real CLI with the version parameter', () => {
+  it('a CA bootstrapped before the parameter was configured (or killed before writing it) is finished by a re-run of bootstrap; status warns until then', async () => {
+    const bucket = unique('ca-tsv-cli');
+    const table = unique('ca-tsv-cli');
+    await createBucket(clients.s3, bucket);
+    await createTable(clients.dynamodb, table);
+    const dir = tempDir('ca-tsv-cli-');
+    const base = cliEnvFor(endpoint, bucket, table);
+    const name = `${base.CA_AWS_PARAMETER_PREFIX}/truststore/version`;
+    expect((await ca(dir, ['bootstrap', '--json'], base)).code).toBe(0);
+    const env = { ...base, CA_AWS_TRUSTSTORE_VERSION_PARAMETER: name };
+    const status = await ca(dir, ['status', '--json'], env);
+    expect(status.json().warnings).toContainEqual(expect.stringMatching(/^truststore: SSM parameter .* holds nothing, not the published .*: run `ca truststore publish` to repair it$/));
+    const again = await ca(dir, ['bootstrap', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json().action).toBe('resumed');
+    const published = (await ca(dir, ['truststore', 'show', '--json'], env)).json().version;
+    expect((await clients.ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Value).toBe(published);
   });
 });
