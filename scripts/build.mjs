@@ -116,6 +116,19 @@ const [shell, runtime] = await Promise.all([
   }),
   build({ ...common, entryPoints: { 'signing-worker': 'src/adapters/threads/signing-worker.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } }),
   build({ ...authorizerBuildOptions(root), outfile: join(root, 'dist', 'lambda', 'index.mjs') }),
+  // `ca/cdk`: the CDK constructs, ESM; aws-cdk-lib and constructs come from the CDK app (optional peers). The CLI
+  // never loads this file (test/cdk/package.test.ts).
+  build({
+    absWorkingDir: root,
+    entryPoints: ['src/cdk/index.ts'],
+    outfile: 'dist/cdk/index.js',
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['aws-cdk-lib', 'constructs', 'esbuild'],
+    logLevel: 'warning',
+  }),
 ]).catch(fail);
 
 // one instance of each module: a module in both files would have two copies of its state and classes

@@ -68,6 +68,7 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'aws.parameterPrefix', env: 'CA_AWS_PARAMETER_PREFIX', doc: 'SSM parameter prefix for CA keys (not starting with aws or ssm)', default: '/ca' },
   { key: 'aws.keyCustody', env: 'CA_AWS_KEY_CUSTODY', doc: 'ssm (SecureString) or kms (non-exportable KMS keys)', default: 'ssm' },
   { key: 'aws.kmsKeyId', env: 'CA_AWS_KMS_KEY_ID', doc: 'customer-managed KMS key for SecureString encryption (default aws/ssm)' },
+  { key: 'aws.truststoreVersionParameter', env: 'CA_AWS_TRUSTSTORE_VERSION_PARAMETER', doc: 'SSM parameter written with the truststore version on every publication (a deployed stack reads it; see Deploy)' },
   { key: 'aws.domains', env: 'CA_AWS_DOMAINS', doc: 'API Gateway custom domains to update, e.g. api.example.com:rest,h.example.com:http' },
 ];
 

@@ -72,6 +72,9 @@ const isCli = under('src/cli');
 const isAdapters = under('src/adapters');
 const isLambda = under('src/lambda');
 const isGateway = under('src/gateway');
+const isCdk = under('src/cdk');
+/** The one adapter file the CDK construct reads: the stack's output keys, shared with `ca init --from-stack`. */
+const STACK_OUTPUTS = 'src/adapters/aws/stack-outputs.ts';
 /** `aws`, `local`, `threads`: the adapter family a file under src/adapters/ belongs to */
 const adapterFamily = (p: string | undefined) => (isAdapters(p) ? p!.split('/')[2] : undefined);
 
@@ -114,7 +117,7 @@ describe('import scanner', () => {
   it('reads the real source tree', () => {
     expect(FILES.length).toBeGreaterThan(20);
     // the rules below cover these directories: each must be seen, or a rule about it would pass vacuously
-    for (const d of ['src/adapters/aws', 'src/adapters/local', 'src/adapters/threads', 'src/gateway']) expect(ALL.some((i) => under(d)(i.file)), d).toBe(true);
+    for (const d of ['src/adapters/aws', 'src/adapters/local', 'src/adapters/threads', 'src/gateway', 'src/cdk']) expect(ALL.some((i) => under(d)(i.file)), d).toBe(true);
     expect(ALL).toContainEqual(expect.objectContaining({ file: 'src/domain/template.ts', specifier: './der.js', target: 'src/domain/der.ts' }));
     expect(ALL).toContainEqual(expect.objectContaining({ file: 'src/adapters/local/files.ts', specifier: 'node:fs' }));
     expect(ALL.some((i) => i.dynamic)).toBe(true);
@@ -155,9 +158,30 @@ describe('architecture', () => {
     expect(describeAll(bad)).toEqual([]);
   });
 
-  it('only src/cli/**, src/lambda/** and src/gateway/** (the composition roots) import from src/adapters', () => {
-    const bad = ALL.filter((i) => isAdapters(i.target) && !isAdapters(i.file) && !isCli(i.file) && !isLambda(i.file) && !isGateway(i.file));
+  it('only src/cli/**, src/lambda/** and src/gateway/** (the composition roots) import from src/adapters (src/cdk: the stack output keys only)', () => {
+    const bad = ALL.filter((i) => isAdapters(i.target) && !isAdapters(i.file) && !isCli(i.file) && !isLambda(i.file) && !isGateway(i.file) && !(isCdk(i.file) && i.target === STACK_OUTPUTS));
     expect(describeAll(bad)).toEqual([]);
+  });
+
+  const CDK_PACKAGES = ['aws-cdk-lib', 'constructs', 'cdk-nag'];
+
+  it('nothing outside src/cdk/** imports src/cdk, aws-cdk-lib, constructs or cdk-nag (the CLI and the Lambda bundles never load the CDK)', () => {
+    const bad = ALL.filter((i) => !isCdk(i.file) && (isCdk(i.target) || pkg(i.specifier, ...CDK_PACKAGES)));
+    expect(describeAll(bad)).toEqual([]);
+  });
+
+  it('src/cdk/** imports no src/cli, no adapter but the stack output keys, nothing of the domain, and no AWS SDK', () => {
+    const bad = ALL.filter(
+      (i) =>
+        isCdk(i.file) &&
+        (isCli(i.target) || (isAdapters(i.target) && i.target !== STACK_OUTPUTS) || inDomain(i.target ?? '') || pkg(i.specifier, '@aws-sdk/', 'commander', 'inquirer', '@inquirer/') || i.specifier.startsWith('<computed')),
+    );
+    expect(describeAll(bad)).toEqual([]);
+  });
+
+  it('the stack output keys are constants only: the file imports nothing', () => {
+    expect(ALL.filter((i) => i.file === STACK_OUTPUTS)).toEqual([]);
+    expect(ALL.some((i) => isCdk(i.file) && i.target === STACK_OUTPUTS)).toBe(true);
   });
 
   const LAMBDA_FORBIDDEN = (i: Import) =>

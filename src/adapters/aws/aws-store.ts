@@ -34,6 +34,8 @@ export interface AwsStoreSettings {
   /** customer-managed KMS key for SecureString parameters */
   kmsKeyId?: string;
   domains?: DomainSetting[];
+  /** SSM String parameter `ca` writes the truststore's object version to on every publication (the stack reads it) */
+  truststoreVersionParameter?: string;
 }
 
 export interface AwsStoreOptions {
@@ -111,6 +113,7 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
     key,
     strict: o.strict,
     warn: o.warn,
+    versionParameter: s.truststoreVersionParameter ? { client: c.ssm, name: s.truststoreVersionParameter } : undefined,
     domains: domains.length ? new ApiGatewayDomains({ domains, rest: c.apiGateway, http: c.apiGatewayV2, pollIntervalMs: o.pollIntervalMs }) : undefined,
   });
   if (o.preflight !== false) await truststore.checkBucket();

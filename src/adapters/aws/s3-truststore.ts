@@ -1,4 +1,5 @@
 import { GetBucketVersioningCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { TruststorePublisher, TruststoreState } from '../../ports.js';
 import { CaError, storageError } from '../../domain/errors.js';
 import { sameTruststore } from '../../domain/truststore.js';
@@ -13,6 +14,12 @@ export interface S3TruststoreOptions {
   /** API Gateway truststore warnings fail the sync (after being reported through `warn`) */
   strict?: boolean;
   warn: (message: string) => void;
+  /**
+   * An SSM String parameter that holds the object version API Gateway should use, written on every publication.
+   * A deployed stack reads the domain's TruststoreVersion from it (`{{resolve:ssm:…}}`), so a stack update applies
+   * the version `ca` published last, never the one the template was written with.
+   */
+  versionParameter?: { client: SSMClient; name: string };
 }
 
 /**
@@ -70,10 +77,40 @@ export class S3Truststore implements TruststorePublisher {
   /**
    * Nothing to compare within S3: what API Gateway and clients read is the object's latest version itself, so a
    * hand-made upload shows as a truststore that differs from the registry (see `ca status`). Whether each domain
-   * points at that version is not read back here.
+   * points at that version is not read back here. The version parameter is: one that does not hold the published
+   * version (a run stopped between the S3 write and the parameter, or a hand edit) is drift, which `ca truststore
+   * publish` (and a re-run bootstrap) repairs.
    */
   async drift(): Promise<string[]> {
-    return [];
+    const p = this.o.versionParameter;
+    if (!p) return [];
+    const cur = await this.current();
+    if (!cur || cur.version === 'null') return [];
+    let value: string | undefined;
+    try {
+      value = (await p.client.send(new GetParameterCommand({ Name: p.name }))).Parameter?.Value;
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'ParameterNotFound') throw awsError(e, 'read', `SSM parameter ${p.name}`);
+    }
+    return value === cur.version ? [] : [`SSM parameter ${p.name} holds ${value === undefined ? 'nothing' : `version ${value}`}, not the published ${cur.version}`];
+  }
+
+  /** Writes the version to the version parameter unless it already holds it (a re-run writes nothing). */
+  private async recordVersion(version: string): Promise<void> {
+    const p = this.o.versionParameter;
+    if (!p) return;
+    const where = `SSM parameter ${p.name}`;
+    try {
+      const cur = await p.client.send(new GetParameterCommand({ Name: p.name }));
+      if (cur.Parameter?.Value === version) return;
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'ParameterNotFound') throw awsError(e, 'read', where);
+    }
+    try {
+      await p.client.send(new PutParameterCommand({ Name: p.name, Value: version, Type: 'String', Overwrite: true, Description: `truststore version of ${this.uri}, written by ca` }));
+    } catch (e) {
+      throw awsError(e, 'record the truststore version in', where);
+    }
   }
 
   async sync(pem: string): Promise<{ state: TruststoreState; changed: boolean; warnings: string[] }> {
@@ -96,6 +133,7 @@ export class S3Truststore implements TruststorePublisher {
       state = { pem, version };
       changed = true;
     }
+    await this.recordVersion(state.version);
     const warnings = this.o.domains ? (await this.o.domains.point(this.uri, state.version)).warnings : [];
     if (this.o.strict && warnings.length) {
       for (const w of warnings) this.o.warn(`truststore warning: ${w}`);
