@@ -207,6 +207,8 @@ export class MtlsApi extends Construct {
     const wildcards: [string, string][] = [
       [Token.isUnresolved(this.parameterPrefix) ? '' : `[${arnOf('ssm', `parameter${this.parameterPrefix}/*`)}]`, 'ca names its parameters (CA keys, bundles, truststore version) at run time, all under its own prefix'],
     ];
+    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnResource);
+    wildcards.push([`[Resource::<${bucketId}.Arn>/crl/*]`, 'the CRLs are one object per CA, named by its serial at run time, all under crl/ in the truststore bucket']);
     if (keyCustody === 'kms') {
       wildcards.push(['[Resource::*]', 'kms:CreateKey has no resource to name; the condition allows only SIGN_VERIFY keys tagged with this CA\'s ca:name']);
       wildcards.push([`[${arnOf('kms', 'key/*')}]`, 'CA keys are created by ca at bootstrap and rotation; the condition limits use to keys tagged with this CA\'s ca:name']);
@@ -492,7 +494,10 @@ export function operatorPolicyDocument(o: {
   const s = (sid: string, actions: string[], resources: string[], conditions?: Record<string, unknown>) => new iam.PolicyStatement({ sid, actions, resources, conditions });
   const statements = [
     s('TruststoreObject', ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'], [o.bucket.arnForObjects(o.truststoreKey)]),
-    s('TruststoreBucket', ['s3:GetBucketVersioning', 's3:ListBucketVersions'], [o.bucket.bucketArn]),
+    // the CRLs `ca crl` and `ca revoke` publish beside the truststore (README "Certificate revocation lists")
+    s('CrlObjects', ['s3:GetObject', 's3:PutObject'], [o.bucket.arnForObjects('crl/*')]),
+    // ListBucket: without it S3 answers a read of a CRL not written yet with AccessDenied instead of NoSuchKey
+    s('TruststoreBucket', ['s3:GetBucketVersioning', 's3:ListBucketVersions', 's3:ListBucket'], [o.bucket.bucketArn]),
     s('Registry', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'], [o.table.tableArn]),
     s('CaKeysAndBundlesInSsm', ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:DeleteParameter'], [arn('ssm', `parameter${o.parameterPrefix}/*`)]),
   ];
