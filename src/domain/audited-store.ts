@@ -22,11 +22,14 @@ export interface AuditFacts {
 
 /**
  * What a command uses to record a write the store does not see: `await recorder.record({ serials, detail })`
- * appends one event (change `other`) under the lock. Registry commits and truststore publications need no call:
- * the audited store records them.
+ * appends one event (change `other`) under the lock, after the write. Registry commits and truststore
+ * publications need no call: the audited store records them. An adapter that can write the event atomically with
+ * its own write (DynamoDbRegistry.writeWithAudit) is given `await recorder.draft(facts)` instead.
  */
 export interface AuditRecorder {
   record(facts: AuditFacts): Promise<AuditEvent>;
+  /** The draft of an event (change `other`) for an adapter to seal and write with its own writes. */
+  draft(facts: AuditFacts): Promise<AuditDraft>;
   /** events this run has written so far */
   readonly written: number;
 }
@@ -94,10 +97,13 @@ export function auditStore<S extends Store>(store: S, session: AuditSession): { 
     assertHeld: () => lock.assertHeld(),
     withLock: <T>(fn: () => Promise<T>) =>
       lock.withLock(async () => {
+        // the trail's head when the run took the lock: moved at the failure means the run changed something
+        const start = await store.audit.head();
         try {
           return await fn();
         } catch (e) {
-          if (written > 0) await recordFailure(e);
+          const now = await store.audit.head().catch(() => start);
+          if (written > 0 || now?.seq !== start?.seq) await recordFailure(e);
           throw e;
         }
       }),
@@ -111,12 +117,14 @@ export function auditStore<S extends Store>(store: S, session: AuditSession): { 
       // the store itself may be what failed: the command's own error is what the user sees
     }
   };
+  const otherDraft = (f: AuditFacts) => draft({ change: 'other', serials: f.serials ?? [], clientIds: f.clientIds ?? [], ...(f.detail ? { detail: f.detail } : {}) });
   const recorder: AuditRecorder = {
     async record(f: AuditFacts) {
-      const e = await store.audit.append(await draft({ change: 'other', serials: f.serials ?? [], clientIds: f.clientIds ?? [], ...(f.detail ? { detail: f.detail } : {}) }));
+      const e = await store.audit.append(await otherDraft(f));
       written++;
       return e;
     },
+    draft: otherDraft,
     get written() {
       return written;
     },

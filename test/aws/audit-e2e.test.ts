@@ -206,6 +206,20 @@ describe('DynamoDbRegistry: the chain head is moved conditionally', () => {
     expect(await reg.auditHead()).toMatchObject({ seq: 1 });
   }, 60_000);
 
+  it('writeWithAudit: a command\'s own items and their event in one transaction; a refused condition writes neither', async () => {
+    const table = unique('ca-audit-own');
+    await createTable(clients.dynamodb, table);
+    const reg = new DynamoDbRegistry({ client: clients.dynamodb, tableName: table });
+    const put = (v: string, condition: string) => ({ Put: { TableName: table, Item: { pk: { S: 'TOKENKEYS' }, current: { S: v } }, ConditionExpression: condition } });
+    const e = await reg.writeWithAudit([put('k1', 'attribute_not_exists(pk)')], { ...draft(1), detail: { keyId: 'k1' } });
+    expect(e).toMatchObject({ seq: 1, detail: { keyId: 'k1' } });
+    await expect(reg.writeWithAudit([put('k2', 'attribute_not_exists(pk)')], { ...draft(2), detail: { keyId: 'k2' } })).rejects.toMatchObject({ code: 'conflict' });
+    const item = (await clients.dynamodb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: 'TOKENKEYS' } }, ConsistentRead: true }))).Item!;
+    expect(item.current!.S).toBe('k1');
+    const all = await new DynamoDbRegistry({ client: clients.dynamodb, tableName: table }).auditEvents();
+    expect(all.map((x) => x.detail?.keyId)).toEqual(['k1']);
+  }, 60_000);
+
   it('reserves two actions in every transaction for the event', () => {
     const changes: RegistryChange[] = Array.from({ length: 100 }, (_, i) => ({ op: 'create', record: fakeClient(`a${i}`, `c${i}`) }));
     expect(planCommit('t', changes, { audit: true }).map((tx) => tx.length)).toEqual([98, 98, 4]);

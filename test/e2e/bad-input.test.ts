@@ -136,7 +136,7 @@ describe('bad input on the embedded store', () => {
     });
     expectError({ code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }, 6, /^error: failed to take the lock in .*pki: .*EACCES/);
     expect(fileDigest(join(own, 'pki', 'registry.json'))).toBe(reg);
-    expect(readdirSync(join(own, 'pki')).sort()).toEqual(['keys', 'registry.json', 'truststore-versions', 'truststore.pem']);
+    expect(readdirSync(join(own, 'pki')).sort()).toEqual(['audit.jsonl', 'keys', 'registry.json', 'truststore-versions', 'truststore.pem']);
   });
 });
 

@@ -180,6 +180,21 @@ describe('the local store: the event is in the journal line of its commit, then 
     expect(verifyChain(all, await fresh.auditHead()).ok).toBe(true);
   });
 
+  it('finds the last event of audit.jsonl from its end, also when that line is longer than the first window read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ca-audit-'));
+    dirs.push(dir);
+    const reg = new JsonFileRegistry(dir);
+    // a re-issue chunk of 992 clients names 1,984 serials: an event line of ~80 KB; this one is ~400 KB
+    const many = Array.from({ length: 12_000 }, (_, i) => i.toString(16).padStart(32, '0'));
+    await reg.commit([{ op: 'create', record: record('01') }], { audit: draft(1, { serials: many }) });
+    reg.compact();
+    await reg.commit([{ op: 'create', record: record('02', 'b') }], { audit: draft(2) });
+    reg.compact();
+    const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 2]);
+    expect(lines[0]!.length).toBeGreaterThan(1 << 18);
+  });
+
   it('a compaction cut short after audit.jsonl was written is completed by the next one, never doubled; a torn last line is cut off', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ca-audit-'));
     dirs.push(dir);

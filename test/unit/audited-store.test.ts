@@ -74,5 +74,7 @@ describe('auditStore', () => {
     expect(e).toMatchObject({ operation: 'token-key rotate', change: 'other', result: 'ok', serials: [], clientIds: [], detail: { keyId: 'k-2026-03' } });
     expect((await store.audit.read()).at(-1)).toEqual(e);
     expect(recorder.written).toBe(1);
+    // the draft an adapter seals and writes with its own writes (DynamoDbRegistry.writeWithAudit)
+    expect(await recorder.draft({ serials: ['0a'], detail: { crlNumber: '7' } })).toMatchObject({ operation: 'token-key rotate', change: 'other', result: 'ok', serials: ['0a'], clientIds: [], detail: { crlNumber: '7' }, command: ['ca', 'token-key rotate'] });
   });
 });

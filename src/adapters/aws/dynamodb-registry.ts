@@ -246,6 +246,18 @@ export class DynamoDbRegistry implements CertificateRegistry {
     return out.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
   }
 
+  /**
+   * Writes of other items of this table (a command's own state, e.g. a key set) and their audit event in one
+   * TransactWriteItems call: the event exists exactly when the writes do. At most 98 writes. A failed condition
+   * of `items` throws CaError conflict; an attempt that landed (its answer lost) is recognised by the head.
+   */
+  async writeWithAudit(items: TransactWriteItem[], draft: AuditDraft): Promise<AuditEvent> {
+    if (items.length > MAX_TRANSACTION_ACTIONS - AUDIT_ACTIONS) {
+      throw new CaError('internal', `${items.length} writes and their audit event exceed DynamoDB's limit of ${MAX_TRANSACTION_ACTIONS} per transaction`);
+    }
+    return (await this.transact({ groups: [], extra: items }, draft))!;
+  }
+
   /** An event with no registry change: its own transaction (item + head). */
   async appendAudit(draft: AuditDraft): Promise<AuditEvent> {
     return (await this.transact({ groups: [] }, draft))!;
@@ -291,7 +303,8 @@ export class DynamoDbRegistry implements CertificateRegistry {
    * after the window), which is success.
    */
   private async transact(tx: Transaction, draft?: AuditDraft): Promise<AuditEvent | undefined> {
-    const changes = tx.groups.flatMap((g) => g.items);
+    const registryWrites = tx.groups.flatMap((g) => g.items);
+    const changes = [...registryWrites, ...(tx.extra ?? [])];
     for (let attempt = 0; ; attempt++) {
       // the audit writes are rebuilt on each of our attempts (the head may have moved); the SDK's own retries
       // resend the same request under the same token
@@ -319,6 +332,8 @@ export class DynamoDbRegistry implements CertificateRegistry {
                 throw conflict('the audit trail kept changing during the commit', 're-run the command');
               }
             }
+            // a condition of the caller's own writes (writeWithAudit): theirs to explain
+            if (failed >= registryWrites.length) throw conflict(`a conditional write to ${this.resource} was refused: the item changed`, 're-run the command');
             // the changes are in place already (an earlier run recorded them, with their event): nothing to write
             if (tx.groups.length && (await this.landed(tx))) return undefined;
             // the conditions failed, yet the state read a moment later satisfies them: it changed in between
@@ -390,6 +405,8 @@ interface PlannedGroup {
 /** One TransactWriteItems call: whole groups, in order. */
 interface Transaction {
   groups: PlannedGroup[];
+  /** writes of other items of the table (writeWithAudit), after the groups' */
+  extra?: TransactWriteItem[];
 }
 
 /** The client (or `the CA records`) whose write is at `index` in the transaction. */

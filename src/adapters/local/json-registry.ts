@@ -416,14 +416,60 @@ export class JsonFileRegistry implements CertificateRegistry {
   }
 
   /**
+   * The seq of audit.jsonl's last complete line, where that line ends, and the file's size: read from the end
+   * (a growing window), so a long trail is not read whole at every compaction.
+   */
+  private auditFileTail(): { last: number; completeBytes: number; size: number } {
+    let fd: number;
+    try {
+      fd = openSync(this.auditPath, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { last: 0, completeBytes: 0, size: 0 };
+      throw storageError(`failed to read the audit trail ${this.auditPath}: ${(e as Error).message}`, undefined, e);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      for (let window = 1 << 18; ; window *= 4) {
+        const from = Math.max(0, size - window);
+        const buf = Buffer.allocUnsafe(size - from);
+        let n = 0;
+        while (n < buf.length) {
+          const r = readSync(fd, buf, n, buf.length - n, from + n);
+          if (r === 0) break;
+          n += r;
+        }
+        const tail = buf.subarray(0, n);
+        const end = tail.lastIndexOf(0x0a);
+        if (end < 0 && from === 0) return { last: 0, completeBytes: 0, size };
+        if (end >= 0) {
+          const start = tail.lastIndexOf(0x0a, end - 1) + 1;
+          // the whole last line is in the window when a newline precedes it, or the window is the whole file
+          if (start > 0 || from === 0) {
+            let last = 0;
+            try {
+              last = (JSON.parse(tail.subarray(start, end).toString('utf8')) as AuditEvent).seq ?? 0;
+            } catch {
+              // an edited, unreadable last line: appending after it is what a verify will report
+              last = 0;
+            }
+            return { last, completeBytes: from + end + 1, size };
+          }
+        }
+        if (from === 0) return { last: 0, completeBytes: 0, size };
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
    * Moves the journal's audit events to audit.jsonl (append-only, 0600, on disk before it returns): those after
    * the file's last seq, so a flush a crash interrupted is completed, never doubled. Run before the snapshot that
    * makes the journal obsolete.
    */
   private flushAudit(): void {
     if (!this.pendingAudit.length) return;
-    const { events, completeBytes, size } = this.readAuditFile();
-    const last = events.at(-1)?.seq ?? 0;
+    const { last, completeBytes, size } = this.auditFileTail();
     const missing = this.pendingAudit.filter((e) => e.seq > last);
     if (!missing.length && completeBytes === size) return;
     const created = size === 0 && !statOrUndefined(this.auditPath);
