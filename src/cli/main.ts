@@ -17,6 +17,8 @@ import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
+import * as client from './commands/client.js';
+import * as tokenKey from './commands/token-key.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -69,7 +71,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, client, tokenKey]) m.register(program);
 
 program.addHelpText(
   'after',

@@ -10,6 +10,7 @@ import { BACKDATE_MS, DAY_MS, spiffeIdFor, validateDays } from './policy.js';
 import { randomSerial } from './serial.js';
 import { pemBlocks, toPem } from './der.js';
 import { withPkcs12 } from './pkcs12.js';
+import { grantsOf, type ClientGrants } from './scopes.js';
 
 /** The issuing CA opened for signing. */
 export interface Issuer {
@@ -27,8 +28,8 @@ export async function openIssuer(ctx: OperationContext): Promise<Issuer> {
   return { state, signer, organization: subjectOrganization(der), template: new ClientTemplate(der, signer.keyType) };
 }
 
-/** What one client certificate is made from. */
-export interface ClientSpec {
+/** What one client certificate is made from (its grants, scopes and audiences, are recorded with it). */
+export interface ClientSpec extends ClientGrants {
   clientId: string;
   publicKeySpki: Uint8Array;
   keyType: KeyType;
@@ -54,7 +55,8 @@ export function generatedKeySpec(clientId: string, keyType: KeyType, validityDay
 
 /**
  * A ClientSpec for re-issuing an existing certificate (renewal, rotation): what it was issued with — key,
- * key type and origin, validity length, SPIFFE ID — carried over, never recomputed from today's settings.
+ * key type and origin, validity length, SPIFFE ID, scopes and audiences — carried over, never recomputed from
+ * today's settings.
  */
 export function sameKeySpec(r: CertificateRecord): ClientSpec {
   return {
@@ -64,6 +66,7 @@ export function sameKeySpec(r: CertificateRecord): ClientSpec {
     publicKeySpki: Buffer.from(r.publicKey, 'base64'),
     validityDays: recordedValidityDays(r),
     spiffeId: r.spiffeId ?? null,
+    ...grantsOf(r),
   };
 }
 
@@ -138,6 +141,7 @@ function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Arr
     keyOrigin: p.request.keyOrigin,
     ...(p.spiffeId ? { spiffeId: p.spiffeId } : {}),
     validityDays: p.validityDays,
+    ...grantsOf(p.request),
     certificatePem: pem,
     createdAt: ctx.clock.now().toISOString(),
   };
@@ -173,7 +177,7 @@ export async function signClients(ctx: OperationContext, issuer: Issuer, request
   if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
     const out: IssuedClient[] = [];
     for (const r of requests) {
-      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId }));
+      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId, ...grantsOf(r) }));
     }
     return out;
   }
@@ -223,6 +227,9 @@ export interface IssueClientOptions {
   pkcs12Password?: string;
   /** remove the PKCS#12 the client's bundle holds instead of refusing to leave it stale */
   dropPkcs12?: boolean;
+  /** the client's scopes and audiences; absent: with `replace`, those of the certificate replaced */
+  scopes?: string[];
+  audiences?: string[];
 }
 
 export interface IssueClientResult {
@@ -265,6 +272,8 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   } else {
     spec = generatedKeySpec(o.clientId, o.keyType ?? ctx.policy.clientKeyType, o.validityDays);
   }
+  const kept = existing ? grantsOf(existing) : {};
+  spec = { ...spec, ...grantsOf({ scopes: o.scopes ?? kept.scopes, audiences: o.audiences ?? kept.audiences }) };
   const issued = await signClient(ctx, issuer, spec);
   const bundle = o.pkcs12Password ? withPkcs12(issued.bundle, o.pkcs12Password) : issued.bundle;
   const changes: RegistryChange[] = [{ op: 'create', record: issued.record }];

@@ -8,6 +8,7 @@ import { parseKeyType } from './keys.js';
 import { atomicChunks } from './registry-rules.js';
 import { validateDays } from './policy.js';
 import type { CheckedCsr } from './csr.js';
+import { grantsOf, validateAudiences, validateScopes } from './scopes.js';
 
 /** One entry of a provisioning file, after the CLI resolved any CSR path to its checked content. */
 export interface ProvisionEntry {
@@ -15,6 +16,8 @@ export interface ProvisionEntry {
   keyType?: KeyType;
   validityDays?: number;
   csr?: CheckedCsr;
+  scopes?: string[];
+  audiences?: string[];
 }
 
 export interface ProvisionPlan {
@@ -46,12 +49,17 @@ export function provisionChunk(n: number): number {
   return Math.min(PROVISION_CHUNK, Math.max(100, Math.ceil(n / 10 / 50) * 50));
 }
 
-/** Raw entry as written in the file: `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n}`. */
+/**
+ * Raw entry as written in the file:
+ * `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n, "scopes": ["..."], "audiences": ["..."]}`.
+ */
 export interface ProvisionFileEntry {
   client_id?: unknown;
   csr?: unknown;
   key_type?: unknown;
   validity_days?: unknown;
+  scopes?: unknown;
+  audiences?: unknown;
 }
 
 /**
@@ -64,8 +72,8 @@ export function parseProvisionFile(doc: unknown, loadCsr: (path: string) => Chec
   const seen = new Set<string>();
   return clients.map((raw: ProvisionFileEntry, i) => {
     if (typeof raw !== 'object' || raw === null) throw invalidInput(`clients[${i}] is not an object`);
-    const unknown = Object.keys(raw).filter((k) => !['client_id', 'csr', 'key_type', 'validity_days'].includes(k));
-    if (unknown.length) throw invalidInput(`clients[${i}] has unknown field ${unknown[0]}`, 'fields: client_id, csr, key_type, validity_days');
+    const unknown = Object.keys(raw).filter((k) => !['client_id', 'csr', 'key_type', 'validity_days', 'scopes', 'audiences'].includes(k));
+    if (unknown.length) throw invalidInput(`clients[${i}] has unknown field ${unknown[0]}`, 'fields: client_id, csr, key_type, validity_days, scopes, audiences');
     let clientId: string;
     try {
       clientId = validateClientId(raw.client_id);
@@ -77,6 +85,13 @@ export function parseProvisionFile(doc: unknown, loadCsr: (path: string) => Chec
     const entry: ProvisionEntry = { clientId };
     if (raw.key_type !== undefined) entry.keyType = parseKeyType(String(raw.key_type));
     if (raw.validity_days !== undefined) entry.validityDays = validateDays(`clients[${i}].validity_days`, Number(raw.validity_days));
+    for (const f of ['scopes', 'audiences'] as const) {
+      const v = raw[f];
+      if (v === undefined) continue;
+      if (!Array.isArray(v)) throw invalidInput(`clients[${i}].${f} must be a list of strings`, `"${f}": ["${f === 'scopes' ? 'orders:read' : 'https://api.example.com'}"]`);
+      const list = f === 'scopes' ? validateScopes(`clients[${i}].scopes`, v) : validateAudiences(`clients[${i}].audiences`, v);
+      if (list.length) entry[f] = list;
+    }
     if (raw.csr !== undefined) {
       if (typeof raw.csr !== 'string') throw invalidInput(`clients[${i}].csr must be a file path`);
       try {
@@ -135,8 +150,8 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
         issuer,
         chunk.map((e) =>
           e.csr
-            ? { clientId: e.clientId, keyType: e.csr.keyType, keyOrigin: 'csr' as const, publicKeySpki: e.csr.publicKeySpki, validityDays: e.validityDays }
-            : { clientId: e.clientId, keyType: e.keyType ?? ctx.policy.clientKeyType, keyOrigin: 'generated' as const, validityDays: e.validityDays },
+            ? { clientId: e.clientId, keyType: e.csr.keyType, keyOrigin: 'csr' as const, publicKeySpki: e.csr.publicKeySpki, validityDays: e.validityDays, ...grantsOf(e) }
+            : { clientId: e.clientId, keyType: e.keyType ?? ctx.policy.clientKeyType, keyOrigin: 'generated' as const, validityDays: e.validityDays, ...grantsOf(e) },
         ),
       );
       // awaited in the next round; a failure there (or here, before) must not go unhandled meanwhile

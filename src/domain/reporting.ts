@@ -40,6 +40,8 @@ export function certificateObject(r: CertificateRecord) {
     keyOrigin: r.keyOrigin,
     ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
     ...(r.validityDays !== undefined ? { validityDays: r.validityDays, validityCapped: isCapped(r) } : {}),
+    ...(r.scopes?.length ? { scopes: r.scopes } : {}),
+    ...(r.audiences?.length ? { audiences: r.audiences } : {}),
   };
 }
 

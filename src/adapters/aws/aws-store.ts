@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { BundleSink, KeyCustody, Store } from '../../ports.js';
+import type { BundleSink, KeyCustody, Store, TokenKeyCustody, TokenKeySet } from '../../ports.js';
 import { usageError } from '../../domain/errors.js';
 import { guardStore } from '../../domain/guarded-store.js';
 import { ApiGatewayDomains, type DomainRef } from './api-gateway-domains.js';
@@ -12,6 +12,7 @@ import type { DomainSetting } from './domain-spec.js';
 import { DynamoDbLock } from './dynamodb-lock.js';
 import { DynamoDbRegistry } from './dynamodb-registry.js';
 import { KmsKeyCustody } from './kms-key-custody.js';
+import { DynamoDbTokenKeySet, KmsTokenKeyCustody } from './kms-token-keys.js';
 import { S3Truststore } from './s3-truststore.js';
 import { endpointOverridden } from './sdk-config.js';
 import { SsmBundleSink } from './ssm-bundle-sink.js';
@@ -122,4 +123,16 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
 export function createSsmBundleSink(s: AwsStoreSettings, o: { warn: (m: string) => void }): BundleSink {
   const region = resolveRegion(s);
   return new SsmBundleSink({ client: awsClients(region).ssm, prefix: validateParameterPrefix(s.parameterPrefix), kmsKeyId: s.kmsKeyId, warn: o.warn });
+}
+
+/**
+ * The aws store's token signing keys: KMS ECC_NIST_P256 keys (whatever custody the CA keys use: a token key must
+ * never leave custody) and the key set item `TOKEN#JWKS` of the registry table.
+ * @throws CaError usage when the region or the table is missing
+ */
+export function createAwsTokenKeys(s: AwsStoreSettings): { custody: TokenKeyCustody; set: TokenKeySet } {
+  const region = resolveRegion(s);
+  const table = required(s.table, 'table', 'DynamoDB table of the certificate registry');
+  const c = awsClients(region);
+  return { custody: new KmsTokenKeyCustody({ client: c.kms, caName: table }), set: new DynamoDbTokenKeySet({ client: c.dynamodb, tableName: table }) };
 }

@@ -9,6 +9,7 @@ import { issueClient } from '../../domain/issuance.js';
 import { parseKeyType } from '../../domain/keys.js';
 import { parseProvisionFile, provision } from '../../domain/provision.js';
 import { validateDays, validateTrustDomain } from '../../domain/policy.js';
+import { splitList, validateAudiences, validateScopes } from '../../domain/scopes.js';
 import { actionWord, certificateJson, certificateLines, table } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
 import { p12Password } from '../p12.js';
@@ -60,6 +61,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   if (o.deliver !== 'files' && o.deliver !== 'ssm') throw usageError(`unknown --deliver ${o.deliver}`, 'use files or ssm');
   const keyType = o.keyType ? parseKeyType(o.keyType) : undefined;
   const validityDays = o.days !== undefined ? wholeNumberFlag('--days', o.days, 1, 36500) : undefined;
+  const scopes = o.scope ? validateScopes('--scope', splitList(o.scope)) : undefined;
+  const audiences = o.audience ? validateAudiences('--audience', splitList(o.audience)) : undefined;
   const csr = o.csr ? checkCsr(readInputFile(o.csr, 'CSR file', MAX_CSR_BYTES)) : undefined;
   const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, dryRun: !!o.dryRun });
   const ctx = clientOverrides(rt, o);
@@ -74,6 +77,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
       dryRun: !!o.dryRun,
       pkcs12Password,
       dropPkcs12: !!o.dropP12,
+      scopes,
+      audiences,
     }),
   );
   const json = { dryRun: !!o.dryRun, action: actionWord(r.action), ...(r.record ? certificateJson(r.record) : { clientId: id }), replacedSerial: r.replacedSerial ?? null, files: r.delivered };
@@ -82,6 +87,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
     return [
       `${r.action === 'replaced' ? 'Replaced' : 'Issued'} a certificate for ${id}${r.replacedSerial ? ` (superseded ${r.replacedSerial}, accepted for ${ctx.policy.graceDays} more days)` : ''}`,
       certificateLines(r.record),
+      ...(r.record.scopes?.length ? [`  scopes       ${r.record.scopes.join(' ')}`] : []),
+      ...(r.record.audiences?.length ? [`  audiences    ${r.record.audiences.join(' ')}`] : []),
       'wrote',
       ...r.delivered.map((p) => `  ${p}`),
     ].join('\n');
@@ -92,6 +99,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
 async function runProvision(o: Record<string, any>, cmd: Command, id: string | undefined): Promise<void> {
   if (id) throw usageError('give either a client id or --from, not both');
   if (o.csr || o.replace || o.p12 || o.dropP12) throw usageError('--csr, --replace, --p12 and --drop-p12 apply to one client; put CSR paths in the file ("csr": "path")');
+  if (o.scope || o.audience) throw usageError('--scope and --audience apply to one client; put them in the file ("scopes": [...], "audiences": [...])');
   const file = resolve(o.from);
   const text = readInputFile(file, 'provisioning file', 16 * 1024 * 1024);
   let doc: unknown;
