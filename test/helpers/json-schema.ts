@@ -41,7 +41,7 @@ export function commandOf(args: string[]): string | undefined {
       continue;
     }
     words.push(a);
-    if (words.length === 1 && !['truststore', 'authorizer', 'client', 'token-key'].includes(a)) break;
+    if (words.length === 1 && !['truststore', 'authorizer', 'client', 'token-key', 'token'].includes(a)) break;
   }
   return words.length ? words.join('-') : undefined;
 }

@@ -14,6 +14,9 @@ export async function runGateway(o: Record<string, any>, cmd: Command): Promise<
   const ts = await rt.store.truststore.current();
   if (!ts) throw notFound('no truststore published yet', 'run `ca bootstrap` first');
   // the server certificate is issued by this CA for localhost, so clients trust it with the truststore itself
+  const { gatewayTokenEndpoint } = await import('../gateway-token.js');
+  const log = o.quiet ? undefined : (e: object) => process.stderr.write(JSON.stringify(e) + '\n');
+  const tokenEndpoint = await gatewayTokenEndpoint(rt, cmd, log);
   const server = await issueServerCertificate(rt.ctx, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const gw = await startGateway({
     registry: rt.store.registry,
@@ -25,12 +28,14 @@ export async function runGateway(o: Record<string, any>, cmd: Command): Promise<
     shape: o.shape,
     responseMode: o.response,
     cacheTtlMs: ttl,
-    log: o.quiet ? undefined : (e) => process.stderr.write(JSON.stringify(e) + '\n'),
+    log,
+    tokenEndpoint,
   });
   const url = gw.url.replace('127.0.0.1', 'localhost');
   emit(rt, { url, port: gw.port, shape: o.shape, truststoreVersion: ts.version, cacheTtlMs: ttl }, () =>
     [
       `gateway listening on ${url} (${o.shape === 'v2' ? 'HTTP API payload 2.0' : 'REST API'} authorizer, truststore version ${ts.version})`,
+      `token: curl --cacert <truststore> --cert <crt> --key <key> -d grant_type=client_credentials ${url}token`,
       `try: curl --cacert ${rt.config.store === 'local' ? `${rt.config.dir}/truststore.pem` : 'truststore.pem'} --cert bundles/<id>/<id>.crt --key bundles/<id>/<id>.key ${url}`,
     ].join('\n'),
   );

@@ -30,4 +30,26 @@ export function register(program: Command): void {
       await runTokenKey('prune', o, c);
     });
   helpFooter(prune, ['ca token-key prune --dry-run']);
+
+  const token = program.command('token').description('the token endpoint Lambda (POST /token, the JWKS and the OAuth metadata)');
+  helpFooter(token, ['ca token build', 'ca token build --out build/ --json']);
+  const build = token
+    .command('build')
+    .description('write token.zip: one minified ESM bundle for nodejs22.x, handler index.handler (a proxy integration behind the mTLS authorizer)')
+    .option('--out <dir>', 'output directory', 'dist/token')
+    .action(async (o, c: Command) => {
+      const { buildTokenBundle } = await import('../../lambda/build.js');
+      const { emit } = await import('../runtime.js');
+      const { globals } = await import('../shared.js');
+      const r = await buildTokenBundle({ outDir: o.out });
+      emit({ json: !!globals(c).json }, { ...r, files: [r.zipPath], runtime: 'nodejs22.x', handler: 'index.handler' }, () =>
+        [
+          `wrote ${r.zipPath}`,
+          `  index.mjs ${(r.bundleBytes / 1024).toFixed(0)} KiB, zip ${(r.zipBytes / 1024).toFixed(0)} KiB; runtime nodejs22.x, handler index.handler`,
+          '  routes: POST /token (behind the mTLS authorizer), GET /.well-known/jwks.json, GET /.well-known/oauth-authorization-server',
+          '  environment: CA_TABLE (required), CA_TOKEN_ISSUER, CA_TOKEN_AUDIENCE, CA_TOKEN_TTL_SECONDS — see src/lambda/README.md',
+        ].join('\n'),
+      );
+    });
+  helpFooter(build, ['ca token build', 'aws lambda update-function-code --function-name ca-token --zip-file fileb://dist/token/token.zip']);
 }
