@@ -73,8 +73,14 @@ export class KmsTokenKeyCustody implements TokenKeyCustody {
       throw this.fail(e, 'read the public key of', keyRef);
     }
     if (!r.PublicKey) throw storageError(`KMS returned no public key for ${keyRef}`);
-    if (r.KeySpec !== 'ECC_NIST_P256' || (r.KeyUsage && r.KeyUsage !== 'SIGN_VERIFY')) throw invalidInput(`KMS key ${keyRef} is ${r.KeySpec} ${r.KeyUsage}, not an ECC_NIST_P256 signing key`);
-    return publicJwkFromSpki(r.PublicKey);
+    // moto leaves KeySpec out of GetPublicKey; the public key itself says the curve (publicJwkFromSpki refuses others)
+    const spec = r.KeySpec ?? r.CustomerMasterKeySpec;
+    if ((spec && spec !== 'ECC_NIST_P256') || (r.KeyUsage && r.KeyUsage !== 'SIGN_VERIFY')) throw invalidInput(`KMS key ${keyRef} is ${spec} ${r.KeyUsage}, not an ECC_NIST_P256 signing key`);
+    try {
+      return publicJwkFromSpki(r.PublicKey);
+    } catch (e) {
+      throw invalidInput(`KMS key ${keyRef} is not an ECC_NIST_P256 key: ${(e as Error).message}`, undefined, e);
+    }
   }
 
   async signer(entry: Pick<TokenKeyEntry, 'kid' | 'keyRef'>): Promise<TokenSigner> {
