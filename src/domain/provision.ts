@@ -9,6 +9,7 @@ import { atomicChunks } from './registry-rules.js';
 import { validateDays } from './policy.js';
 import type { CheckedCsr } from './csr.js';
 import { grantsOf, validateAudiences, validateScopes } from './scopes.js';
+import { changeGrants } from './client-grants.js';
 
 /** One entry of a provisioning file, after the CLI resolved any CSR path to its checked content. */
 export interface ProvisionEntry {
@@ -32,6 +33,8 @@ export interface ProvisionResult {
   issued: { clientId: string; serial: string; delivered: string[]; record?: CertificateRecord }[];
   skipped: { clientId: string; serial: string; record?: CertificateRecord }[];
   pruned: { clientId: string; serial: string; record?: CertificateRecord }[];
+  /** listed clients that had a certificate, whose scopes or audiences the file changed (or would change) */
+  grantsChanged: string[];
 }
 
 /**
@@ -90,7 +93,8 @@ export function parseProvisionFile(doc: unknown, loadCsr: (path: string) => Chec
       if (v === undefined) continue;
       if (!Array.isArray(v)) throw invalidInput(`clients[${i}].${f} must be a list of strings`, `"${f}": ["${f === 'scopes' ? 'orders:read' : 'https://api.example.com'}"]`);
       const list = f === 'scopes' ? validateScopes(`clients[${i}].scopes`, v) : validateAudiences(`clients[${i}].audiences`, v);
-      if (list.length) entry[f] = list;
+      // an empty list is kept: it says "none" (for a client that exists, provisioning then clears them)
+      entry[f] = list;
     }
     if (raw.csr !== undefined) {
       if (typeof raw.csr !== 'string') throw invalidInput(`clients[${i}].csr must be a file path`);
@@ -130,7 +134,26 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     issued: [],
     skipped: plan.skip.map((s) => ({ ...s, record: activeBySerial.get(s.serial) })),
     pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial, record: r })),
+    grantsChanged: [],
   };
+  // a listed client that has a certificate gets the scopes and audiences the file lists (a field left out: kept)
+  const byId = new Map(entries.map((e) => [e.clientId, e]));
+  const same = (a: readonly string[] | undefined, b: readonly string[]) => (a ?? []).length === b.length && b.every((x, i) => (a ?? [])[i] === x);
+  const regrant = result.skipped.filter((k) => {
+    const e = byId.get(k.clientId)!;
+    return (['scopes', 'audiences'] as const).some((f) => e[f] !== undefined && !same(k.record?.[f], e[f]!));
+  });
+  result.grantsChanged = regrant.map((k) => k.clientId);
+  if (!o.dryRun) {
+    for (const k of regrant) {
+      const e = byId.get(k.clientId)!;
+      for (const field of ['scopes', 'audiences'] as const) {
+        if (e[field] === undefined) continue;
+        const r = await changeGrants(ctx, { clientId: k.clientId, field, edit: { set: e[field]! } });
+        k.record = r.records.find((x) => x.serial === k.serial) ?? k.record;
+      }
+    }
+  }
   if (o.dryRun) {
     result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
     return result;

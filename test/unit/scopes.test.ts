@@ -71,6 +71,20 @@ describe('scopes and audiences through the certificate lifecycle', () => {
     expect(p.issued.map((x) => x.record!.scopes)).toEqual([['s'], undefined]);
   });
 
+  it('provisioning sets the listed scopes and audiences of clients that already have a certificate; a field left out is kept', async () => {
+    const ca = await makeCa();
+    await issueClient(ca.ctx(after(DAY)), { clientId: 'acme', scopes: ['a'], audiences: ['https://x'] });
+    const dry = await provision(ca.ctx(after(DAY)), [{ clientId: 'acme', scopes: ['a', 'b'] }], { dryRun: true });
+    expect(dry.grantsChanged).toEqual(['acme']);
+    expect((await ca.store.registry.list({ clientId: 'acme' }))[0]!.scopes).toEqual(['a']);
+    const r = await provision(ca.ctx(after(DAY)), [{ clientId: 'acme', scopes: ['a', 'b'] }]);
+    expect(r.grantsChanged).toEqual(['acme']);
+    expect(r.skipped[0]!.record).toMatchObject({ scopes: ['a', 'b'], audiences: ['https://x'] });
+    expect((await provision(ca.ctx(after(DAY)), [{ clientId: 'acme', scopes: ['a', 'b'] }])).grantsChanged, 'a re-run changes nothing').toEqual([]);
+    await provision(ca.ctx(after(DAY)), [{ clientId: 'acme', scopes: [] }]);
+    expect((await ca.store.registry.list({ clientId: 'acme' }))[0]!.scopes).toBeUndefined();
+  });
+
   it('ca client scopes changes every certificate in use (the active one and one in grace), atomically, without re-issuing', async () => {
     const ca = await makeCa();
     await issueClient(ca.ctx(after(DAY)), { clientId: 'acme', scopes: ['a', 'b'] });

@@ -132,6 +132,7 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     issued: r.issued.map((x) => ({ ...item(x), files: x.delivered })),
     skipped: r.skipped.map(item),
     pruned: r.pruned.map(item),
+    grantsChanged: r.grantsChanged,
   };
   emit(rt, json, () => {
     const verb = r.dryRun ? 'would issue' : 'issued';
@@ -144,6 +145,7 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     if (rows.length) lines.push(table(rows, [['client', 'CLIENT'], ['action', 'ACTION'], ['serial', 'SERIAL']]));
     // the summary last, where it is still on screen after a long table
     lines.push(`${verb} ${r.issued.length}, skipped ${r.skipped.length} (already active)${o.prune ? `, ${r.dryRun ? 'would revoke' : 'revoked'} ${r.pruned.length}` : ''}`);
+    if (r.grantsChanged.length) lines.push(`${r.dryRun ? 'would change' : 'changed'} the scopes or audiences of ${r.grantsChanged.length} client(s): ${r.grantsChanged.slice(0, 5).join(', ')}${r.grantsChanged.length > 5 ? ', …' : ''}`);
     return lines.join('\n');
   });
 }
