@@ -351,7 +351,9 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): (req: HttpRequest)
     try {
       if (!isObject(req) || typeof req.path !== 'string' || typeof req.method !== 'string') throw refuse('invalid_request', 'malformed request', 'malformed_event');
       if (req.path === '/.well-known/jwks.json' || req.path === '/.well-known/oauth-authorization-server') res = await discovery(req);
-      else res = await token(req, entry);
+      else if (req.path === '/token') res = await token(req, entry);
+      // a route of its own in API Gateway; anything else routed here is not the token endpoint
+      else res = json(404, { error: 'invalid_request', error_description: 'not found' }, NO_STORE);
       entry.outcome = res.statusCode === 200 ? 'ok' : 'refused';
     } catch (e) {
       const r = e instanceof Refusal ? e : refuse('server_error', 'internal error', 'internal_error');

@@ -204,6 +204,10 @@ describe('refusals: RFC 6749 section 5.2 errors with the right status', () => {
       return { ...r, json: JSON.parse(r.body) };
     }, 400, 'invalid_request'],
     ['a body over 8 KiB', () => post(`grant_type=client_credentials&x=${'a'.repeat(9000)}`, pem.acme), 400, 'invalid_request'],
+    ['another path routed to the function', async () => {
+      const r = await createTokenHandler(depsAt(systemClock))(v2Event({ path: '/token/x', body: 'grant_type=client_credentials', cert: pem.acme }));
+      return { ...r, json: JSON.parse(r.body) };
+    }, 404, 'invalid_request'],
     ['not an event at all', async () => {
       const r = await createTokenHandler(depsAt(systemClock))('nonsense');
       return { ...r, json: JSON.parse(r.body) };
