@@ -87,8 +87,6 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
     return [
       `${r.action === 'replaced' ? 'Replaced' : 'Issued'} a certificate for ${id}${r.replacedSerial ? ` (superseded ${r.replacedSerial}, accepted for ${ctx.policy.graceDays} more days)` : ''}`,
       certificateLines(r.record),
-      ...(r.record.scopes?.length ? [`  scopes       ${r.record.scopes.join(' ')}`] : []),
-      ...(r.record.audiences?.length ? [`  audiences    ${r.record.audiences.join(' ')}`] : []),
       'wrote',
       ...r.delivered.map((p) => `  ${p}`),
     ].join('\n');
