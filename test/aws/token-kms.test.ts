@@ -12,10 +12,11 @@ import { TOKEN_JWKS_KEY } from '../../src/domain/token-claims.js';
 import { makePki, type TestPki } from '../lambda/pki.js';
 import { clientCertOf } from '../lambda/events.js';
 import { pyjwtVerify } from '../helpers/pyjwt.js';
-import { createTable, unique, useMoto } from './moto-env.js';
+import { cliEnvFor, createTable, unique, useMoto } from './moto-env.js';
+import { ca, tempDir } from '../helpers/cli.js';
 
 /** Token keys in KMS (ECC_NIST_P256, Sign ECDSA_SHA_256 over RAW messages) and the key set item, on moto. */
-const { clients } = useMoto();
+const { clients, endpoint } = useMoto();
 const table = unique('tok');
 const held = { assertHeld: async () => undefined };
 let pki: TestPki;
@@ -94,5 +95,26 @@ describe('KMS token keys', () => {
     expect(v.claims).toMatchObject({ sub: 'acme', client_id: 'acme', scope: 'orders:read', cnf: { 'x5t#S256': createHash('sha256').update(new X509Certificate(rec.certificatePem).raw).digest('base64url') } });
     const j = await handler({ ...event, rawPath: '/.well-known/jwks.json', requestContext: { ...event.requestContext, http: { method: 'GET', path: '/.well-known/jwks.json' } } });
     expect(JSON.parse(j.body)).toEqual(jwks);
+  });
+
+  it('ca token-key rotate and list on the aws store: the key in KMS, the set in the TOKEN#JWKS item (JSON contracts)', async () => {
+    const t3 = unique('tokcli');
+    await createTable(clients.dynamodb, t3);
+    const env = cliEnvFor(endpoint, unique('unused-bucket'), t3);
+    const dir = tempDir('ca-token-aws-');
+    const r = ca(dir, ['token-key', 'rotate', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc.files).toEqual([expect.stringMatching(/^arn:aws:kms:/), `dynamodb://${t3}/TOKEN#JWKS`]);
+    const list = ca(dir, ['token-key', 'list', '--json'], env).json();
+    expect(list).toMatchObject({ jwks: `dynamodb://${t3}/TOKEN#JWKS`, keys: [{ kid: doc.kid, status: 'signing', key: doc.files[0] }] });
+    const item = (await clients.dynamodb.send(new GetItemCommand({ TableName: t3, Key: { pk: { S: TOKEN_JWKS_KEY } }, ConsistentRead: true }))).Item!;
+    expect(JSON.parse(item.jwks!.S!).keys.map((k: { kid: string }) => k.kid)).toEqual([doc.kid]);
+    const again = ca(dir, ['token-key', 'rotate', '--json'], env);
+    expect(again.code).toBe(0);
+    expect(Date.parse(again.json().activateAt) - Date.now()).toBeGreaterThan(10 * 60_000);
+    const refused = ca(dir, ['token-key', 'rotate'], env);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toMatch(/^error: token key .* starts signing at/m);
   });
 });
