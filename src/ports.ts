@@ -395,6 +395,12 @@ export interface TokenKeyCustody {
   signer(entry: Pick<TokenKeyEntry, 'kid' | 'keyRef'>): Promise<TokenSigner>;
   /** Removes a key no entry records any more (deletes the file; schedules the KMS key's deletion). Safe to retry. */
   discard(keyRef: string): Promise<void>;
+  /**
+   * Removes keys this custody holds that no entry records (a rotation interrupted between making its key and
+   * publishing it), returning their references. Offered where the custody can list its keys (files); run under the
+   * store lock, after the set was saved.
+   */
+  sweep?(recorded: readonly string[]): Promise<string[]>;
   describeKey(keyRef: string): string;
 }
 

@@ -134,6 +134,8 @@ export async function rotateTokenKey(d: TokenKeyDeps, o: { dryRun?: boolean; rul
   await d.lock.assertHeld();
   await d.set.save(plan.entries, jwksOf(plan.entries), now.toISOString());
   for (const r of plan.removed) await d.custody.discard(r.keyRef);
+  // a key an interrupted rotation made and never published is only unused: removed now
+  await d.custody.sweep?.(plan.entries.map((e) => e.keyRef));
   return { dryRun: false, added: plan.added, activateAt: plan.added.activateAt, removed: plan.removed, entries: plan.entries, files: [d.custody.describeKey(keyRef), d.set.describe()] };
 }
 

@@ -351,3 +351,18 @@ describe('form parsing (seeded fuzz): never throws, always an RFC 6749 error doc
     }
   });
 });
+
+describe('an interrupted rotation', () => {
+  it('leaves the set as it was (a key made, never published); the next rotation removes that key file', async () => {
+    const t = Date.now() + 30 * DAY;
+    const d = { ...keys, clock: fixedClock(new Date(t)), lock: { assertHeld: async () => undefined } };
+    const before = await keys.set.load();
+    const orphan = await keys.custody.create(); // what a crash between create and save leaves
+    expect(await keys.set.load()).toEqual(before);
+    const path = keys.custody.describeKey(orphan.keyRef);
+    expect(statSync(path).isFile()).toBe(true);
+    const r = await rotateTokenKey(d);
+    expect(() => statSync(path)).toThrow();
+    for (const e of r.entries) expect(statSync(keys.custody.describeKey(e.keyRef)).isFile()).toBe(true);
+  });
+});

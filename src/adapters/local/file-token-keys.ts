@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { SignJWT } from 'jose';
 import type { PublicJwk, TokenKeyCustody, TokenKeyEntry, TokenKeySet, TokenSigner } from '../../ports.js';
@@ -79,6 +79,21 @@ export class FileTokenKeyCustody implements TokenKeyCustody {
     const s = localSigner(entry.kid, key);
     this.opened.set(entry.keyRef, s);
     return s;
+  }
+
+  async sweep(recorded: readonly string[]): Promise<string[]> {
+    const dir = join(resolve(this.dir), 'token', 'keys');
+    if (!existsSync(dir)) return [];
+    const keep = new Set(recorded.map((r) => this.pathOf(r)));
+    const removed: string[] = [];
+    for (const name of readdirSync(dir)) {
+      if (!name.endsWith('.key.pem')) continue;
+      const ref = join('token', 'keys', name);
+      if (keep.has(this.pathOf(ref))) continue;
+      await this.discard(ref);
+      removed.push(ref);
+    }
+    return removed;
   }
 
   async discard(keyRef: string): Promise<void> {
