@@ -1,8 +1,8 @@
 /**
  * The token Lambda's composition root (handler `index.handler` in token.zip): client certificates checked against
  * the registry with one signed DynamoDB GetItem each (DynamoDbGetItemReader), the key set read from the registry
- * table's `TOKEN#JWKS` item (at most once a minute: a new key is published 11 min 30 s before it signs, so a
- * minute-old copy always knows it in time), tokens signed by KMS. This function never creates or rotates keys
+ * table's `TOKEN#JWKS` item (to sign, at most once a minute: a new key is published 11 min 30 s before it signs,
+ * so a minute-old copy always knows it in time; for the JWKS route, on every request), tokens signed by KMS. This function never creates or rotates keys
  * (`ca token-key rotate` does): it needs kms:Sign on the token keys and dynamodb:GetItem on the table, nothing more.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -31,7 +31,9 @@ function compose(): (event: unknown) => Promise<ProxyResponse> {
     if (!e) throw new Error('no token signing key is active: run `ca token-key rotate`');
     return custody.signer(e);
   };
-  return createTokenHandler({ registry, signer, jwks: async () => jwksOf(await entries()), config: env });
+  // the JWKS is read fresh for every request of it (its responses are cached by HTTP for 60 s, part of the rotation's
+  // window): a copy held here as well would add its age to what verifiers may be missing
+  return createTokenHandler({ registry, signer, jwks: async () => jwksOf(await set.load()), config: env });
 }
 
 let handle: (event: unknown) => Promise<ProxyResponse>;
