@@ -253,7 +253,8 @@ function instrument(store: Store) {
   const commit = reg.commit.bind(reg);
   const list = reg.list.bind(reg);
   reg.commit = async (c, o) => {
-    t.plannedTransactWriteItems += planCommit('plan', c, o).length;
+    // the CLI records an audit event in every transaction (two actions reserved in each)
+    t.plannedTransactWriteItems += planCommit('plan', c, { atomic: o?.atomic, audit: true }).length;
     const s = performance.now();
     try {
       return await commit(c, o);

@@ -82,6 +82,16 @@ export interface CertificateRecord {
    */
   importedFrom?: string;
   /**
+   * an intermediate: the CRL number (RFC 5280 5.2.3) of the last CRL it signed, recorded before that CRL is
+   * published so that a number is never used twice, even after a crash (numbers may skip, never repeat)
+   */
+  crlNumber?: number;
+  /**
+   * a client certificate: the CRL distribution point setting it was issued with (the CA profile's, `{issuer}`
+   * not yet expanded), kept so that renew and rotation issue its next certificate with the same setting
+   */
+  crlDistributionPoint?: string;
+  /**
    * a client certificate: the OAuth scopes (RFC 6749 §3.3 scope-tokens) its client may be granted by the token
    * endpoint; absent or empty: none. Carried by renew and rotation, changed by `ca client scopes`.
    */
@@ -106,6 +116,11 @@ export interface CaProfile {
   graceDays: number;
   /** when set, client certificates carry `spiffe://<trust-domain>/client/<id>` */
   spiffeTrustDomain?: string;
+  /**
+   * when set, client certificates carry a CRL distribution point (RFC 5280 4.2.1.13) with this https:// or s3://
+   * URL, `{issuer}` replaced by the issuing intermediate's CRL name (its serial)
+   */
+  crlDistributionPoint?: string;
 }
 
 /**
@@ -204,7 +219,74 @@ export interface CertificateRegistry {
    * one it supersedes) always land together or not at all. Changes are given in order; the at-most-one-active
    * invariant is checked on the state after each client's group.
    */
-  commit(changes: RegistryChange[], opts?: { atomic?: boolean }): Promise<void>;
+  commit(changes: RegistryChange[], opts?: CommitOptions): Promise<void>;
+}
+
+/**
+ * `audit`: the event that describes the commit, written in the same atomic write as its changes (a journal
+ * line, a TransactWriteItems call), so that it exists exactly when they do. A commit the adapter splits writes
+ * one event per part, each naming that part's serials. An adapter seals the draft (seq, prevHash, hash) on its
+ * chain head. Nothing written (every group already in place): no event.
+ */
+export interface CommitOptions {
+  atomic?: boolean;
+  audit?: AuditDraft;
+}
+
+/** What a command's audit event says, before the store chains it (see src/domain/audit.ts for the rules). */
+export interface AuditDraft {
+  /** ISO-8601 UTC */
+  time: string;
+  /** the command, e.g. `issue-client`, `truststore publish` */
+  operation: string;
+  /** one id per command run, shared by every event it writes */
+  run: string;
+  /** what the event records: registry changes, a truststore publication, another write, or a failed run's end */
+  change: 'registry' | 'truststore' | 'other' | 'failure';
+  result: 'ok' | 'failed';
+  /** for result `failed`: the exit code and its name (README exit-code table) */
+  exit?: { code: number; category: string };
+  /** serials created or changed (lowercase hex) */
+  serials: string[];
+  /** client ids whose certificates were created or changed */
+  clientIds: string[];
+  /** change `truststore`: the version published */
+  truststoreVersion?: string;
+  /** a command's own facts (a CRL number, a key id): short strings, never a secret */
+  detail?: Record<string, string>;
+  /** AWS: the caller identity ARN; local: user@host */
+  actor: string;
+  /** the ca version that wrote it */
+  version: string;
+  /** the command line, secrets removed */
+  command: string[];
+}
+
+/** An event as stored: the draft chained to the one before it. */
+export interface AuditEvent extends AuditDraft {
+  /** 1, 2, 3… with no gap */
+  seq: number;
+  /** the previous event's hash; 64 zeros for the first */
+  prevHash: string;
+  /** lowercase hex SHA-256 of the event's canonical form without `hash` (src/domain/audit.ts) */
+  hash: string;
+}
+
+/** The store's audit trail: append-only, chained, written by the store's adapters. */
+export interface AuditLog {
+  /** Every event, in sequence order. */
+  read(): Promise<AuditEvent[]>;
+  /** The last event's seq and hash as the store records them apart from the trail (to detect a cut tail). */
+  head(): Promise<{ seq: number; hash: string } | undefined>;
+  /**
+   * The truststore version of the last `truststore` event (a publication whose version differs was not recorded:
+   * a run stopped between publishing and recording it). The DynamoDB head item carries it: no scan.
+   */
+  lastTruststoreVersion(): Promise<string | undefined>;
+  /** Appends an event that goes with no registry commit (a truststore publication, another write). Under the lock. */
+  append(draft: AuditDraft): Promise<AuditEvent>;
+  /** Who is acting: the AWS caller identity ARN, or user@host. */
+  actor(): Promise<string>;
 }
 
 /** The read side the authorizer needs, nothing more. */
@@ -230,6 +312,23 @@ export interface TruststorePublisher {
    * deleted by hand), one line each; empty when they agree. `sync` repairs it.
    */
   drift(): Promise<string[]>;
+}
+
+/**
+ * Publishes the certificate revocation list of each issuing CA next to the truststore: a file pair in the local
+ * store, objects under `crl/` in the truststore bucket on AWS. `name` is the issuer's CRL name (its serial).
+ */
+export interface CrlPublisher {
+  /** where the CRL of `name` is published: the DER form, then the PEM form (file paths or s3:// URIs) */
+  locations(name: string): string[];
+  /** the DER CRL published now under `name`, if any */
+  current(name: string): Promise<Uint8Array | undefined>;
+  /**
+   * Writes the DER and the PEM form (the PEM one last: it is what an ALB trust store imports), each write
+   * replacing the whole previous copy, so a retry after a failure or a crash simply writes them again.
+   * Returns `locations(name)`. @throws CaError storage when a write fails
+   */
+  publish(name: string, der: Uint8Array): Promise<string[]>;
 }
 
 /** What a client receives. Private keys appear here once and are not kept by the CA. */
@@ -317,6 +416,8 @@ export interface SigningItem {
   notBefore: number;
   notAfter: number;
   spiffeId?: string;
+  /** the CRL distribution point URL, already expanded */
+  crlDistributionPoint?: string;
   /** the key to certify; absent: the worker generates one of `generateKeyType` */
   publicKeySpki?: Uint8Array;
   generateKeyType?: KeyType;
@@ -346,7 +447,9 @@ export interface Store {
   readonly custody: KeyCustody;
   readonly registry: CertificateRegistry;
   readonly truststore: TruststorePublisher;
+  readonly crls: CrlPublisher;
   readonly lock: StoreLock;
+  readonly audit: AuditLog;
   /** a short description for humans, e.g. `local directory ./pki` */
   describe(): string;
 }

@@ -4,7 +4,7 @@ import type { KeyType } from '../ports.js';
 import type { AwsStoreSettings } from '../adapters/aws/aws-store.js';
 import { invalidInput, usageError } from '../domain/errors.js';
 import { parseKeyType } from '../domain/keys.js';
-import { DEFAULT_POLICY, parseGraceDays, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
+import { DEFAULT_CRL_DAYS, DEFAULT_POLICY, parseCrlDays, parseGraceDays, validateCrlDistributionPoint, validateDays, validateTrustDomain, type CaPolicy } from '../domain/policy.js';
 import type { RequestedProfile } from '../domain/profile.js';
 import { parseDomainSpec } from '../adapters/aws/domain-spec.js';
 
@@ -25,6 +25,8 @@ export interface EnvSettings {
   clientValidityDays?: number;
   graceDays?: number;
   spiffeTrustDomain?: string;
+  crlDistributionPoint?: string;
+  crlDays?: number;
   aws?: AwsSettings;
 }
 
@@ -49,6 +51,8 @@ export const SETTINGS: { key: keyof EnvSettings | `aws.${keyof AwsSettings}`; en
   { key: 'clientValidityDays', env: 'CA_CLIENT_DAYS', flag: '--days', doc: 'client certificate validity in days (never past its issuer)', default: String(DEFAULT_POLICY.clientValidityDays) },
   { key: 'graceDays', env: 'CA_GRACE_DAYS', flag: '--grace-days', doc: 'days a superseded client certificate stays accepted', default: String(DEFAULT_POLICY.graceDays) },
   { key: 'spiffeTrustDomain', env: 'CA_SPIFFE_TRUST_DOMAIN', flag: '--spiffe-trust-domain', doc: 'adds the URI SAN spiffe://<domain>/client/<id> to client certificates' },
+  { key: 'crlDistributionPoint', env: 'CA_CRL_DISTRIBUTION_POINT', flag: '--crl-distribution-point', doc: 'adds a CRL distribution point (https:// or s3:// URL, {issuer} = the intermediate\'s serial) to new client certificates' },
+  { key: 'crlDays', env: 'CA_CRL_DAYS', flag: '--days (ca crl)', doc: 'days from a CRL\'s thisUpdate to its nextUpdate', default: '7' },
   { key: 'aws.region', env: 'CA_AWS_REGION', doc: 'AWS region (else AWS_REGION)' },
   { key: 'aws.bucket', env: 'CA_AWS_BUCKET', doc: 'versioned S3 bucket for the truststore' },
   { key: 'aws.truststoreKey', env: 'CA_AWS_TRUSTSTORE_KEY', doc: 'S3 object key of the truststore', default: 'truststore.pem' },
@@ -77,6 +81,8 @@ export interface ResolvedConfig {
   policy: CaPolicy;
   /** the profile settings given explicitly (flags, variables, the config file), checked against the recorded profile */
   requested: RequestedProfile;
+  /** days from a CRL's thisUpdate to its nextUpdate */
+  crlDays: number;
   aws: AwsSettings;
 }
 
@@ -178,6 +184,7 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
   take('clientValidityDays', (v) => num('clientValidityDays', v)!);
   take('graceDays', parseGraceDays);
   take('spiffeTrustDomain', (v) => validateTrustDomain(String(v)));
+  take('crlDistributionPoint', (v) => validateCrlDistributionPoint(String(v)));
   const policy: CaPolicy = { ...DEFAULT_POLICY };
   for (const [k, v] of Object.entries(requested)) (policy as unknown as Record<string, unknown>)[k] = v!.value;
   const aws: AwsSettings = { ...fileSettings.aws, ...envSettings.aws };
@@ -190,6 +197,7 @@ export function resolveConfig(flags: GlobalFlags & Partial<EnvSettings>, env: No
     bundleDir: pathOf('bundleDir', './bundles'),
     policy,
     requested,
+    crlDays: pick('crlDays') === undefined || (pick('crlDays') as unknown) === '' ? DEFAULT_CRL_DAYS : parseCrlDays(pick('crlDays')),
     aws,
   };
 }

@@ -32,7 +32,13 @@ export async function gatewayTokenEndpoint(rt: Runtime, cmd: Command, log?: (e: 
     jwks: async () => jwksOf(await keys.set.load()),
     signer: async () => {
       const entries = await keys.set.load();
-      const entry = entries.length ? await currentSigningKey(deps, { create: false }) : await rt.store.lock.withLock(() => currentSigningKey(deps, { create: true }));
+      if (entries.length) return keys.custody.signer(await currentSigningKey(deps, { create: false }));
+      const entry = await rt.store.lock.withLock(async () => {
+        const first = (await keys.set.load()).length === 0;
+        const made = await currentSigningKey(deps, { create: true });
+        if (first) await rt.audit.record({ detail: { tokenKeyAdded: made.kid, activateAt: made.activateAt } });
+        return made;
+      });
       return keys.custody.signer(entry);
     },
   });

@@ -17,6 +17,8 @@ import * as init from './commands/init.js';
 import * as authorizer from './commands/authorizer.js';
 import * as gateway from './commands/gateway.js';
 import * as importCmd from './commands/import.js';
+import * as crl from './commands/crl.js';
+import * as audit from './commands/audit.js';
 import * as client from './commands/client.js';
 import * as tokenKey from './commands/token-key.js';
 import { CA_VERSION } from '../version.js';
@@ -71,7 +73,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, client, tokenKey]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl, audit, client, tokenKey]) m.register(program);
 
 program.addHelpText(
   'after',
@@ -88,10 +90,12 @@ How do I…
   sign a client's CSR?            ca issue-client partner --csr partner.csr
   provision from a file in CI?    ca issue-client --from clients/prod.json --yes --json
   check the truststore?           ca truststore verify
+  give nginx/Envoy/an ALB a CRL?  ca crl (pki/crl/<serial>.crl.pem; schedule it daily)
   try mTLS + the authorizer?      ca gateway, then curl with a client bundle (see ca gateway --help)
   package the Lambda authorizer?  ca authorizer build
   use AWS?                        ca init --env production --store aws ...; ca bootstrap --env production
   move from the Python setup?     ca import --env production --ssm-prefix /<project>/<env> --dry-run
+  who changed what, and when?     ca audit; ca audit verify
   see a command's options?        ca <command> --help
 ${EXIT_CODES_HELP}
 

@@ -3,6 +3,9 @@ import type { BundleSink, Store } from '../ports.js';
 import { systemClock, type OperationContext } from '../domain/context.js';
 import { usageError } from '../domain/errors.js';
 import { guardSink } from '../domain/guarded-store.js';
+import { newRunId, redactCommandLine } from '../domain/audit.js';
+import { auditStore, type AuditRecorder } from '../domain/audited-store.js';
+import { CA_VERSION } from '../version.js';
 import { resolveConfig, type EnvSettings, type ResolvedConfig } from './config.js';
 import { cleanups, globals, output, readSecretFile } from './shared.js';
 import { askSecret } from './prompts.js';
@@ -51,14 +54,43 @@ export interface Runtime {
   store: Store;
   ctx: OperationContext;
   json: boolean;
+  /** records a write the store does not see in the audit trail (registry commits and publications need no call) */
+  audit: AuditRecorder;
   done(): void;
+}
+
+/** The command as its user names it: `issue-client`, `truststore publish`. */
+export function operationName(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** The long and short names of every option of this command (and its parents) that takes a value. */
+function valuedOptions(cmd: Command): Set<string> {
+  const out = new Set<string>();
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    for (const o of c.options) {
+      if (!o.required && !o.optional) continue;
+      if (o.long) out.add(o.long);
+      if (o.short) out.add(o.short);
+    }
+  }
+  return out;
 }
 
 /** Resolves configuration and builds the operation context: the CLI's composition root. */
 export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise<Runtime> {
   const g = globals(cmd);
   const config = resolveConfig({ config: g.config, env: g.env, store: g.store as EnvSettings['store'], dir: g.dir, ...o.settings });
-  const store = await openStore(config, o, g.passphraseFile);
+  // every write through this store is recorded in its audit trail, the command line without its secrets
+  const { store, recorder } = auditStore(await openStore(config, o, g.passphraseFile), {
+    operation: operationName(cmd),
+    command: ['ca', ...redactCommandLine(process.argv.slice(2), valuedOptions(cmd))],
+    run: newRunId(),
+    version: CA_VERSION,
+    clock: systemClock,
+  });
   let sink: BundleSink;
   if (o.deliver === 'ssm') {
     if (config.store !== 'aws') throw usageError('--deliver ssm needs the aws store', 'set "store": "aws" in ca.config.json or CA_STORE=aws');
@@ -72,12 +104,13 @@ export async function openRuntime(cmd: Command, o: RuntimeOptions = {}): Promise
   const bar = o.progress ? progressBar(o.progress) : undefined;
   const pool = o.parallel ? await signingPool() : undefined;
   const policy = await effectivePolicy(store, config, o, !!g.updateProfile);
-  const ctx: OperationContext = { store, clock: systemClock, policy, sink, progress: bar, warn, pool, chunkSize: reissueChunk() };
+  const ctx: OperationContext = { store, clock: systemClock, policy, sink, progress: bar, warn, pool, chunkSize: reissueChunk(), audit: recorder };
   return {
     config,
     store,
     ctx,
     json: !!g.json,
+    audit: recorder,
     done: () => bar?.end(),
   };
 }

@@ -10,7 +10,7 @@ Exit codes:
   4    not found: no CA yet, unknown client or serial
   5    conflict: already exists, or changed by another run
   6    storage: the store (directory, S3, DynamoDB, SSM, KMS) failed
-  7    verification failed (truststore rules, --strict warnings)
+  7    verification failed (truststore rules, --strict warnings, a broken audit chain)
   130  cancelled (Ctrl-C or a declined confirmation)`;
 
 /** Adds the EXAMPLES and EXIT CODES sections every command's help ends with. */

@@ -1,5 +1,6 @@
 import type { BundleSink, Clock, SigningPool, Store } from '../ports.js';
 import type { CaPolicy } from './policy.js';
+import type { AuditRecorder } from './audited-store.js';
 
 /** Reports progress of long work; the CLI draws a bar on a terminal, nothing otherwise. */
 export type Progress = (done: number, total: number) => void;
@@ -17,10 +18,12 @@ export interface OperationContext {
   /** warnings for the user (stderr) */
   warn?: (message: string) => void;
   /**
-   * Clients re-issued per chunk by rotation and `renew --all` (default 990, see reissueClients). The CLI takes
+   * Clients re-issued per chunk by rotation and `renew --all` (default 992, see reissueClients). The CLI takes
    * it from the undocumented CA_REISSUE_CHUNK so that crash tests make a small population span several chunks.
    */
   chunkSize?: number;
+  /** records a write the store does not see (registry commits and truststore publications are recorded already) */
+  audit?: AuditRecorder;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -19,8 +19,8 @@ function guarded<T extends object>(target: T, writes: readonly PropertyKey[], ch
 }
 
 /**
- * The store with every write checked against its lock: `registry.commit`, `truststore.sync`,
- * `custody.create` and `custody.discard` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
+ * The store with every write checked against its lock: `registry.commit`, `truststore.sync`, `crls.publish`,
+ * `custody.create`, `custody.discard` and `audit.append` first call `lock.assertHeld()`, so a command that lost its lock (another run took it
  * over, its lease could not be renewed) stops before its next write. Reads pass through unchanged.
  * A write added to a port must be added here.
  * @throws CaError conflict, from a guarded write, when the lock was lost
@@ -31,7 +31,9 @@ export function guardStore<S extends Store>(store: S): S {
     ...store,
     registry: guarded(store.registry, ['commit'], check),
     truststore: guarded(store.truststore, ['sync'], check),
+    crls: guarded(store.crls, ['publish'], check),
     custody: guarded(store.custody, ['create', 'discard', 'adopt'], check),
+    audit: guarded(store.audit, ['append'], check),
   };
 }
 

@@ -6,7 +6,7 @@ import { ClientTemplate, generateClientKey } from './template.js';
 import type { OperationContext } from './context.js';
 import { conflict, invalidInput, notFound, usageError } from './errors.js';
 import { keyTypeOf, publicKeyFromSpki, sha256Hex } from './keys.js';
-import { BACKDATE_MS, DAY_MS, spiffeIdFor, validateDays } from './policy.js';
+import { BACKDATE_MS, DAY_MS, crlName, expandCrlDistributionPoint, spiffeIdFor, validateDays } from './policy.js';
 import { randomSerial } from './serial.js';
 import { pemBlocks, toPem } from './der.js';
 import { withPkcs12 } from './pkcs12.js';
@@ -40,6 +40,8 @@ export interface ClientSpec extends ClientGrants {
   validityDays?: number;
   /** the SPIFFE ID to carry; null: none; absent: the profile's (from its trust domain) */
   spiffeId?: string | null;
+  /** the CRL distribution point setting (`{issuer}` unexpanded); null: none; absent: the profile's */
+  crlDistributionPoint?: string | null;
 }
 
 export interface IssuedClient {
@@ -55,8 +57,8 @@ export function generatedKeySpec(clientId: string, keyType: KeyType, validityDay
 
 /**
  * A ClientSpec for re-issuing an existing certificate (renewal, rotation): what it was issued with — key,
- * key type and origin, validity length, SPIFFE ID, scopes and audiences — carried over, never recomputed from
- * today's settings.
+ * key type and origin, validity length, SPIFFE ID, CRL distribution point setting, scopes and audiences — carried
+ * over, never recomputed from today's settings.
  */
 export function sameKeySpec(r: CertificateRecord): ClientSpec {
   return {
@@ -66,6 +68,7 @@ export function sameKeySpec(r: CertificateRecord): ClientSpec {
     publicKeySpki: Buffer.from(r.publicKey, 'base64'),
     validityDays: recordedValidityDays(r),
     spiffeId: r.spiffeId ?? null,
+    crlDistributionPoint: r.crlDistributionPoint ?? null,
     ...grantsOf(r),
   };
 }
@@ -93,6 +96,8 @@ interface Planned {
   /** the validity was cut short at the issuer's end */
   capped: boolean;
   spiffeId?: string;
+  /** the CRL distribution point setting recorded with the certificate, and the URL it carries (for this issuer) */
+  crlDistributionPoint?: { setting: string; url: string };
 }
 
 /**
@@ -118,7 +123,12 @@ function plan(ctx: OperationContext, issuer: Issuer, request: ClientRequest): Pl
     validityDays: days,
     capped: wanted > Date.parse(issuing.notAfter),
     spiffeId: request.spiffeId === undefined ? spiffeIdFor(ctx.policy, request.clientId) : (request.spiffeId ?? undefined),
+    ...cdpFor(request.crlDistributionPoint === undefined ? ctx.policy.crlDistributionPoint : (request.crlDistributionPoint ?? undefined), issuing),
   };
+}
+
+function cdpFor(setting: string | undefined, issuing: CertificateRecord): Pick<Planned, 'crlDistributionPoint'> {
+  return setting ? { crlDistributionPoint: { setting, url: expandCrlDistributionPoint(setting, crlName(issuing)) } } : {};
 }
 
 /** The record and bundle of a signed certificate. */
@@ -140,6 +150,7 @@ function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Arr
     publicKey: Buffer.from(publicKeySpki).toString('base64'),
     keyOrigin: p.request.keyOrigin,
     ...(p.spiffeId ? { spiffeId: p.spiffeId } : {}),
+    ...(p.crlDistributionPoint ? { crlDistributionPoint: p.crlDistributionPoint.setting } : {}),
     validityDays: p.validityDays,
     ...grantsOf(p.request),
     certificatePem: pem,
@@ -160,7 +171,7 @@ function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Arr
 /** Signs one client certificate under the issuing intermediate (see plan for the validity rules). */
 export async function signClient(ctx: OperationContext, issuer: Issuer, spec: ClientSpec): Promise<IssuedClient> {
   const p = plan(ctx, issuer, spec);
-  const tbs = issuer.template.tbs({ serial: p.serial, commonName: spec.clientId, organization: issuer.organization, notBefore: p.notBefore, notAfter: p.notAfter, publicKeySpki: spec.publicKeySpki, spiffeId: p.spiffeId });
+  const tbs = issuer.template.tbs({ serial: p.serial, commonName: spec.clientId, organization: issuer.organization, notBefore: p.notBefore, notAfter: p.notAfter, publicKeySpki: spec.publicKeySpki, spiffeId: p.spiffeId, crlDistributionPoint: p.crlDistributionPoint?.url });
   const der = issuer.template.certificate(tbs, await issuer.signer.sign(tbs));
   return finish(ctx, issuer, p, der, spec.publicKeySpki, spec.privateKeyPem);
 }
@@ -177,7 +188,7 @@ export async function signClients(ctx: OperationContext, issuer: Issuer, request
   if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
     const out: IssuedClient[] = [];
     for (const r of requests) {
-      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId, ...grantsOf(r) }));
+      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId, crlDistributionPoint: r.crlDistributionPoint, ...grantsOf(r) }));
     }
     return out;
   }
@@ -193,6 +204,7 @@ export async function signClients(ctx: OperationContext, issuer: Issuer, request
       notBefore: p.notBefore.getTime(),
       notAfter: p.notAfter.getTime(),
       spiffeId: p.spiffeId,
+      ...(p.crlDistributionPoint ? { crlDistributionPoint: p.crlDistributionPoint.url } : {}),
       ...(p.request.publicKeySpki ? { publicKeySpki: p.request.publicKeySpki } : { generateKeyType: p.request.keyType }),
     })),
   );
@@ -430,9 +442,9 @@ export async function reissueClients(
     ctx.warn?.(`removing the .p12 of ${bundles.dropped.length} bundle(s) (--drop-p12): ${bundles.dropped.slice(0, 5).join(', ')}${bundles.dropped.length > 5 ? ', …' : ''}`);
   }
   const out: ReissueResult[] = [];
-  // 990 clients: a multiple of 33, the clients that fill one 100-action DynamoDB transaction (3 actions each),
-  // so chunking never adds a half-empty request (see src/adapters/aws/README.md).
-  const chunkSize = o.chunkSize ?? ctx.chunkSize ?? 990;
+  // 992 clients: a multiple of 32, the clients that fill one 100-action DynamoDB transaction (3 actions each)
+  // beside its audit event (2 actions), so chunking never adds a half-empty request (src/adapters/aws/README.md).
+  const chunkSize = o.chunkSize ?? ctx.chunkSize ?? 992;
   const sign = (i: number) => {
     const chunk = targets.slice(i, i + chunkSize);
     const rekey = chunk.map((old) => !!o.rekey && old.keyOrigin === 'generated');

@@ -26,6 +26,7 @@ export const PROFILE_KEYS = [
   'clientValidityDays',
   'graceDays',
   'spiffeTrustDomain',
+  'crlDistributionPoint',
 ] as const satisfies readonly (keyof CaProfile)[];
 
 export interface ProfileChange {
@@ -71,6 +72,7 @@ const TAKES_EFFECT: Record<keyof CaProfile, string> = {
   clientValidityDays: 'new clients; renewals keep each certificate\'s own length',
   graceDays: 'certificates superseded from then on',
   spiffeTrustDomain: 'new clients; renewals keep each certificate\'s own SPIFFE ID',
+  crlDistributionPoint: 'new clients; renewals and rotation keep each certificate\'s own setting',
 };
 
 const show = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
@@ -85,6 +87,7 @@ const NAMES: Record<keyof CaProfile, string> = {
   clientValidityDays: 'client validity',
   graceDays: 'grace period',
   spiffeTrustDomain: 'SPIFFE trust domain',
+  crlDistributionPoint: 'CRL distribution point',
 };
 
 /**
@@ -123,9 +126,12 @@ export function reconcileProfile(
   return { profile, changes, unrecorded };
 }
 
-/** A recorded profile is complete when every required setting is there (the trust domain is optional). */
+/** Settings a complete profile may lack: absent means off. */
+const OPTIONAL_KEYS: readonly (keyof CaProfile)[] = ['spiffeTrustDomain', 'crlDistributionPoint'];
+
+/** A recorded profile is complete when every required setting is there (the optional ones may be absent). */
 function isComplete(p: Partial<CaProfile>): boolean {
-  return PROFILE_KEYS.every((k) => k === 'spiffeTrustDomain' || k in p);
+  return PROFILE_KEYS.every((k) => OPTIONAL_KEYS.includes(k) || k in p);
 }
 
 /**

@@ -20,6 +20,11 @@ export interface CertificateProfile {
   readonly extKeyUsage?: readonly ExtKeyUsageName[];
   /** the subjectAltName kinds this profile carries (the values are the certificate's input) */
   readonly subjectAltName?: readonly ('uri' | 'dns' | 'ip')[];
+  /**
+   * the profile may carry a cRLDistributionPoints extension (RFC 5280 4.2.1.13), not critical, one distribution
+   * point whose fullName is one URI; the URL is the certificate's input, present only when the CA profile sets one
+   */
+  readonly crlDistributionPoint?: boolean;
 }
 
 /** Self-signed trust anchor: keyCertSign and cRLSign, no path length limit, AKI equal to its own SKI. */
@@ -29,7 +34,7 @@ export const ROOT: CertificateProfile = { name: 'root', basicConstraints: { ca: 
 export const INTERMEDIATE: CertificateProfile = { name: 'intermediate', basicConstraints: { ca: true, pathLen: 0 }, keyUsage: ['keyCertSign', 'cRLSign'] };
 
 /** Client certificate for mutual TLS: signs the handshake, clientAuth only. */
-export const CLIENT: CertificateProfile = { name: 'client', basicConstraints: { ca: false }, keyUsage: ['digitalSignature'], extKeyUsage: ['clientAuth'] };
+export const CLIENT: CertificateProfile = { name: 'client', basicConstraints: { ca: false }, keyUsage: ['digitalSignature'], extKeyUsage: ['clientAuth'], crlDistributionPoint: true };
 
 /**
  * SPIFFE X.509-SVID client: exactly one URI SAN, and, since it has an EKU, both serverAuth and clientAuth
@@ -41,6 +46,7 @@ export const SPIFFE_CLIENT: CertificateProfile = {
   keyUsage: ['digitalSignature'],
   extKeyUsage: ['serverAuth', 'clientAuth'],
   subjectAltName: ['uri'],
+  crlDistributionPoint: true,
 };
 
 const SERVER_EC: CertificateProfile = { name: 'server', basicConstraints: { ca: false }, keyUsage: ['digitalSignature'], extKeyUsage: ['serverAuth'], subjectAltName: ['dns', 'ip'] };

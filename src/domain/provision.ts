@@ -38,18 +38,19 @@ export interface ProvisionResult {
 }
 
 /**
- * Most clients signed, staged and recorded together (see provision): a multiple of 50, the new clients that fill
- * one 100-action DynamoDB transaction (a certificate and its client's index, 2 actions each), so chunking never
- * adds a half-empty request.
+ * Most clients signed, staged and recorded together (see provision): a multiple of 49, the new clients that fill
+ * one 100-action DynamoDB transaction (a certificate and its client's index, 2 actions each) beside its audit
+ * event (2 actions), so chunking never adds a half-empty request.
  */
-export const PROVISION_CHUNK = 1000;
+export const PROVISION_CHUNK = 980;
+const PER_TRANSACTION = 49;
 
 /**
  * The chunk for `n` new clients: about a tenth of them, so that progress is reported about ten times, a multiple
- * of 50 (see PROVISION_CHUNK), from 100 (enough for worker threads to pay off) to PROVISION_CHUNK.
+ * of 49 (see PROVISION_CHUNK), from 98 (enough for worker threads to pay off) to PROVISION_CHUNK.
  */
 export function provisionChunk(n: number): number {
-  return Math.min(PROVISION_CHUNK, Math.max(100, Math.ceil(n / 10 / 50) * 50));
+  return Math.min(PROVISION_CHUNK, Math.max(2 * PER_TRANSACTION, Math.ceil(n / 10 / PER_TRANSACTION) * PER_TRANSACTION));
 }
 
 /**

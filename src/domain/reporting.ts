@@ -1,7 +1,7 @@
 import type { CaProfile, CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
 import { isStillAccepted, loadCaState, requireCa, rotationUnfinished } from './ca-state.js';
 import type { OperationContext } from './context.js';
-import { DAY_MS } from './policy.js';
+import { DAY_MS, expandCrlDistributionPoint } from './policy.js';
 
 /** The status a person cares about: the stored one, or `expired` once notAfter has passed. */
 export type EffectiveStatus = CertStatus | 'expired' | 'grace-ended';
@@ -39,6 +39,7 @@ export function certificateObject(r: CertificateRecord) {
     keyType: r.keyType,
     keyOrigin: r.keyOrigin,
     ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
+    ...(r.crlDistributionPoint && r.issuerSerial ? { crlDistributionPoint: expandCrlDistributionPoint(r.crlDistributionPoint, r.issuerSerial) } : {}),
     ...(r.validityDays !== undefined ? { validityDays: r.validityDays, validityCapped: isCapped(r) } : {}),
     ...(r.scopes?.length ? { scopes: r.scopes } : {}),
     ...(r.audiences?.length ? { audiences: r.audiences } : {}),

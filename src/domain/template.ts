@@ -27,6 +27,17 @@ const OID_EKU = '2.5.29.37';
 const OID_SAN = '2.5.29.17';
 const OID_SKI = '2.5.29.14';
 const OID_AKI = '2.5.29.35';
+const OID_CDP = '2.5.29.31';
+
+/**
+ * RFC 5280 4.2.1.13: CRLDistributionPoints with one DistributionPoint whose distributionPoint is [0] (a CHOICE,
+ * so explicitly tagged) holding fullName [0] (implicit GeneralNames) with one uniformResourceIdentifier [6].
+ */
+function crlDistributionPointDer(p: CertificateProfile, url: string | undefined): Buffer | undefined {
+  if (url === undefined) return undefined;
+  if (!p.crlDistributionPoint) throw new Error(`the ${p.name} profile carries no CRL distribution point`);
+  return ext(OID_CDP, false, sequence(sequence(tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(url, 'latin1')))))));
+}
 
 /** AlgorithmIdentifier DER for the issuer's signature (RSA with NULL parameters, ECDSA without). */
 export function signatureAlgorithmDer(keyType: KeyType): Buffer {
@@ -129,6 +140,8 @@ export interface TbsInput {
   /** DER SubjectPublicKeyInfo of the certified key */
   publicKeySpki: Uint8Array;
   san?: SubjectAltNames;
+  /** the CRL distribution point URL (expanded), on a profile that may carry one */
+  crlDistributionPoint?: string;
 }
 
 /** The issuer's subject Name bytes and SKI, read once from its certificate. */
@@ -187,8 +200,9 @@ export class CertificateTemplate {
     let fixed = fixedCache.get(profile);
     if (!fixed) fixedCache.set(profile, (fixed = fixedExtensions(profile)));
     const san = sanDer(profile, p.san);
+    const cdp = crlDistributionPointDer(profile, p.crlDistributionPoint);
     // a self-signed certificate's AKI is its own SKI (RFC 5280 4.2.1.1 allows it and path builders use it)
-    const exts = [...fixed, ...(san ? [san] : []), ext(OID_SKI, false, tlv(0x04, ski)), this.aki ?? akiExt(ski)];
+    const exts = [...fixed, ...(san ? [san] : []), ...(cdp ? [cdp] : []), ext(OID_SKI, false, tlv(0x04, ski)), this.aki ?? akiExt(ski)];
     return sequence(
       VERSION_3,
       tlv(0x02, Buffer.from(p.serial, 'hex')),
@@ -216,6 +230,8 @@ export interface ClientTbsInput {
   notAfter: Date;
   publicKeySpki: Uint8Array;
   spiffeId?: string;
+  /** the CRL distribution point URL, already expanded for this issuer */
+  crlDistributionPoint?: string;
 }
 
 /** One issuer's client certificates: the client profile (or the SPIFFE one) through the one builder. */
@@ -233,6 +249,7 @@ export class ClientTemplate {
       notAfter: p.notAfter,
       publicKeySpki: p.publicKeySpki,
       ...(p.spiffeId ? { san: { uri: [p.spiffeId] } } : {}),
+      ...(p.crlDistributionPoint ? { crlDistributionPoint: p.crlDistributionPoint } : {}),
     });
   }
 

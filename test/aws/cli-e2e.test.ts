@@ -196,5 +196,8 @@ describe('ca CLI on the AWS store: failures name the resource and change nothing
     const r = await ca(dir, ['revoke', 'x', '--yes', '--json'], { ...e.env, CA_AWS_BUCKET: 'bucket-that-is-gone' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().revoked).toHaveLength(1);
+    // the CRL cannot reach the bucket: said, not fatal
+    expect(r.json().crls).toEqual([]);
+    expect(r.json().warnings.join('\n')).toMatch(/CRLs were not re-signed: .*bucket-that-is-gone/);
   });
 });

@@ -260,6 +260,8 @@ describe('DynamoDB request count', () => {
     expect(calls.every((c) => c.length <= 100)).toBe(true);
     expect(calls).toHaveLength(304);
     expect(calls.length / Math.ceil(writes / 100)).toBeLessThanOrEqual(1.05);
+    // with the audit event the CLI writes in every transaction (2 actions): 32 clients a call
+    expect(planCommit('t', changes, { audit: true })).toHaveLength(Math.ceil(10_000 / 32));
     expect(() => planCommit('t', changes.slice(0, 68), { atomic: true })).toThrow(/exceeds DynamoDB's limit of 100/);
   });
 

@@ -232,6 +232,19 @@ describe('ca import from the Python/Terraform layout', () => {
     expect(s.already.map((a: { clientId: string }) => a.clientId).sort()).toEqual(['alice', 'bob']);
     expect(s.refused).toHaveLength(3);
 
+    // the audit trail: the first run's CA, adopted clients and publication, one event each; the second run none
+    const audit = await run('audit');
+    expect(audit.code, audit.stderr).toBe(0);
+    const events = audit.json().events;
+    expect(events.map((x: { operation: string; change: string }) => [x.operation, x.change])).toEqual([
+      ['import', 'registry'],
+      ['import', 'registry'],
+      ['import', 'truststore'],
+    ]);
+    expect(events[0].serials.sort()).toEqual((await registryItems(e.table)).filter((i) => i.kind!.S !== 'client').map((i) => i.serial!.S!).sort());
+    expect(events[1].clientIds).toEqual(['alice', 'bob']);
+    expect((await run('audit', 'verify')).code).toBe(0);
+
     // the registry: the CA (root carries its profile) and the two clients, each saying where it came from
     const items = await registryItems(e.table);
     expect(items).toHaveLength(4);

@@ -9,7 +9,7 @@ import { CaError } from '../../src/domain/errors.js';
 import { fixedClock } from '../../src/domain/context.js';
 import { DEFAULT_POLICY } from '../../src/domain/policy.js';
 import { revoke } from '../../src/domain/revocation.js';
-import type { CertificateRecord, CertificateRegistry, RegistryChange, Store } from '../../src/ports.js';
+import type { AuditDraft, CertificateRecord, CertificateRegistry, RegistryChange, Store } from '../../src/ports.js';
 import { createTable, unique, useMoto } from '../aws/moto-env.js';
 import { fakeRecord as record, randomRecordSerial } from '../helpers/records.js';
 
@@ -133,19 +133,21 @@ function registryContract(name: string, make: () => Promise<CertificateRegistry>
       expect(sorted(await reg.list())).toEqual(after);
     });
 
-    it('states its limits: an atomic commit of maxAtomicChanges changes of the costliest kind is accepted', async () => {
+    it('states its limits: an atomic commit of maxAtomicChanges changes of the costliest kind, with its audit event, is accepted', async () => {
       const reg = await make();
       const limit = reg.limits.maxAtomicChanges;
       expect(limit).toBeGreaterThanOrEqual(1);
+      // the CLI's commits carry an audit event in the same atomic write: the limit leaves room for it
+      const audit: AuditDraft = { time: '2026-03-01T12:00:00.000Z', operation: 'test', run: '0123456789abcdef', change: 'registry', result: 'ok', serials: [], clientIds: [], actor: 'test', version: '0', command: ['ca'] };
       // a first active certificate for a new client each: every change also moves its client's active serial
       const n = Math.min(limit, 60);
       const firsts = Array.from({ length: n }, (_, i) => record({ clientId: `lim-${i}` }));
-      await reg.commit(firsts.map((r) => ({ op: 'create', record: r })), { atomic: true });
+      await reg.commit(firsts.map((r) => ({ op: 'create', record: r })), { atomic: true, audit });
       expect((await reg.list({ status: 'active' })).length).toBe(n);
       if (Number.isFinite(limit)) {
         // one more than the limit in that shape does not fit DynamoDB's 100 actions: refused before any write
         const more = Array.from({ length: limit + 1 }, (_, i) => record({ clientId: `over-${i}` }));
-        const e = await reg.commit(more.map((r) => ({ op: 'create', record: r })), { atomic: true }).then(() => undefined, (x: unknown) => x);
+        const e = await reg.commit(more.map((r) => ({ op: 'create', record: r })), { atomic: true, audit }).then(() => undefined, (x: unknown) => x);
         expect(e).toBeInstanceOf(CaError);
         expect((e as CaError).code).toBe('internal');
         expect((await reg.list()).length).toBe(n);

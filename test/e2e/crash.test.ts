@@ -14,6 +14,7 @@ import { cpSync, existsSync, fstatSync, openSync, readFileSync, readSync, closeS
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JsonFileRegistry } from '../../src/adapters/local/json-registry.js';
+import { verifyChain } from '../../src/domain/audit.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { BIN, PASSPHRASE, ca, openssl, tempDir } from '../helpers/cli.js';
 
@@ -54,6 +55,24 @@ function must(r: ReturnType<typeof ca>, what: string): ReturnType<typeof ca> {
 /** The registry as the store holds it now (snapshot plus whatever journal a killed command left). */
 async function records(dir: string): Promise<CertificateRecord[]> {
   return new JsonFileRegistry(join(dir, 'pki')).list();
+}
+
+/**
+ * What the published CRL of each CA says (number and serials), read with OpenSSL, checked to be signed by that
+ * CA, its PEM copy equal to its DER file.
+ */
+function publishedCrl(dir: string, ca: CertificateRecord): { crlNumber: number; serials: string[] } {
+  const der = join(dir, 'pki', 'crl', `${ca.serial}.crl`);
+  const caFile = join(dir, `crl-signer-${ca.serial}.pem`);
+  writeFileSync(caFile, ca.certificatePem);
+  const v = openssl(['crl', '-in', der, '-inform', 'DER', '-CAfile', caFile, '-verify', '-noout', '-text']);
+  expect(v.code, `openssl crl -verify ${der}: ${v.out}`).toBe(0);
+  const pem = readFileSync(join(dir, 'pki', 'crl', `${ca.serial}.crl.pem`), 'utf8');
+  expect(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').equals(readFileSync(der)), `${der}: the PEM copy is the DER file`).toBe(true);
+  return {
+    crlNumber: Number(/CRL Number:\s*(\d+)/.exec(v.out)![1]),
+    serials: [...v.out.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.toLowerCase()),
+  };
 }
 
 /** Complete lines of registry.journal: its header plus one per commit since the last compaction. */
@@ -177,6 +196,18 @@ async function expectInvariants(dir: string, e: Expectation, rand: () => number,
     expect(live, `${label}: ${id} still has accepted certificates`).toEqual([]);
   }
   if (e.allUnderIssuing) for (const [id, [c]] of activeBy) expect(c!.issuerSerial, `${label}: ${id} not under the issuing intermediate`).toBe(issuing[0]!.serial);
+
+  // the audit trail: its chain intact, and exactly one event per change of every client certificate, however the
+  // kill fell: its creation, its supersession, its revocation (each a commit whose event is in the same line)
+  const registry = new JsonFileRegistry(join(dir, 'pki'));
+  const events = await registry.auditEvents();
+  expect(verifyChain(events, await registry.auditHead()), `${label}: audit chain`).toMatchObject({ ok: true });
+  const named = new Map<string, number>();
+  for (const ev of events) if (ev.change === 'registry') for (const s of ev.serials) named.set(s, (named.get(s) ?? 0) + 1);
+  for (const c of clients) {
+    const changes = 1 + (c.supersededAt ? 1 : 0) + (c.revokedAt ? 1 : 0);
+    expect(named.get(c.serial) ?? 0, `${label}: audit events naming ${c.clientId}'s ${c.status} certificate ${c.serial}`).toBe(changes);
+  }
 
   // the published truststore: root + every intermediate not retired, and truststore.pem is its latest version
   const truststore = readFileSync(join(dir, 'pki', 'truststore.pem'), 'utf8');
@@ -324,7 +355,40 @@ describe('a command killed at any point, then run again, leaves the store a fini
       const { dir, killed } = await killedCopy(populated, args, kill);
       must(ca(dir, args, ENV), `re-run after ${killed.describe}`);
       // revoke checks before it locks: a re-run after a kill that came after its last commit has nothing to do
-      await expectInvariants(dir, { intermediates: 1, active: ids.filter((id) => id !== 'c0001'), revoked: ['c0001'], rerun: true, foldsJournal: false }, rand, killed.describe);
+      const all = await expectInvariants(dir, { intermediates: 1, active: ids.filter((id) => id !== 'c0001'), revoked: ['c0001'], rerun: true, foldsJournal: false }, rand, killed.describe);
+      // and the issuer's CRL lists every certificate of c0001, whether the kill came before or after the commit
+      // (a re-run with nothing left to revoke re-signs a CRL that misses them)
+      const issuing = all.find((r) => r.kind === 'intermediate' && r.status === 'active')!;
+      const crl = publishedCrl(dir, issuing);
+      const gone = all.filter((r) => r.clientId === 'c0001' && r.status === 'revoked').map((r) => r.serial);
+      expect(gone.length, killed.describe).toBeGreaterThanOrEqual(3);
+      expect(crl.serials.sort(), `${killed.describe}: CRL entries`).toEqual(gone.sort());
+      expect(crl.crlNumber, killed.describe).toBe(all.find((r) => r.serial === issuing.serial)!.crlNumber);
+    }
+  });
+
+  it('crl: a kill between recording a CRL number and publishing its CRL skips the number, never repeats it', { timeout: 120_000 }, async () => {
+    const rand = prng(9006);
+    const base = scratch('ca-crash-crl-');
+    cpSync(empty, base, { recursive: true });
+    must(ca(base, ['crl'], ENV), 'first crl');
+    const args = ['crl'];
+    const duration = measure(base, args);
+    // commits: the issuing intermediate's number, then the root's; killed just after each lands between the
+    // record and the publication
+    for (const kill of killPoints(rand, duration, 4, [1, 2])) {
+      const { dir, killed } = await killedCopy(base, args, kill);
+      const afterKill = await records(dir);
+      must(ca(dir, args, ENV), `re-run after ${killed.describe}`);
+      const all = await expectInvariants(dir, { intermediates: 1, active: [], rerun: true }, rand, killed.describe);
+      for (const c of all.filter((r) => (r.kind === 'root' || r.kind === 'intermediate') && r.status === 'active')) {
+        const recordedByKilled = afterKill.find((r) => r.serial === c.serial)!.crlNumber ?? 0;
+        const crl = publishedCrl(dir, c);
+        // the re-run's number is past everything the killed run may have recorded, and is what the registry holds
+        expect(crl.crlNumber, `${killed.describe}: ${c.kind} CRL number`).toBe(recordedByKilled + 1);
+        expect(c.crlNumber, killed.describe).toBe(crl.crlNumber);
+        expect(crl.crlNumber, killed.describe).toBeGreaterThanOrEqual(2);
+      }
     }
   });
 

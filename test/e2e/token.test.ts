@@ -63,6 +63,13 @@ describe('scopes and audiences from the command line', () => {
     const list = ca(dir, ['token-key', 'list', '--json']).json();
     expect(list.keys).toEqual([expect.objectContaining({ kid: doc.kid, status: 'signing', retireAfter: null })]);
     expectError(ca(dir, ['token-key', 'rotate'], { CA_PASSPHRASE: 'wrong-passphrase-1' }), 3, /passphrase/);
+    // the key set is written beside the store: the rotation is in the audit trail all the same
+    const events = ca(dir, ['audit', '--json']).json().events;
+    expect(events.filter((e: { operation: string }) => e.operation === 'token-key rotate')).toEqual([
+      expect.objectContaining({ change: 'other', result: 'ok', detail: expect.objectContaining({ tokenKeyAdded: doc.kid, activateAt: doc.activateAt }) }),
+    ]);
+    expect(events.some((e: { operation: string }) => e.operation === 'client scopes'), 'ca client scopes commits through the audited store').toBe(true);
+    expect(ca(dir, ['audit', 'verify']).code).toBe(0);
     expect(ca(dir, ['token-key', 'prune', '--json']).json()).toMatchObject({ dryRun: false, removed: [], files: [] });
   });
 });

@@ -11,7 +11,10 @@ import {
   AttributeValue,
   AuthorityKeyIdentifier,
   BasicConstraints,
+  CRLDistributionPoints,
   Certificate,
+  DistributionPoint,
+  DistributionPointName,
   ExtendedKeyUsage,
   Extension,
   Extensions,
@@ -29,6 +32,7 @@ import {
   Version,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
+  id_ce_cRLDistributionPoints,
   id_ce_extKeyUsage,
   id_ce_keyUsage,
   id_ce_subjectAltName,
@@ -47,6 +51,8 @@ export interface ReferenceParams {
   publicKeySpki: Uint8Array;
   /** client: the SPIFFE ID, the single URI SAN */
   spiffeId?: string;
+  /** client: the CRL distribution point URL (RFC 5280 4.2.1.13: one DistributionPoint, fullName one URI) */
+  crlDistributionPoint?: string;
   /** server: SANs, and whether its key is RSA (keyEncipherment) */
   dnsNames?: string[];
   ipAddresses?: string[];
@@ -96,6 +102,10 @@ function extensions(p: ReferenceParams, aki: Uint8Array): Extension[] {
       ...(p.ipAddresses ?? []).map((iPAddress) => new GeneralName({ iPAddress })),
     ];
     if (san.length) out.push(ext(id_ce_subjectAltName, false, new SubjectAlternativeName(san)));
+    if (p.crlDistributionPoint) {
+      const dp = new DistributionPoint({ distributionPoint: new DistributionPointName({ fullName: [new GeneralName({ uniformResourceIdentifier: p.crlDistributionPoint })] }) });
+      out.push(ext(id_ce_cRLDistributionPoints, false, new CRLDistributionPoints([dp])));
+    }
   }
   out.push(ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyId(p.publicKeySpki))));
   out.push(ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(aki) })));

@@ -45,6 +45,7 @@ describe('resolveConfig defaults', () => {
       bundleDir: join(cwd, 'bundles'),
       policy: DEFAULT_POLICY,
       requested: {},
+      crlDays: 7,
       aws: {},
     });
   });
@@ -236,5 +237,37 @@ describe('CA_AWS_DOMAINS', () => {
 
   it.each(['api.example.com:grpc', ':rest', 'a.example.com:REST'])('refuses %s', (v) => {
     expectCaErrorSync(() => domains(v), 'invalidInput', /CA_AWS_DOMAINS/);
+  });
+});
+
+describe('CRL settings', () => {
+  it('crlDays comes from the file or CA_CRL_DAYS (default 7) and is checked', () => {
+    const { cwd } = workspace({ crlDays: 3 });
+    expect(resolveConfig({}, {}, cwd).crlDays).toBe(3);
+    expect(resolveConfig({}, { CA_CRL_DAYS: '14' }, cwd).crlDays).toBe(14);
+    expectCaErrorSync(() => resolveConfig({}, { CA_CRL_DAYS: '0' }, cwd), 'invalidInput', /crlDays must be a whole number of days from 1 to 366/);
+    expectCaErrorSync(() => resolveConfig({}, { CA_CRL_DAYS: '400' }, cwd), 'invalidInput', /crlDays/);
+  });
+
+  it('crlDistributionPoint is a profile setting: an https:// or s3:// URL, {issuer} only in the path', () => {
+    const { cwd } = workspace();
+    const ok = resolveConfig({}, { CA_CRL_DISTRIBUTION_POINT: 'https://pki.example.com/crl/{issuer}.crl' }, cwd);
+    expect(ok.requested.crlDistributionPoint).toEqual({ value: 'https://pki.example.com/crl/{issuer}.crl', source: 'CA_CRL_DISTRIBUTION_POINT' });
+    expect(ok.policy.crlDistributionPoint).toBe('https://pki.example.com/crl/{issuer}.crl');
+    expect(resolveConfig({}, { CA_CRL_DISTRIBUTION_POINT: 's3://my-bucket/crl/{issuer}.crl' }, cwd).policy.crlDistributionPoint).toBe('s3://my-bucket/crl/{issuer}.crl');
+    expect(resolveConfig({}, {}, cwd).policy.crlDistributionPoint).toBeUndefined();
+    for (const [bad, why] of [
+      ['http://pki.example.com/a.crl', /scheme is http, not https or s3/],
+      ['ldap://x/cn=ca', /scheme is ldap/],
+      ['https://user:pw@pki.example.com/a.crl', /credentials/],
+      ['https://pki.example.com/a b.crl', /printable ASCII/],
+      ['https://pki.example.com/a.crl#x', /fragment/],
+      ['s3://bucket', /no object key/],
+      ['https://{issuer}.example.com/a.crl', /only in the path/],
+      ['not a url', /printable ASCII|not a URL/],
+      [`https://pki.example.com/${'a'.repeat(600)}`, /longer than 512/],
+    ] as const) {
+      expectCaErrorSync(() => resolveConfig({}, { CA_CRL_DISTRIBUTION_POINT: bad }, cwd), 'invalidInput', why);
+    }
   });
 });

@@ -43,6 +43,8 @@ function crashingAfter(ctx: OperationContext, crashAfter: number): { ctx: Operat
     name: s.name,
     custody: s.custody,
     lock: s.lock,
+    crls: s.crls,
+    audit: s.audit,
     describe: () => s.describe(),
     registry: { limits: s.registry.limits, get: (serial) => s.registry.get(serial), list: (q) => s.registry.list(q), commit: (c, o) => write(() => s.registry.commit(c, o)) },
     truststore: { current: () => s.truststore.current(), drift: () => s.truststore.drift(), sync: (pem) => write(() => s.truststore.sync(pem)) },

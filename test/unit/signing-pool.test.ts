@@ -34,6 +34,7 @@ describe('worker signing pool', () => {
       notAfter: now.getTime() - (now.getTime() % 1000) + 86_400_000,
       ...(i % 3 === 0 ? { publicKeySpki: given } : { generateKeyType: i % 3 === 1 ? ('ec-p256' as const) : ('rsa-2048' as const) }),
       ...(i % 2 ? { spiffeId: `spiffe://td/client/client-${i}` } : {}),
+      ...(i % 5 === 0 ? { crlDistributionPoint: 'https://pki.example.com/crl/pool.crl' } : {}),
     }));
     const results = await pool.sign(ca.der, key, 'ec-p256', items);
     expect(results).toHaveLength(items.length);

@@ -41,6 +41,7 @@ describe('the one certificate builder equals the schema-based reference, byte fo
         ...randomValidity(),
         publicKeySpki: keys[i % 3]!,
         spiffeId: i % 2 ? `spiffe://trust.example/client/${id}` : undefined,
+        crlDistributionPoint: i % 3 === 0 ? `https://pki.example.com/crl/${randomSerial()}.crl` : i % 3 === 1 ? `s3://crl-bucket/crl/${id}.crl` : undefined,
       };
       const reference = referenceTbs({ kind: 'client', subject: { commonName: id, organization: input.organization }, ...input }, kt, root.der);
       expect(tpl.tbs(input).equals(reference), `input ${i}: ${JSON.stringify({ ...input, publicKeySpki: undefined })}`).toBe(true);
@@ -68,6 +69,14 @@ describe('the one certificate builder equals the schema-based reference, byte fo
       const server = underRoot.tbs(serverProfile(key.t), { ...base, san: { dns: dnsNames, ip: ipAddresses } });
       expect(server.equals(referenceTbs({ kind: 'server', ...base, dnsNames, ipAddresses, rsaKey: key.t.startsWith('rsa') }, kt, root.der)), `server ${i}`).toBe(true);
     }
+  });
+
+  it('puts a CRL distribution point only on the client profiles', () => {
+    const tpl = new CertificateTemplate(undefined, 'ec-p256');
+    const base = { serial: randomSerial(), subject: { commonName: 'x' }, notBefore: new Date(0), notAfter: new Date(1e12), publicKeySpki: spkiDer(generateKeyPair('ec-p256').publicKey), crlDistributionPoint: 'https://pki.example.com/a.crl' };
+    expect(() => tpl.tbs(INTERMEDIATE, base)).toThrow(/carries no CRL distribution point/);
+    expect(() => tpl.tbs(serverProfile('ec-p256'), base)).toThrow(/carries no CRL distribution point/);
+    expect(tpl.tbs(CLIENT, base).includes(Buffer.from('https://pki.example.com/a.crl'))).toBe(true);
   });
 
   it('refuses a SAN its profile does not carry, and a SPIFFE certificate without exactly one URI', () => {

@@ -4,8 +4,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { BundleSink, KeyCustody, Store, TokenKeyCustody, TokenKeySet } from '../../ports.js';
-import { usageError } from '../../domain/errors.js';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AuditLog, BundleSink, KeyCustody, Store, TokenKeyCustody, TokenKeySet } from '../../ports.js';
+import { storageError, usageError } from '../../domain/errors.js';
+import { awsError } from './aws-errors.js';
 import { guardStore } from '../../domain/guarded-store.js';
 import { ApiGatewayDomains, type DomainRef } from './api-gateway-domains.js';
 import type { DomainSetting } from './domain-spec.js';
@@ -13,6 +15,7 @@ import { DynamoDbLock } from './dynamodb-lock.js';
 import { DynamoDbRegistry } from './dynamodb-registry.js';
 import { KmsKeyCustody } from './kms-key-custody.js';
 import { DynamoDbTokenKeySet, KmsTokenKeyCustody } from './kms-token-keys.js';
+import { S3Crls } from './s3-crls.js';
 import { S3Truststore } from './s3-truststore.js';
 import { endpointOverridden } from './sdk-config.js';
 import { SsmBundleSink } from './ssm-bundle-sink.js';
@@ -74,6 +77,7 @@ export function awsClients(region: string) {
     kms: new KMSClient({ region, maxAttempts: 6, retryMode: 'adaptive' }),
     apiGateway: new APIGatewayClient({ region }),
     apiGatewayV2: new ApiGatewayV2Client({ region }),
+    sts: new STSClient({ region }),
   };
 }
 
@@ -109,13 +113,16 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
     domains: domains.length ? new ApiGatewayDomains({ domains, rest: c.apiGateway, http: c.apiGatewayV2, pollIntervalMs: o.pollIntervalMs }) : undefined,
   });
   if (o.preflight !== false) await truststore.checkBucket();
+  const registry = new DynamoDbRegistry({ client: c.dynamodb, tableName: table });
   return guardStore({
     name: 'aws',
     custody,
-    registry: new DynamoDbRegistry({ client: c.dynamodb, tableName: table }),
+    registry,
     truststore,
+    crls: new S3Crls({ client: c.s3, bucket }),
+    audit: dynamoDbAuditLog(registry, c.sts),
     lock: new DynamoDbLock({ client: c.dynamodb, tableName: table, ttlMs: o.lockTtlMs }),
-    describe: () => `AWS ${region}: table ${table}, truststore ${truststore.uri}, keys in ${custodyKind === 'kms' ? 'KMS' : `SSM ${prefix}`}`,
+    describe: () => `AWS ${region}: table ${table}, truststore ${truststore.uri}, CRLs under s3://${bucket}/crl/, keys in ${custodyKind === 'kms' ? 'KMS' : `SSM ${prefix}`}`,
   });
 }
 
@@ -123,6 +130,28 @@ export async function createAwsStore(s: AwsStoreSettings, o: AwsStoreOptions): P
 export function createSsmBundleSink(s: AwsStoreSettings, o: { warn: (m: string) => void }): BundleSink {
   const region = resolveRegion(s);
   return new SsmBundleSink({ client: awsClients(region).ssm, prefix: validateParameterPrefix(s.parameterPrefix), kmsKeyId: s.kmsKeyId, warn: o.warn });
+}
+
+/** The audit trail in the registry table (`AUDIT#<seq>` items and the `AUDIT#HEAD` item); the actor from STS. */
+function dynamoDbAuditLog(registry: DynamoDbRegistry, sts: STSClient): AuditLog {
+  return {
+    read: () => registry.auditEvents(),
+    head: async () => {
+      const h = await registry.auditHead();
+      return h && { seq: h.seq, hash: h.hash };
+    },
+    lastTruststoreVersion: async () => (await registry.auditHead())?.truststoreVersion,
+    append: (draft) => registry.appendAudit(draft),
+    actor: async () => {
+      try {
+        const r = await sts.send(new GetCallerIdentityCommand({}));
+        if (!r.Arn) throw storageError('STS GetCallerIdentity returned no ARN', 'check the AWS credentials');
+        return r.Arn;
+      } catch (e) {
+        throw awsError(e, 'ask STS for the caller identity of', 'the AWS credentials');
+      }
+    },
+  };
 }
 
 /**

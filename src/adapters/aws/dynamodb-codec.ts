@@ -16,10 +16,10 @@ export const RECORD_FIELDS = [
   'serial', 'kind', 'clientId', 'status', 'fingerprint', 'subject', 'issuer', 'issuerSerial', 'notBefore', 'notAfter',
   'keyType', 'publicKey', 'keyOrigin', 'keyRef', 'spiffeId', 'certificatePem', 'createdAt', 'supersededBy', 'supersededAt',
   'graceUntil', 'revokedAt', 'revocationReason', 'retiredAt', 'rotatedFrom', 'rotationCompletedAt',
-  'importedFrom',
+  'importedFrom', 'crlDistributionPoint',
 ] as const satisfies readonly (keyof CertificateRecord)[];
 /** Numeric fields, stored as number attributes. */
-export const NUMBER_FIELDS = ['validityDays'] as const satisfies readonly (keyof CertificateRecord)[];
+export const NUMBER_FIELDS = ['validityDays', 'crlNumber'] as const satisfies readonly (keyof CertificateRecord)[];
 /** Structured fields (the root's CA profile, a client's scopes and audiences), stored as a JSON string: read back whole, never queried. */
 export const JSON_FIELDS = ['profile', 'scopes', 'audiences'] as const satisfies readonly (keyof CertificateRecord)[];
 type Unlisted = Exclude<keyof CertificateRecord, (typeof RECORD_FIELDS)[number] | (typeof NUMBER_FIELDS)[number] | (typeof JSON_FIELDS)[number]>;

@@ -8,7 +8,8 @@ import {
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQuery } from '../../ports.js';
+import type { AuditDraft, AuditEvent, CertificateRecord, CertificateRegistry, CommitOptions, RegistryChange, RegistryQuery } from '../../ports.js';
+import { sealEvent } from '../../domain/audit.js';
 import { CaError, conflict, storageError } from '../../domain/errors.js';
 import { checkGroup, planRegistryCommit, type ChangeGroup, type NetChange, type RegistryView } from '../../domain/registry-rules.js';
 import { awsError, errorName, isThrottling } from './aws-errors.js';
@@ -26,6 +27,18 @@ const MAX_ATTEMPTS = 8;
 
 export const clientKey = (clientId: string) => `CLIENT#${clientId}`;
 export const CA_INDEX_KEY = 'CA';
+/** The audit chain's head: the last event's seq and hash, moved conditionally by every event's transaction. */
+export const AUDIT_HEAD_KEY = 'AUDIT#HEAD';
+/** One audit event's item; zero-padded so that the keys sort as the sequence does. */
+export const auditKey = (seq: number) => `AUDIT#${String(seq).padStart(12, '0')}`;
+/** The `AUDIT#HEAD` item: the last event's seq and hash, and the last truststore version the trail records. */
+export interface AuditHeadItem {
+  seq: number;
+  hash: string;
+  truststoreVersion?: string;
+}
+/** Actions one audit event adds to a transaction: its item and the head's conditional move. */
+export const AUDIT_ACTIONS = 2;
 
 function matches(r: CertificateRecord, q: RegistryQuery): boolean {
   return !((q.kind && r.kind !== q.kind) || (q.clientId && r.clientId !== q.clientId) || (q.status && r.status !== q.status));
@@ -48,8 +61,13 @@ export class DynamoDbRegistry implements CertificateRegistry {
   readonly tableName: string;
   private readonly onRequest?: (operation: string) => void;
 
-  /** Each change is one Put, and may need one Update of its client's index item: 100 actions hold 50 of any kind. */
-  readonly limits = { maxAtomicChanges: MAX_TRANSACTION_ACTIONS / 2 };
+  /**
+   * Each change is one Put, and may need one Update of its client's index item; the audit event and the chain
+   * head take two more: 98 actions hold 49 changes of any kind.
+   */
+  readonly limits = { maxAtomicChanges: Math.floor((MAX_TRANSACTION_ACTIONS - AUDIT_ACTIONS) / 2) };
+  /** the audit chain's head as this process last wrote or read it (null: no event yet; undefined: read it) */
+  private headCache?: AuditHeadItem | null;
 
   constructor(o: DynamoDbRegistryOptions) {
     this.client = o.client;
@@ -166,9 +184,98 @@ export class DynamoDbRegistry implements CertificateRegistry {
     return (await Promise.all(Array.from({ length: SCAN_SEGMENTS }, (_, n) => segment(n)))).flat();
   }
 
-  async commit(changes: RegistryChange[], opts: { atomic?: boolean } = {}): Promise<void> {
-    // One transaction at a time: on a conflict every earlier group has landed and no later one has.
-    for (const tx of planTransactions(this.tableName, changes, opts)) await this.transact(tx);
+  async commit(changes: RegistryChange[], opts: CommitOptions = {}): Promise<void> {
+    // One transaction at a time: on a conflict every earlier group has landed and no later one has. With an audit
+    // event each transaction carries its own, naming that transaction's serials: one event per part.
+    const reserve = opts.audit ? AUDIT_ACTIONS : 0;
+    for (const tx of planTransactions(this.tableName, changes, opts, reserve)) await this.transact(tx, opts.audit);
+  }
+
+  /**
+   * The chain head item, read strongly; undefined when no event was written yet. Once this process has read or
+   * moved it (writers hold the store lock), its own copy, until a failed condition says it moved.
+   */
+  async auditHead(): Promise<AuditHeadItem | undefined> {
+    if (this.headCache !== undefined) return this.headCache ?? undefined;
+    try {
+      this.onRequest?.('GetItem');
+      const r = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: AUDIT_HEAD_KEY } }, ConsistentRead: true }));
+      const head = r.Item?.seq?.N && r.Item.hash?.S ? { seq: Number(r.Item.seq.N), hash: r.Item.hash.S, ...(r.Item.truststoreVersion?.S ? { truststoreVersion: r.Item.truststoreVersion.S } : {}) } : undefined;
+      this.headCache = head ?? null;
+      return head;
+    } catch (e) {
+      throw this.fail(e, 'read the audit head from');
+    }
+  }
+
+  /** Every audit event item, in sequence order (a strongly consistent Scan of the `AUDIT#` items). */
+  async auditEvents(): Promise<AuditEvent[]> {
+    const out: AuditEvent[] = [];
+    try {
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        this.onRequest?.('Scan');
+        const r = await this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ConsistentRead: true,
+            FilterExpression: 'begins_with(pk, :a) AND pk <> :head',
+            ExpressionAttributeValues: { ':a': { S: 'AUDIT#' }, ':head': { S: AUDIT_HEAD_KEY } },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const it of r.Items ?? []) {
+          try {
+            out.push(JSON.parse(it.event?.S ?? '') as AuditEvent);
+          } catch {
+            // an item edited out of shape: kept, for `ca audit verify` to name
+            out.push({ seq: Number(it.seq?.N ?? NaN), unreadable: it.pk?.S } as unknown as AuditEvent);
+          }
+        }
+        start = r.LastEvaluatedKey;
+      } while (start);
+    } catch (e) {
+      throw this.fail(e, 'read the audit trail from');
+    }
+    // stored order is the key's order: the zero-padded seq
+    return out.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+  }
+
+  /** An event with no registry change: its own transaction (item + head). */
+  async appendAudit(draft: AuditDraft): Promise<AuditEvent> {
+    return (await this.transact({ groups: [] }, draft))!;
+  }
+
+  /** The item and the head's conditional move that chain `draft` (narrowed to `tx`) after the current head. */
+  private async auditWrites(tx: Transaction, draft: AuditDraft): Promise<{ event: AuditEvent; head: AuditHeadItem; items: TransactWriteItem[] }> {
+    const head = this.headCache === undefined ? await this.auditHead() : (this.headCache ?? undefined);
+    const serials = new Set<string>();
+    const clientIds = new Set<string>();
+    for (const g of tx.groups) {
+      for (const n of g.group.changes) serials.add(n.serial);
+      if (g.group.clientId !== undefined) clientIds.add(g.group.clientId);
+    }
+    const narrowed = tx.groups.length ? { ...draft, serials: draft.serials.filter((s) => serials.has(s)), clientIds: draft.clientIds.filter((c) => clientIds.has(c)) } : draft;
+    const event = sealEvent(narrowed, head);
+    const t = this.tableName;
+    // the head also carries the last truststore version the trail records (see AuditLog.lastTruststoreVersion)
+    const truststoreVersion = event.truststoreVersion ?? head?.truststoreVersion;
+    return {
+      event,
+      head: { seq: event.seq, hash: event.hash, ...(truststoreVersion ? { truststoreVersion } : {}) },
+      items: [
+        { Put: { TableName: t, Item: { pk: { S: auditKey(event.seq) }, seq: { N: String(event.seq) }, time: { S: event.time }, event: { S: JSON.stringify(event) } }, ConditionExpression: 'attribute_not_exists(pk)' } },
+        {
+          Put: {
+            TableName: t,
+            Item: { pk: { S: AUDIT_HEAD_KEY }, seq: { N: String(event.seq) }, hash: { S: event.hash }, ...(truststoreVersion ? { truststoreVersion: { S: truststoreVersion } } : {}) },
+            ...(head
+              ? { ConditionExpression: '#seq = :prev AND #h = :prevHash', ExpressionAttributeNames: { '#seq': 'seq', '#h': 'hash' }, ExpressionAttributeValues: { ':prev': { N: String(head.seq) }, ':prevHash': { S: head.hash } } }
+              : { ConditionExpression: 'attribute_not_exists(pk)' }),
+          },
+        },
+      ],
+    };
   }
 
   /**
@@ -178,26 +285,43 @@ export class DynamoDbRegistry implements CertificateRegistry {
    * place means an earlier attempt landed and its answer was lost (a server that ignores the token, or a retry
    * after the window), which is success.
    */
-  private async transact(tx: Transaction): Promise<void> {
-    const items = tx.groups.flatMap((g) => g.items);
-    const token = transactionToken(items);
+  private async transact(tx: Transaction, draft?: AuditDraft): Promise<AuditEvent | undefined> {
+    const changes = tx.groups.flatMap((g) => g.items);
     for (let attempt = 0; ; attempt++) {
+      // the audit writes are rebuilt on each of our attempts (the head may have moved); the SDK's own retries
+      // resend the same request under the same token
+      const audit = draft ? await this.auditWrites(tx, draft) : undefined;
+      const items = audit ? [...changes, ...audit.items] : changes;
+      const token = transactionToken(items);
       try {
         this.onRequest?.('TransactWriteItems');
         await this.client.send(new TransactWriteItemsCommand({ TransactItems: items, ClientRequestToken: token }));
-        return;
+        if (audit) this.headCache = audit.head;
+        return audit?.event;
       } catch (e) {
         const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
         if (errorName(e) === 'TransactionCanceledException' && reasons) {
           const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
           if (failed >= 0) {
-            if (await this.landed(tx)) return;
+            this.headCache = undefined;
+            if (audit) {
+              // our own attempt landed and its answer was lost: the head is our event
+              const head = await this.auditHead();
+              if (head?.hash === audit.event.hash) return audit.event;
+              // the head moved (a writer without the lock?), the changes did not land: chain again on the new head
+              if (failed >= changes.length) {
+                if (attempt < MAX_ATTEMPTS) continue;
+                throw conflict('the audit trail kept changing during the commit', 're-run the command');
+              }
+            }
+            // the changes are in place already (an earlier run recorded them, with their event): nothing to write
+            if (tx.groups.length && (await this.landed(tx))) return undefined;
             // the conditions failed, yet the state read a moment later satisfies them: it changed in between
             if (attempt < MAX_ATTEMPTS) {
               await sleep(backoffMs(attempt));
               continue;
             }
-            throw conflict(`the registry entries of ${groupOfAction(tx, failed)} kept changing during the commit`, 're-run the command');
+            throw conflict(`the registry entries of ${groupOfAction(tx, Math.min(failed, changes.length - 1))} kept changing during the commit`, 're-run the command');
           }
           const retryable = reasons.every((r) => !r.Code || ['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded'].includes(r.Code));
           if (retryable && attempt < MAX_ATTEMPTS) {
@@ -283,35 +407,37 @@ export function transactionToken(items: TransactWriteItem[]): string {
  * Exported so the request count can be checked without a server.
  * @throws CaError conflict for what the changes contradict by themselves; internal beyond DynamoDB's limits
  */
-export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean } = {}): TransactWriteItem[][] {
-  return planTransactions(table, changes, opts).map((tx) => tx.groups.flatMap((g) => g.items));
+export function planCommit(table: string, changes: RegistryChange[], opts: { atomic?: boolean; audit?: boolean } = {}): TransactWriteItem[][] {
+  return planTransactions(table, changes, opts, opts.audit ? AUDIT_ACTIONS : 0).map((tx) => tx.groups.flatMap((g) => g.items));
 }
 
-function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean }): Transaction[] {
+function planTransactions(table: string, changes: RegistryChange[], opts: { atomic?: boolean }, reserve = 0): Transaction[] {
   if (!changes.length) return [];
   const groups = planRegistryCommit(changes).map((group) => ({ group, items: [...group.changes.map((n) => certWrite(table, n)), ...indexWrite(table, group)] }));
-  if (!opts.atomic) return packGroups(groups);
+  const room = MAX_TRANSACTION_ACTIONS - reserve;
+  if (!opts.atomic) return packGroups(groups, room);
   const actions = groups.reduce((n, g) => n + g.items.length, 0);
-  if (actions > MAX_TRANSACTION_ACTIONS) {
-    throw new CaError('internal', `an atomic registry change of ${actions} writes exceeds DynamoDB's limit of ${MAX_TRANSACTION_ACTIONS} per transaction`);
+  if (actions > room) {
+    throw new CaError('internal', `an atomic registry change of ${actions} writes${reserve ? ` and its audit event` : ''} exceeds DynamoDB's limit of ${MAX_TRANSACTION_ACTIONS} per transaction`);
   }
   return [{ groups }];
 }
 
 /**
  * Packs groups into transactions of at most 100 actions, in order, never splitting a group. With groups of
- * k actions this makes ceil(n / floor(100 / k)) transactions: 3 per rotated client, so 33 clients per call.
+ * k actions this makes ceil(n / floor(room / k)) transactions: 3 per rotated client, so 33 clients per call (32
+ * with an audit event, whose two actions are reserved in every transaction).
  * @throws CaError internal when one group alone exceeds the limit
  */
-function packGroups(groups: PlannedGroup[]): Transaction[] {
+function packGroups(groups: PlannedGroup[], room = MAX_TRANSACTION_ACTIONS): Transaction[] {
   const out: Transaction[] = [];
   let cur: PlannedGroup[] = [];
   let size = 0;
   for (const g of groups) {
-    if (g.items.length > MAX_TRANSACTION_ACTIONS) {
-      throw new CaError('internal', `the changes for ${g.group.key} need ${g.items.length} writes, more than DynamoDB's ${MAX_TRANSACTION_ACTIONS} per transaction`);
+    if (g.items.length > room) {
+      throw new CaError('internal', `the changes for ${g.group.key} need ${g.items.length} writes, more than DynamoDB's ${room} per transaction beside its audit event`);
     }
-    if (size + g.items.length > MAX_TRANSACTION_ACTIONS) {
+    if (size + g.items.length > room) {
       out.push({ groups: cur });
       cur = [];
       size = 0;

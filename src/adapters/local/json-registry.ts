@@ -1,9 +1,10 @@
-import { closeSync, fstatSync, fdatasyncSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, fdatasyncSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { CertificateRecord, CertificateRegistry, RegistryChange, RegistryQuery } from '../../ports.js';
+import type { AuditDraft, AuditEvent, CertificateRecord, CertificateRegistry, CommitOptions, RegistryChange, RegistryQuery } from '../../ports.js';
+import { sealEvent } from '../../domain/audit.js';
 import { storageError } from '../../domain/errors.js';
 import { assertCommit, planRegistryCommit } from '../../domain/registry-rules.js';
-import { writeFileAtomic } from './files.js';
+import { fsyncDir, writeFileAtomic } from './files.js';
 import { CA_VERSION } from '../../version.js';
 
 
@@ -26,6 +27,8 @@ interface RegistryFile {
   writtenBy?: string;
   generation?: number;
   records: CertificateRecord[];
+  /** the last audit event (audit.jsonl) as of this snapshot: a trail that ends before it lost its tail */
+  auditHead?: { seq: number; hash: string };
 }
 
 /** First line of registry.journal: the generation of the snapshot it continues. */
@@ -38,6 +41,8 @@ interface JournalHeader {
 interface JournalEntry {
   seq: number;
   records: CertificateRecord[];
+  /** the audit event of this commit: it exists exactly when the commit does (moved to audit.jsonl at compaction) */
+  audit?: AuditEvent;
 }
 
 /** What this process has read of the journal. */
@@ -106,8 +111,12 @@ export class JsonFileRegistry implements CertificateRegistry {
   private snapshotSize = 0;
   private generation = 0;
   private journal?: JournalView;
+  /** audit events of the journal's commits, not yet in audit.jsonl for sure */
+  private pendingAudit: AuditEvent[] = [];
+  private snapshotAuditHead?: { seq: number; hash: string };
   readonly path: string;
   readonly journalPath: string;
+  readonly auditPath: string;
   private readonly compactAtBytes: number;
 
   constructor(
@@ -116,6 +125,7 @@ export class JsonFileRegistry implements CertificateRegistry {
   ) {
     this.path = join(dir, 'registry.json');
     this.journalPath = join(dir, 'registry.journal');
+    this.auditPath = join(dir, 'audit.jsonl');
     this.compactAtBytes = o.compactAtBytes ?? 64 << 20;
   }
 
@@ -134,7 +144,7 @@ export class JsonFileRegistry implements CertificateRegistry {
         if (j && seen && j.ino === seen.ino && j.size >= seen.end) {
           const read = this.readJournal(seen.end);
           if (read && this.snapshotUnchanged()) {
-            this.applyLines(this.records, { ...seen, ...read.at }, read.lines);
+            this.applyLines(this.records, this.pendingAudit, { ...seen, ...read.at }, read.lines);
             return this.records;
           }
         }
@@ -151,6 +161,8 @@ export class JsonFileRegistry implements CertificateRegistry {
   private reload(): boolean {
     const records = new Map<string, CertificateRecord>();
     let generation = 0;
+    let auditHead: { seq: number; hash: string } | undefined;
+    const pending: AuditEvent[] = [];
     let stamp = 'absent';
     let size = 0;
     let fd: number | undefined;
@@ -169,6 +181,7 @@ export class JsonFileRegistry implements CertificateRegistry {
         // a newer ca's registry read by an older one would lose what it does not know: refuse it whole
         if (doc.format !== REGISTRY_FORMAT) throw new UnknownFormat(doc.format, doc.writtenBy);
         generation = doc.generation ?? 0;
+        auditHead = doc.auditHead;
         for (const r of doc.records) records.set(r.serial, r);
       } catch (e) {
         if (e instanceof UnknownFormat) {
@@ -187,8 +200,10 @@ export class JsonFileRegistry implements CertificateRegistry {
     if (JsonFileRegistry.stampOf(statOrUndefined(this.path)) !== stamp) return false;
     if (journal?.damage) throw storageError(`failed to read registry journal ${this.journalPath}: ${journal.damage}`, 'restore the store from backup');
     this.journal = undefined;
-    if (journal) this.applyLines(records, { ...journal.at, seq: 0 }, journal.lines);
+    if (journal) this.applyLines(records, pending, { ...journal.at, seq: 0 }, journal.lines);
     this.records = records;
+    this.pendingAudit = pending;
+    this.snapshotAuditHead = auditHead;
     this.snapshotStamp = stamp;
     this.snapshotSize = size;
     this.generation = generation;
@@ -243,7 +258,7 @@ export class JsonFileRegistry implements CertificateRegistry {
    * Applies the complete lines of `lines` (journal bytes from `view.end`) and moves `view` past them; an
    * incomplete last line is a commit that never completed and is left alone.
    */
-  private applyLines(records: Map<string, CertificateRecord>, view: JournalView, lines: Buffer): void {
+  private applyLines(records: Map<string, CertificateRecord>, pendingAudit: AuditEvent[], view: JournalView, lines: Buffer): void {
     let pos = 0;
     const entries: JournalEntry[] = [];
     for (;;) {
@@ -257,7 +272,10 @@ export class JsonFileRegistry implements CertificateRegistry {
       }
       pos = nl + 1;
     }
-    for (const entry of entries) for (const r of entry.records) records.set(r.serial, r);
+    for (const entry of entries) {
+      for (const r of entry.records) records.set(r.serial, r);
+      if (entry.audit) pendingAudit.push(entry.audit);
+    }
     if (entries.length) view.seq = entries[entries.length - 1]!.seq;
     view.end += pos;
     this.journal = view;
@@ -284,7 +302,7 @@ export class JsonFileRegistry implements CertificateRegistry {
    * Every commit is one journal line, so each is all-or-nothing, which satisfies the atomic and batched contract
    * alike. The domain's rules decide, on the current records, under the store lock the caller holds.
    */
-  async commit(changes: RegistryChange[]): Promise<void> {
+  async commit(changes: RegistryChange[], opts: CommitOptions = {}): Promise<void> {
     const current = this.load();
     const groups = planRegistryCommit(changes);
     let active: Map<string, string[]> | undefined;
@@ -305,22 +323,121 @@ export class JsonFileRegistry implements CertificateRegistry {
       for (const n of g.changes) next.set(n.serial, { ...n.record });
     }
     if (!next.size) return;
-    if (this.snapshotStamp === 'absent' && !this.journal) {
+    const audit = opts.audit && sealEvent(opts.audit, this.auditHeadNow());
+    // with an audit event the first commit goes through the journal too: the event and the records in one line
+    if (this.snapshotStamp === 'absent' && !this.journal && !audit) {
       // a new store: its first commit is small, and registry.json then exists from the start
       const all = new Map([...current, ...next]);
       this.writeSnapshot(all);
       this.records = all;
       return;
     }
+    this.appendEntry([...next.values()], audit);
+    for (const [serial, r] of next) current.set(serial, r);
+    if (this.journal!.end >= this.compactAtBytes && this.journal!.end >= 2 * this.snapshotSize) this.compact();
+  }
+
+  /** One journal line of records and their audit event. */
+  private appendEntry(records: CertificateRecord[], audit: AuditEvent | undefined): void {
     const seq = (this.journal?.seq ?? 0) + 1;
-    const line = JSON.stringify({ seq, records: [...next.values()] } satisfies JournalEntry) + '\n';
+    const line = JSON.stringify({ seq, records, ...(audit ? { audit } : {}) } satisfies JournalEntry) + '\n';
     try {
       this.append(line, seq);
     } catch (e) {
       throw storageError(`failed to write registry ${this.journalPath}: ${(e as Error).message}`, undefined, e);
     }
-    for (const [serial, r] of next) current.set(serial, r);
-    if (this.journal!.end >= this.compactAtBytes && this.journal!.end >= 2 * this.snapshotSize) this.compact();
+    if (audit) this.pendingAudit.push(audit);
+  }
+
+  /** The last audit event's seq and hash: the journal's last, else the snapshot's record of audit.jsonl's last. */
+  private auditHeadNow(): { seq: number; hash: string } | undefined {
+    const last = this.pendingAudit.at(-1);
+    return last ? { seq: last.seq, hash: last.hash } : this.snapshotAuditHead;
+  }
+
+  /** The audit trail: audit.jsonl, then the events of journal lines not yet moved there. */
+  async auditEvents(): Promise<AuditEvent[]> {
+    this.load();
+    const stored = this.readAuditFile().events;
+    const last = stored.at(-1)?.seq ?? 0;
+    return [...stored, ...this.pendingAudit.filter((e) => e.seq > last).map((e) => structuredClone(e))];
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
+    this.load();
+    return this.auditHeadNow();
+  }
+
+  /** An event with no record change: a journal line of its own, so it is as durable and ordered as a commit. */
+  async appendAudit(draft: AuditDraft): Promise<AuditEvent> {
+    this.load();
+    const event = sealEvent(draft, this.auditHeadNow());
+    this.appendEntry([], event);
+    return structuredClone(event);
+  }
+
+  /**
+   * audit.jsonl's events, one JSON object a line. A last line without its newline is an append a crash cut
+   * short (the journal still holds it): left out here, cut off by the next flush. A line that is not JSON is
+   * kept as a broken event for `ca audit verify` to name.
+   */
+  private readAuditFile(): { events: AuditEvent[]; completeBytes: number; size: number } {
+    let buf: Buffer;
+    try {
+      const fd = openSync(this.auditPath, 'r');
+      try {
+        buf = readFrom(fd, 0);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { events: [], completeBytes: 0, size: 0 };
+      throw storageError(`failed to read the audit trail ${this.auditPath}: ${(e as Error).message}`, undefined, e);
+    }
+    const completeBytes = buf.lastIndexOf(0x0a) + 1;
+    const events = buf
+      .subarray(0, completeBytes)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.length)
+      .map((l) => {
+        try {
+          return JSON.parse(l) as AuditEvent;
+        } catch {
+          return { unreadable: l } as unknown as AuditEvent;
+        }
+      });
+    return { events, completeBytes, size: buf.length };
+  }
+
+  /**
+   * Moves the journal's audit events to audit.jsonl (append-only, 0600, on disk before it returns): those after
+   * the file's last seq, so a flush a crash interrupted is completed, never doubled. Run before the snapshot that
+   * makes the journal obsolete.
+   */
+  private flushAudit(): void {
+    if (!this.pendingAudit.length) return;
+    const { events, completeBytes, size } = this.readAuditFile();
+    const last = events.at(-1)?.seq ?? 0;
+    const missing = this.pendingAudit.filter((e) => e.seq > last);
+    if (!missing.length && completeBytes === size) return;
+    const created = size === 0 && !statOrUndefined(this.auditPath);
+    try {
+      const fd = openSync(this.auditPath, fsConstants.O_WRONLY | fsConstants.O_CREAT, 0o600);
+      try {
+        // a flush a crash cut short: its torn line goes, the events are written again whole
+        if (completeBytes !== size) ftruncateSync(fd, completeBytes);
+        const data = Buffer.from(missing.map((e) => JSON.stringify(e) + '\n').join(''));
+        let off = 0;
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off, completeBytes + off);
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      if (created) fsyncDir(this.dir);
+    } catch (e) {
+      throw storageError(`failed to write the audit trail ${this.auditPath}: ${(e as Error).message}`, undefined, e);
+    }
   }
 
   /** Appends one commit line and waits for the disk; starts the journal of this generation if there is none. */
@@ -375,7 +492,10 @@ export class JsonFileRegistry implements CertificateRegistry {
   /** registry.json of the next generation, holding `records`; then the journal it replaces goes. */
   private writeSnapshot(records: Map<string, CertificateRecord>): void {
     const generation = this.generation + 1;
-    const text = JSON.stringify({ format: REGISTRY_FORMAT, writtenBy: CA_VERSION, generation, records: [...records.values()] } satisfies RegistryFile);
+    // the journal's audit events are in audit.jsonl before the snapshot makes the journal obsolete
+    this.flushAudit();
+    const auditHead = this.auditHeadNow();
+    const text = JSON.stringify({ format: REGISTRY_FORMAT, writtenBy: CA_VERSION, generation, records: [...records.values()], ...(auditHead ? { auditHead } : {}) } satisfies RegistryFile);
     try {
       // on disk (file and directory) before the journal goes: from here on it is the only copy
       writeFileAtomic(this.path, text, 0o600);
@@ -387,5 +507,7 @@ export class JsonFileRegistry implements CertificateRegistry {
     this.snapshotStamp = JsonFileRegistry.stampOf(statSync(this.path));
     this.snapshotSize = Buffer.byteLength(text);
     this.journal = undefined;
+    this.snapshotAuditHead = auditHead;
+    this.pendingAudit = [];
   }
 }

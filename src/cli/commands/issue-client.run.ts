@@ -8,7 +8,7 @@ import { checkCsr, MAX_CSR_BYTES } from '../../domain/csr.js';
 import { issueClient } from '../../domain/issuance.js';
 import { parseKeyType } from '../../domain/keys.js';
 import { parseProvisionFile, provision } from '../../domain/provision.js';
-import { validateDays, validateTrustDomain } from '../../domain/policy.js';
+import { validateCrlDistributionPoint, validateDays, validateTrustDomain } from '../../domain/policy.js';
 import { splitList, validateAudiences, validateScopes } from '../../domain/scopes.js';
 import { actionWord, certificateJson, certificateLines, table } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
@@ -19,12 +19,13 @@ import { globals } from '../shared.js';
 export { readInputFile };
 
 /**
- * --spiffe-trust-domain and --key-type choose for the certificates this command issues (recorded with each, and
+ * --spiffe-trust-domain, --crl-distribution-point and --key-type choose for the certificates this command issues (recorded with each, and
  * kept by renew and rotation); they are not changes of the CA profile.
  */
 function clientOverrides(rt: Runtime, o: Record<string, any>): Runtime['ctx'] {
   const policy = { ...rt.ctx.policy };
   if (o.spiffeTrustDomain !== undefined) policy.spiffeTrustDomain = validateTrustDomain(String(o.spiffeTrustDomain));
+  if (o.crlDistributionPoint !== undefined) policy.crlDistributionPoint = validateCrlDistributionPoint(String(o.crlDistributionPoint));
   if (o.keyType !== undefined && o.from) policy.clientKeyType = parseKeyType(String(o.keyType));
   return { ...rt.ctx, policy };
 }

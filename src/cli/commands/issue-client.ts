@@ -14,6 +14,7 @@ export function register(program: Command): void {
     .option('--scope <scope>', 'an OAuth scope the token endpoint may grant this client (repeatable, or comma-separated; RFC 6749 scope-tokens)', (v: string, p: string[] = []) => [...p, v])
     .option('--audience <aud>', 'an audience its access tokens name (repeatable; default: CA_TOKEN_AUDIENCE of the token endpoint)', (v: string, p: string[] = []) => [...p, v])
     .option('--spiffe-trust-domain <domain>', 'add the URI SAN spiffe://<domain>/client/<id>')
+    .option('--crl-distribution-point <url>', 'add a CRL distribution point (https:// or s3:// URL; {issuer} = the intermediate\'s serial); else the CA profile\'s (CA_CRL_DISTRIBUTION_POINT)')
     .option('--out <dir>', 'bundle directory (default ./bundles; files go to <dir>/<id>/)')
     .option('--p12', 'also write <id>.p12 (PKCS#12, AES-256); password from --p12-password-file, CA_P12_PASSWORD or a prompt')
     .option('--p12-password-file <file>', 'read the PKCS#12 password from this file')

@@ -27,7 +27,7 @@ export function register(program: Command): void {
         const first = s.soonest.map((x) => `${x.kind} ${x.kind === 'client' ? x.name : ''}${x.kind === 'client' ? ' ' : ''}${day(x.notAfter)} (${x.daysLeft} days)`.replace('  ', ' '));
         if (first.length) lines.push(`soonest expiry: ${first.join('; ')}`);
         const p = s.profile;
-        if (p) lines.push(`profile: O=${p.organization}, CA name ${p.caName}, CA keys ${p.caKeyType}, client keys ${p.clientKeyType}, validity root/intermediate/client ${p.rootValidityDays}/${p.intermediateValidityDays}/${p.clientValidityDays} days, grace ${p.graceDays} days${p.spiffeTrustDomain ? `, SPIFFE ${p.spiffeTrustDomain}` : ''}`);
+        if (p) lines.push(`profile: O=${p.organization}, CA name ${p.caName}, CA keys ${p.caKeyType}, client keys ${p.clientKeyType}, validity root/intermediate/client ${p.rootValidityDays}/${p.intermediateValidityDays}/${p.clientValidityDays} days, grace ${p.graceDays} days${p.spiffeTrustDomain ? `, SPIFFE ${p.spiffeTrustDomain}` : ''}${p.crlDistributionPoint ? `, CRL distribution point ${p.crlDistributionPoint}` : ''}`);
         if (s.truststore) lines.push(`truststore: version ${s.truststore.version}, ${s.truststore.certificates} certificate(s), ${s.truststore.inSync ? 'in sync with the registry' : 'OUT OF SYNC'}${s.truststore.drift.length ? ', but the copy served DIFFERS (see below)' : ''}`);
         for (const w of s.warnings) lines.push(`warning: ${w}`);
         return lines.join('\n');

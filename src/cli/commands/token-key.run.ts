@@ -27,7 +27,14 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
   if (verb === 'rotate') {
     // local store: the CA passphrase encrypts the token key too; opening the CA key first proves it is the right one
     if (rt.config.store === 'local' && !o.dryRun) await openIssuer(rt.ctx);
-    const r = o.dryRun ? await rotateTokenKey(deps, { dryRun: true }) : await rt.store.lock.withLock(() => rotateTokenKey(deps));
+    const r = o.dryRun
+      ? await rotateTokenKey(deps, { dryRun: true })
+      : await rt.store.lock.withLock(async () => {
+          const done = await rotateTokenKey(deps);
+          // the key set is written beside the store: its change goes into the audit trail here
+          await rt.audit.record({ detail: { tokenKeyAdded: done.added!.kid, activateAt: done.activateAt, tokenKeysRemoved: done.removed.map((e) => e.kid).join(' ') } });
+          return done;
+        });
     const json = {
       dryRun: r.dryRun,
       action: 'rotated',
@@ -46,7 +53,13 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
     );
     return;
   }
-  const r = o.dryRun ? await pruneTokenKeys(deps, { dryRun: true }) : await rt.store.lock.withLock(() => pruneTokenKeys(deps));
+  const r = o.dryRun
+    ? await pruneTokenKeys(deps, { dryRun: true })
+    : await rt.store.lock.withLock(async () => {
+        const done = await pruneTokenKeys(deps);
+        if (done.removed.length) await rt.audit.record({ detail: { tokenKeysRemoved: done.removed.map((e) => e.kid).join(' ') } });
+        return done;
+      });
   emit(rt, { dryRun: r.dryRun, removed: r.removed.map((e) => e.kid), keys: rows(r.entries), files: r.files }, () =>
     r.removed.length ? `${r.dryRun ? 'dry run: would remove' : 'Removed'} ${r.removed.length} token key(s): ${r.removed.map((e) => e.kid).join(', ')}` : 'nothing to prune',
   );
