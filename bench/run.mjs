@@ -38,6 +38,8 @@ const CFG = {
   // default measures fewer and adds the planner's exact count for 10,000 (--moto-clients 10000 measures it).
   motoClients: opt('--moto-clients', quick ? 300 : 2_000),
   skipMoto: argv.includes('--skip-moto'),
+  tokenSeconds: quick ? 1 : 3,
+  // `--only tokens` runs the token section alone (its rows are ratios within that run)
   only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined,
 };
 const started = Date.now();
@@ -560,6 +562,36 @@ async function provisionMoto(moto) {
   return lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'provision-aws', String(n)], { env: awsEnv(moto.endpoint) })).stdout);
 }
 
+// ---------------------------------------------------------------- tokens
+
+/**
+ * The token endpoint with a local key, one thread: whole POST /token requests and jose's SignJWT alone, then PyJWT
+ * signing the same claims (ES256) in the same run; best of three runs each.
+ */
+async function tokens() {
+  const dir = mkdtempSync(join(tmpdir(), 'ca-bench-tok-'));
+  try {
+    const claims = join(dir, 'claims.json');
+    const ours = [];
+    const py = [];
+    for (let k = 0; k < 3; k++) {
+      log(`tokens: endpoint and jose run ${k + 1}`);
+      ours.push(lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'token-local', String(CFG.tokenSeconds), claims])).stdout));
+      log(`tokens: PyJWT run ${k + 1}`);
+      py.push(lastJsonLine((await runChild(PY, [join(root, 'bench', 'token_sign.py'), claims, String(CFG.tokenSeconds)])).stdout));
+    }
+    const best = (xs, f) => Math.max(...xs.map(f));
+    return { endpointPerSec: best(ours, (x) => x.endpointPerSec), joseSignPerSec: best(ours, (x) => x.joseSignPerSec), pyjwtPerSec: best(py, (x) => x.perSec), pyjwt: py[0].pyjwt, tokenBytes: ours[0].tokenBytes, runs: { ours, py } };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function tokenRows(t, row) {
+  row('tokens', 'POST /token, local key, one thread, tokens/s vs PyJWT signing the same claims', fmt(t.endpointPerSec), fmt(t.pyjwtPerSec), fmt(ratio(t.endpointPerSec, t.pyjwtPerSec), 'x'), '', '');
+  row('tokens', 'jose SignJWT alone (ES256, same claims), tokens/s vs PyJWT', fmt(t.joseSignPerSec), fmt(t.pyjwtPerSec), fmt(ratio(t.joseSignPerSec, t.pyjwtPerSec), 'x'), '', '');
+}
+
 // ---------------------------------------------------------------- report
 
 const fmt = (v, unit = '') => {
@@ -595,6 +627,8 @@ function provisionRows(p, row, part) {
 function rows(r) {
   const R = [];
   const row = (section, metric, ours, peer, ratioV, target, met) => R.push({ section, metric, ours, peer, ratio: ratioV, target, met });
+  if (r.tokens) tokenRows(r.tokens, row);
+  if (CFG.only) return R;
   const i = r.issuance;
   const names = { a: '(a) generated key + PEM/PKCS#8', b: '(b) CSR signing (key given)', c: '(c) re-issue, new intermediate' };
   // The target is for batch work on every core (rotation, --from, renew --all), against Python's one core, as
@@ -669,7 +703,7 @@ function table(R) {
 
 // ---------------------------------------------------------------- main
 
-if (CFG.only !== undefined && CFG.only !== 'token') throw new Error(`unknown --only ${CFG.only}: the one section that runs alone is token`);
+if (CFG.only !== undefined && CFG.only !== 'token' && CFG.only !== 'tokens') throw new Error(`unknown --only ${CFG.only}: the sections that run alone are token (the authorizer's token modes) and tokens (the token endpoint)`);
 const m = machine();
 if (CFG.only === 'token') {
   if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run build`');
@@ -688,25 +722,30 @@ log(`machine: ${m.nproc} CPUs, ${m.cpu}; node ${m.node}; ${m.openssl}; python ${
 if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
 buildScratch();
 const result = { date: new Date().toISOString(), config: CFG, machine: m };
-result.issuance = await issuance();
-result.cli = cliStartup();
+if (!CFG.only) {
+  result.issuance = await issuance();
+  result.cli = cliStartup();
+}
 let moto;
-if (!CFG.skipMoto) {
+if (!CFG.skipMoto && !CFG.only) {
   log('starting moto');
   moto = await startMoto();
 }
 try {
-  if (moto) result.authorizer = await authorizer(moto);
-  result.token = await tokenAuthorizer();
-  const from = await provisionLocal();
-  try {
-    result.rotation = { local: await rotationLocal() };
-  } finally {
-    from.cleanup();
+  result.tokens = await tokens();
+  if (!CFG.only) {
+    if (moto) result.authorizer = await authorizer(moto);
+    result.token = await tokenAuthorizer();
+    const from = await provisionLocal();
+    try {
+      result.rotation = { local: await rotationLocal() };
+    } finally {
+      from.cleanup();
+    }
+    result.provision = { local: from.result };
+    if (moto) result.rotation.moto = await rotationMoto(moto);
+    if (moto) result.provision.moto = await provisionMoto(moto);
   }
-  result.provision = { local: from.result };
-  if (moto) result.rotation.moto = await rotationMoto(moto);
-  if (moto) result.provision.moto = await provisionMoto(moto);
 } finally {
   await moto?.stop();
 }
@@ -717,7 +756,8 @@ result.rows = rows(result);
 const machineLine = `${m.nproc} CPUs (${m.cpu}), node ${m.node}, ${m.openssl}, python ${m.python} + cryptography ${m.cryptography}, moto ${m.moto}; NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}`;
 process.stdout.write(`\n${machineLine}\n${quick ? 'quick run' : 'full run'}, ${result.wallSeconds.toFixed(1)} s\n\n${table(result.rows)}\n`);
 mkdirSync(RESULTS, { recursive: true });
-const file = join(RESULTS, `bench-${result.date.replace(/[:.]/g, '-')}.json`);
+const file = join(RESULTS, `bench-${CFG.only ? `${CFG.only}-` : ''}${result.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
-process.stdout.write(`\nwritten: ${file.slice(root.length + 1)}, bench/results/latest.json\n`);
+// a section run alone does not replace the full run's latest.json
+if (!CFG.only) writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(`\nwritten: ${file.slice(root.length + 1)}${CFG.only ? '' : ', bench/results/latest.json'}\n`);

@@ -13,6 +13,9 @@
  *                                     at AWS_ENDPOINT_URL (moto), counting DynamoDB requests
  *   token-authorizer <out-fixture>    warm cache-hit decisions in mtls+token mode beside mtls mode, interleaved,
  *                                     + the cold-start fixture (event with a bound access token, TOKEN#JWKS item)
+ *   token-local <seconds> <claims.json> the token endpoint with a local key on one thread: whole requests (form,
+ *                                     certificate check against the registry, claims, ES256) and jose's SignJWT
+ *                                     of the same claims alone; writes the claims for bench/token_sign.py (PyJWT)
  */
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +40,9 @@ import { TOKEN_DEFAULTS } from '../src/lambda/config.js';
 import { TOKEN_JWKS_KEY, certificateThumbprint } from '../src/domain/token-claims.js';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { X509Certificate } from 'node:crypto';
+import { FileTokenKeyCustody, FileTokenKeySet } from '../src/adapters/local/file-token-keys.js';
+import { currentSigningKey, jwksOf } from '../src/domain/token-keys.js';
+import { createTokenEndpoint } from '../src/domain/token-endpoint.js';
 import type { BundleSink, CertificateRecord, ClientBundle, RegistryReader, Store } from '../src/ports.js';
 
 const REGION = 'us-east-1';
@@ -444,6 +450,50 @@ async function provisionAws(n: number) {
   return { clients: n, wallMs: ms, certsPerSec: n / (ms / 1000), requests: counts, totalRequests: total, registry: timing };
 }
 
+/**
+ * Tokens per second on one thread, for `seconds` each: the endpoint answering POST /token for a client of a local
+ * store (its record read from the local registry, the key a local encrypted key opened once), and jose's SignJWT of
+ * the claims that endpoint issued, alone (what PyJWT's row does).
+ */
+async function tokenLocal(seconds: number, claimsOut: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'ca-bench-token-'));
+  try {
+    const store = createLocalStore({ dir: join(dir, 'pki'), passphrase: async () => PASSPHRASE });
+    const ctx: OperationContext = { store, clock: systemClock, policy: DEFAULT_POLICY, sink: noopSink };
+    await bootstrap(ctx);
+    const rec = (await issueClient(ctx, { clientId: 'bench-client', scopes: ['orders:read', 'orders:write'], audiences: ['https://api.example.com'] })).record!;
+    const keys = { custody: new FileTokenKeyCustody(join(dir, 'pki'), async () => PASSPHRASE), set: new FileTokenKeySet(join(dir, 'pki')) };
+    const entry = await currentSigningKey({ ...keys, clock: systemClock, lock: { assertHeld: async () => undefined } }, { create: true });
+    const signer = await keys.custody.signer(entry);
+    const endpoint = createTokenEndpoint({ registry: store.registry, signer: async () => signer, jwks: async () => jwksOf([entry]), config: { issuer: 'https://auth.example.com' }, log: () => {} });
+    const req = { method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=orders:read', clientCertPem: rec.certificatePem, domainName: 'auth.example.com' };
+    const timed = async (f: () => Promise<unknown>) => {
+      for (let i = 0; i < 200; i++) await f();
+      let n = 0;
+      const end = performance.now() + seconds * 1000;
+      const t0 = performance.now();
+      while (performance.now() < end) {
+        await f();
+        n++;
+      }
+      return n / ((performance.now() - t0) / 1000);
+    };
+    let last = '';
+    const endpointPerSec = await timed(async () => {
+      const r = await endpoint(req);
+      if (r.statusCode !== 200) throw new Error(`token endpoint answered ${r.statusCode}: ${r.body}`);
+      last = r.body;
+    });
+    const token = JSON.parse(last).access_token as string;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+    writeFileSync(claimsOut, JSON.stringify(claims));
+    const joseSignPerSec = await timed(() => signer.signJwt({ typ: 'at+jwt' }, claims));
+    return { seconds, endpointPerSec, joseSignPerSec, tokenBytes: token.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 let result: unknown;
 if (cmd === 'authorizer') result = await authorizerBench(args[0]!);
@@ -452,5 +502,6 @@ else if (cmd === 'rotation-aws') result = await rotationAws(Number(args[0]));
 else if (cmd === 'provision-local') result = await provisionLocal(Number(args[0]), args[1]!);
 else if (cmd === 'provision-aws') result = await provisionAws(Number(args[0]));
 else if (cmd === 'token-authorizer') result = await tokenAuthorizerBench(args[0]!);
+else if (cmd === 'token-local') result = await tokenLocal(Number(args[0]), args[1]!);
 else throw new Error(`unknown workload ${cmd}`);
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
-import { authorizerBuildOptions } from '../src/lambda/esbuild-options.mjs';
+import { authorizerBuildOptions, tokenBuildOptions } from '../src/lambda/esbuild-options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -129,6 +129,7 @@ const [shell, runtime] = await Promise.all([
     external: ['aws-cdk-lib', 'constructs', 'esbuild'],
     logLevel: 'warning',
   }),
+  build({ ...tokenBuildOptions(root), outfile: join(root, 'dist', 'lambda', 'token.mjs') }),
 ]).catch(fail);
 
 // one instance of each module: a module in both files would have two copies of its state and classes

@@ -91,6 +91,13 @@ export interface CertificateRecord {
    * not yet expanded), kept so that renew and rotation issue its next certificate with the same setting
    */
   crlDistributionPoint?: string;
+  /**
+   * a client certificate: the OAuth scopes (RFC 6749 §3.3 scope-tokens) its client may be granted by the token
+   * endpoint; absent or empty: none. Carried by renew and rotation, changed by `ca client scopes`.
+   */
+  scopes?: string[];
+  /** a client certificate: the audiences (`aud`) its tokens name; absent: the token endpoint's default (CA_TOKEN_AUDIENCE) */
+  audiences?: string[];
 }
 
 /**
@@ -479,5 +486,71 @@ export interface Store {
    */
   readonly archive?: RegistryArchive;
   /** a short description for humans, e.g. `local directory ./pki` */
+  describe(): string;
+}
+
+/** A P-256 public key as published in the token key set (RFC 7517, RFC 7518 §6.2). */
+export interface PublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  /** the RFC 7638 thumbprint of the key */
+  kid: string;
+  alg: 'ES256';
+  use: 'sig';
+}
+
+/**
+ * One token signing key as the key set records it. Times ISO-8601 UTC. The rotation rule (domain/token-keys.ts):
+ * a key is published at `publishedAt`, signs from `activateAt` (once every JWKS cache can have seen it), stops
+ * signing when a successor activates, and leaves the set after `retireAfter` (when every token it signed expired).
+ */
+export interface TokenKeyEntry {
+  kid: string;
+  /** the custody's reference: a key file under the store, a KMS key ARN */
+  keyRef: string;
+  publishedAt: string;
+  activateAt: string;
+  /** set when a successor was published: after this instant no unexpired token carries this key's signature */
+  retireAfter?: string;
+  jwk: PublicJwk;
+}
+
+/** Signs access tokens with one key in custody; the key itself never leaves it. */
+export interface TokenSigner {
+  readonly kid: string;
+  /** the compact JWS (ES256) of `payload` under `header`, whose `alg` and `kid` the signer sets */
+  signJwt(header: Record<string, unknown>, payload: Record<string, unknown>): Promise<string>;
+}
+
+/** Where token signing keys live: encrypted key files (local store), KMS ECC_NIST_P256 SIGN_VERIFY keys (aws store). */
+export interface TokenKeyCustody {
+  readonly kind: string;
+  /** Makes a new P-256 signing key; returns its reference and public key (`kid` is its RFC 7638 thumbprint). */
+  create(): Promise<{ keyRef: string; jwk: PublicJwk }>;
+  /** Opens a key for signing. @throws CaError notFound, invalidInput (wrong passphrase), storage */
+  signer(entry: Pick<TokenKeyEntry, 'kid' | 'keyRef'>): Promise<TokenSigner>;
+  /** Removes a key no entry records any more (deletes the file; schedules the KMS key's deletion). Safe to retry. */
+  discard(keyRef: string): Promise<void>;
+  /**
+   * Removes keys this custody holds that no entry records (a rotation interrupted between making its key and
+   * publishing it), returning their references. Offered where the custody can list its keys (files); run under the
+   * store lock, after the set was saved.
+   */
+  sweep?(recorded: readonly string[]): Promise<string[]>;
+  describeKey(keyRef: string): string;
+}
+
+/**
+ * The token key set: the entries (with the custody references and rotation times) and the JWKS published from them,
+ * written together. Local: `<store>/token/keys.json` and `<store>/token/jwks.json`; aws: the registry table's item
+ * `TOKEN#JWKS` (attributes `jwks`, `updatedAt`, `keys`).
+ */
+export interface TokenKeySet {
+  load(): Promise<TokenKeyEntry[]>;
+  /** Replaces the entries and publishes `jwks` (`{"keys":[…]}`) in one write. */
+  save(entries: TokenKeyEntry[], jwks: { keys: PublicJwk[] }, updatedAt: string): Promise<void>;
+  /** where the JWKS is published, for messages: a file path or `dynamodb://<table>/TOKEN#JWKS` */
   describe(): string;
 }

@@ -40,6 +40,8 @@ export function certificateLines(r: CertificateRecord, indent = '  '): string {
     `${indent}issuer       ${r.issuer}`,
     `${indent}valid        ${r.notBefore} .. ${r.notAfter}${isCapped(r) ? ` (${r.validityDays} days asked: capped at its issuer's end)` : ''}`,
     ...(r.spiffeId ? [`${indent}spiffe id    ${r.spiffeId}`] : []),
+    ...(r.scopes?.length ? [`${indent}scopes       ${r.scopes.join(' ')}`] : []),
+    ...(r.audiences?.length ? [`${indent}audiences    ${r.audiences.join(' ')}`] : []),
   ].join('\n');
 }
 

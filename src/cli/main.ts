@@ -20,6 +20,8 @@ import * as importCmd from './commands/import.js';
 import * as crl from './commands/crl.js';
 import * as audit from './commands/audit.js';
 import * as compact from './commands/compact.js';
+import * as client from './commands/client.js';
+import * as tokenKey from './commands/token-key.js';
 import { CA_VERSION } from '../version.js';
 
 /**
@@ -72,7 +74,7 @@ const program = new DeferredCommand('ca', { eager: true })
     });
   });
 
-for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl, audit, compact]) m.register(program);
+for (const m of [init, bootstrap, issueClient, renew, revoke, rotate, retire, list, inspect, status, truststore, authorizer, gateway, importCmd, crl, audit, compact, client, tokenKey]) m.register(program);
 
 program.addHelpText(
   'after',

@@ -166,16 +166,31 @@ async function openStore(config: ResolvedConfig, o: RuntimeOptions, passphraseFi
   return createLocalStore({
     dir: config.dir,
     plaintextKeys: o.plaintextKeys,
-    passphrase: async ({ confirm }) =>
-      passphraseFile
-        ? readSecretFile(passphraseFile, 'passphrase')
-        : (process.env.CA_PASSPHRASE ??
-          askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE or --passphrase-file', {
-            confirm,
-            // the custody refuses a short new passphrase; on a terminal it is asked again instead
-            validate: (p) => (confirm && p.length < MIN_PASSPHRASE ? `the CA passphrase must be at least ${MIN_PASSPHRASE} characters` : undefined),
-          })),
+    passphrase: passphraseSource(passphraseFile),
   });
+}
+
+/** Where the local store's key passphrase comes from: --passphrase-file, CA_PASSPHRASE, else a prompt. */
+export function passphraseSource(passphraseFile?: string) {
+  return async ({ confirm }: { confirm: boolean }): Promise<string> =>
+    passphraseFile
+      ? readSecretFile(passphraseFile, 'passphrase')
+      : (process.env.CA_PASSPHRASE ??
+        askSecret(confirm ? 'New CA key passphrase' : 'CA key passphrase', 'CA_PASSPHRASE or --passphrase-file', {
+          confirm,
+          // the custody refuses a short new passphrase; on a terminal it is asked again instead
+          validate: (p) => (confirm && p.length < MIN_PASSPHRASE ? `the CA passphrase must be at least ${MIN_PASSPHRASE} characters` : undefined),
+        }));
+}
+
+/** The store's token signing keys (custody and published key set), for `ca token-key` and `ca gateway`. */
+export async function openTokenKeys(rt: Runtime, cmd: Command): Promise<import('../domain/token-keys.js').TokenKeys> {
+  if (rt.config.store === 'aws') {
+    const aws = await import('../adapters/aws/aws-store.js');
+    return aws.createAwsTokenKeys(rt.config.aws);
+  }
+  const { FileTokenKeyCustody, FileTokenKeySet } = await import('../adapters/local/file-token-keys.js');
+  return { custody: new FileTokenKeyCustody(rt.config.dir, passphraseSource(globals(cmd).passphraseFile)), set: new FileTokenKeySet(rt.config.dir) };
 }
 
 /** Prints a result: one JSON document with --json, else the human rendering. Both on stdout. */

@@ -10,6 +10,7 @@ import { BACKDATE_MS, DAY_MS, crlName, expandCrlDistributionPoint, spiffeIdFor, 
 import { randomSerial } from './serial.js';
 import { pemBlocks, toPem } from './der.js';
 import { withPkcs12 } from './pkcs12.js';
+import { grantsOf, type ClientGrants } from './scopes.js';
 
 /** The issuing CA opened for signing. */
 export interface Issuer {
@@ -27,8 +28,8 @@ export async function openIssuer(ctx: OperationContext): Promise<Issuer> {
   return { state, signer, organization: subjectOrganization(der), template: new ClientTemplate(der, signer.keyType) };
 }
 
-/** What one client certificate is made from. */
-export interface ClientSpec {
+/** What one client certificate is made from (its grants, scopes and audiences, are recorded with it). */
+export interface ClientSpec extends ClientGrants {
   clientId: string;
   publicKeySpki: Uint8Array;
   keyType: KeyType;
@@ -56,7 +57,8 @@ export function generatedKeySpec(clientId: string, keyType: KeyType, validityDay
 
 /**
  * A ClientSpec for re-issuing an existing certificate (renewal, rotation): what it was issued with — key,
- * key type and origin, validity length, SPIFFE ID, CRL distribution point setting — carried over, never recomputed from today's settings.
+ * key type and origin, validity length, SPIFFE ID, CRL distribution point setting, scopes and audiences — carried
+ * over, never recomputed from today's settings.
  */
 export function sameKeySpec(r: CertificateRecord): ClientSpec {
   return {
@@ -67,6 +69,7 @@ export function sameKeySpec(r: CertificateRecord): ClientSpec {
     validityDays: recordedValidityDays(r),
     spiffeId: r.spiffeId ?? null,
     crlDistributionPoint: r.crlDistributionPoint ?? null,
+    ...grantsOf(r),
   };
 }
 
@@ -149,6 +152,7 @@ function finish(ctx: OperationContext, issuer: Issuer, p: Planned, der: Uint8Arr
     ...(p.spiffeId ? { spiffeId: p.spiffeId } : {}),
     ...(p.crlDistributionPoint ? { crlDistributionPoint: p.crlDistributionPoint.setting } : {}),
     validityDays: p.validityDays,
+    ...grantsOf(p.request),
     certificatePem: pem,
     createdAt: ctx.clock.now().toISOString(),
   };
@@ -184,7 +188,7 @@ export async function signClients(ctx: OperationContext, issuer: Issuer, request
   if (!ctx.pool || !key || requests.length < PARALLEL_THRESHOLD) {
     const out: IssuedClient[] = [];
     for (const r of requests) {
-      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId, crlDistributionPoint: r.crlDistributionPoint }));
+      out.push(await signClient(ctx, issuer, r.publicKeySpki ? { ...r, publicKeySpki: r.publicKeySpki } : { ...generatedKeySpec(r.clientId, r.keyType, r.validityDays), spiffeId: r.spiffeId, crlDistributionPoint: r.crlDistributionPoint, ...grantsOf(r) }));
     }
     return out;
   }
@@ -235,6 +239,9 @@ export interface IssueClientOptions {
   pkcs12Password?: string;
   /** remove the PKCS#12 the client's bundle holds instead of refusing to leave it stale */
   dropPkcs12?: boolean;
+  /** the client's scopes and audiences; absent: with `replace`, those of the certificate replaced */
+  scopes?: string[];
+  audiences?: string[];
 }
 
 export interface IssueClientResult {
@@ -277,6 +284,8 @@ export async function issueClient(ctx: OperationContext, o: IssueClientOptions):
   } else {
     spec = generatedKeySpec(o.clientId, o.keyType ?? ctx.policy.clientKeyType, o.validityDays);
   }
+  const kept = existing ? grantsOf(existing) : {};
+  spec = { ...spec, ...grantsOf({ scopes: o.scopes ?? kept.scopes, audiences: o.audiences ?? kept.audiences }) };
   const issued = await signClient(ctx, issuer, spec);
   const bundle = o.pkcs12Password ? withPkcs12(issued.bundle, o.pkcs12Password) : issued.bundle;
   const changes: RegistryChange[] = [{ op: 'create', record: issued.record }];

@@ -8,6 +8,8 @@ import { parseKeyType } from './keys.js';
 import { atomicChunks } from './registry-rules.js';
 import { validateDays } from './policy.js';
 import type { CheckedCsr } from './csr.js';
+import { grantsOf, validateAudiences, validateScopes } from './scopes.js';
+import { changeGrants } from './client-grants.js';
 
 /** One entry of a provisioning file, after the CLI resolved any CSR path to its checked content. */
 export interface ProvisionEntry {
@@ -15,6 +17,8 @@ export interface ProvisionEntry {
   keyType?: KeyType;
   validityDays?: number;
   csr?: CheckedCsr;
+  scopes?: string[];
+  audiences?: string[];
 }
 
 export interface ProvisionPlan {
@@ -29,6 +33,8 @@ export interface ProvisionResult {
   issued: { clientId: string; serial: string; delivered: string[]; record?: CertificateRecord }[];
   skipped: { clientId: string; serial: string; record?: CertificateRecord }[];
   pruned: { clientId: string; serial: string; record?: CertificateRecord }[];
+  /** listed clients that had a certificate, whose scopes or audiences the file changed (or would change) */
+  grantsChanged: string[];
 }
 
 /**
@@ -47,12 +53,17 @@ export function provisionChunk(n: number): number {
   return Math.min(PROVISION_CHUNK, Math.max(2 * PER_TRANSACTION, Math.ceil(n / 10 / PER_TRANSACTION) * PER_TRANSACTION));
 }
 
-/** Raw entry as written in the file: `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n}`. */
+/**
+ * Raw entry as written in the file:
+ * `{"client_id": "...", "csr": "path", "key_type": "...", "validity_days": n, "scopes": ["..."], "audiences": ["..."]}`.
+ */
 export interface ProvisionFileEntry {
   client_id?: unknown;
   csr?: unknown;
   key_type?: unknown;
   validity_days?: unknown;
+  scopes?: unknown;
+  audiences?: unknown;
 }
 
 /**
@@ -65,8 +76,8 @@ export function parseProvisionFile(doc: unknown, loadCsr: (path: string) => Chec
   const seen = new Set<string>();
   return clients.map((raw: ProvisionFileEntry, i) => {
     if (typeof raw !== 'object' || raw === null) throw invalidInput(`clients[${i}] is not an object`);
-    const unknown = Object.keys(raw).filter((k) => !['client_id', 'csr', 'key_type', 'validity_days'].includes(k));
-    if (unknown.length) throw invalidInput(`clients[${i}] has unknown field ${unknown[0]}`, 'fields: client_id, csr, key_type, validity_days');
+    const unknown = Object.keys(raw).filter((k) => !['client_id', 'csr', 'key_type', 'validity_days', 'scopes', 'audiences'].includes(k));
+    if (unknown.length) throw invalidInput(`clients[${i}] has unknown field ${unknown[0]}`, 'fields: client_id, csr, key_type, validity_days, scopes, audiences');
     let clientId: string;
     try {
       clientId = validateClientId(raw.client_id);
@@ -78,6 +89,14 @@ export function parseProvisionFile(doc: unknown, loadCsr: (path: string) => Chec
     const entry: ProvisionEntry = { clientId };
     if (raw.key_type !== undefined) entry.keyType = parseKeyType(String(raw.key_type));
     if (raw.validity_days !== undefined) entry.validityDays = validateDays(`clients[${i}].validity_days`, Number(raw.validity_days));
+    for (const f of ['scopes', 'audiences'] as const) {
+      const v = raw[f];
+      if (v === undefined) continue;
+      if (!Array.isArray(v)) throw invalidInput(`clients[${i}].${f} must be a list of strings`, `"${f}": ["${f === 'scopes' ? 'orders:read' : 'https://api.example.com'}"]`);
+      const list = f === 'scopes' ? validateScopes(`clients[${i}].scopes`, v) : validateAudiences(`clients[${i}].audiences`, v);
+      // an empty list is kept: it says "none" (for a client that exists, provisioning then clears them)
+      entry[f] = list;
+    }
     if (raw.csr !== undefined) {
       if (typeof raw.csr !== 'string') throw invalidInput(`clients[${i}].csr must be a file path`);
       try {
@@ -116,7 +135,26 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
     issued: [],
     skipped: plan.skip.map((s) => ({ ...s, record: activeBySerial.get(s.serial) })),
     pruned: plan.prune.map((r) => ({ clientId: r.clientId, serial: r.serial, record: r })),
+    grantsChanged: [],
   };
+  // a listed client that has a certificate gets the scopes and audiences the file lists (a field left out: kept)
+  const byId = new Map(entries.map((e) => [e.clientId, e]));
+  const same = (a: readonly string[] | undefined, b: readonly string[]) => (a ?? []).length === b.length && b.every((x, i) => (a ?? [])[i] === x);
+  const regrant = result.skipped.filter((k) => {
+    const e = byId.get(k.clientId)!;
+    return (['scopes', 'audiences'] as const).some((f) => e[f] !== undefined && !same(k.record?.[f], e[f]!));
+  });
+  result.grantsChanged = regrant.map((k) => k.clientId);
+  if (!o.dryRun) {
+    for (const k of regrant) {
+      const e = byId.get(k.clientId)!;
+      for (const field of ['scopes', 'audiences'] as const) {
+        if (e[field] === undefined) continue;
+        const r = await changeGrants(ctx, { clientId: k.clientId, field, edit: { set: e[field]! } });
+        k.record = r.records.find((x) => x.serial === k.serial) ?? k.record;
+      }
+    }
+  }
   if (o.dryRun) {
     result.issued = plan.issue.map((e) => ({ clientId: e.clientId, serial: '', delivered: [] }));
     return result;
@@ -136,8 +174,8 @@ export async function provision(ctx: OperationContext, entries: ProvisionEntry[]
         issuer,
         chunk.map((e) =>
           e.csr
-            ? { clientId: e.clientId, keyType: e.csr.keyType, keyOrigin: 'csr' as const, publicKeySpki: e.csr.publicKeySpki, validityDays: e.validityDays }
-            : { clientId: e.clientId, keyType: e.keyType ?? ctx.policy.clientKeyType, keyOrigin: 'generated' as const, validityDays: e.validityDays },
+            ? { clientId: e.clientId, keyType: e.csr.keyType, keyOrigin: 'csr' as const, publicKeySpki: e.csr.publicKeySpki, validityDays: e.validityDays, ...grantsOf(e) }
+            : { clientId: e.clientId, keyType: e.keyType ?? ctx.policy.clientKeyType, keyOrigin: 'generated' as const, validityDays: e.validityDays, ...grantsOf(e) },
         ),
       );
       // awaited in the next round; a failure there (or here, before) must not go unhandled meanwhile

@@ -42,6 +42,8 @@ export function certificateObject(r: CertificateRecord) {
     ...(r.spiffeId ? { spiffeId: r.spiffeId } : {}),
     ...(r.crlDistributionPoint && r.issuerSerial ? { crlDistributionPoint: expandCrlDistributionPoint(r.crlDistributionPoint, r.issuerSerial) } : {}),
     ...(r.validityDays !== undefined ? { validityDays: r.validityDays, validityCapped: isCapped(r) } : {}),
+    ...(r.scopes?.length ? { scopes: r.scopes } : {}),
+    ...(r.audiences?.length ? { audiences: r.audiences } : {}),
   };
 }
 

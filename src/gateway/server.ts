@@ -14,6 +14,7 @@ import type { AuthorizerResponse } from '../lambda/event.js';
 import type { AuthorizerMode, RouteScopes } from '../lambda/token.js';
 import type { TokenSettings } from '../lambda/token-verifier.js';
 import { loadTokenVerifier, type TokenSources } from '../lambda/token-loader.js';
+import type { HttpRequest, HttpResponse } from '../domain/token-endpoint.js';
 
 export interface StartGatewayOptions {
   registry: RegistryReader;
@@ -38,6 +39,46 @@ export interface StartGatewayOptions {
   token?: { settings: TokenSettings; sources: TokenSources; routeScopes?: RouteScopes };
   /** authorizer decisions, handshake refusals and one line per request, as structured entries */
   log?: (entry: object) => void;
+  /**
+   * The token service (domain/token-endpoint.ts): `POST /token` behind the authorizer, as the Lambda integration is
+   * in AWS, and the discovery documents. Absent: those paths are routes like any other.
+   */
+  tokenEndpoint?: (req: HttpRequest) => Promise<HttpResponse>;
+}
+
+/** The paths the token service answers (see StartGatewayOptions.tokenEndpoint). */
+export const TOKEN_PATHS = new Set(['/token', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']);
+/** API Gateway's payload limit is 10 MB; a token request is tiny, and the endpoint refuses more than 8 KB anyway. */
+const MAX_TOKEN_BODY = 64 * 1024;
+
+/** The request body, up to `max` bytes (what is beyond is dropped, and the endpoint sees an oversized body). */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= max + 1) chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).subarray(0, max + 1).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** What the token service answers for a request the gateway let through: the integration's response, sent as is. */
+async function tokenIntegration(
+  endpoint: (req: HttpRequest) => Promise<HttpResponse>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  f: RequestFacts,
+  peer: X509Certificate,
+  port: number,
+): Promise<number> {
+  const body = await readBody(req, MAX_TOKEN_BODY);
+  const r = await endpoint({ method: f.method, path: f.path, headers: f.headers, body, clientCertPem: peer.toString(), domainName: `localhost:${port}` });
+  res.writeHead(r.statusCode, { ...r.headers, 'content-length': Buffer.byteLength(r.body) });
+  res.end(r.body);
+  return r.statusCode;
 }
 
 export interface RunningGateway {
@@ -251,6 +292,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const clock = o.clock ?? { now: () => new Date() };
   const authorize = gatewayAuthorizer(o, clock, log);
 
+  let port = 0;
   const server: Server = createServer(
     {
       key: o.serverKeyPem,
@@ -268,8 +310,9 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   );
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    req.resume();
     const started = Date.now();
+    const tokenPath = !!o.tokenEndpoint && TOKEN_PATHS.has(new URL(req.url ?? '/', 'https://gateway.invalid').pathname);
+    if (!tokenPath) req.resume();
     let status = 500;
     let body: object = { message: 'Internal Server Error' };
     let f: RequestFacts | undefined;
@@ -284,6 +327,17 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
         const resource = 'methodArn' in event ? event.methodArn : event.routeArn;
         const answer = await authorize(event);
         const verdict = evaluateResponse(answer, resource);
+        // the discovery documents are public; /token runs behind the authorizer, as its Lambda integration does
+        if (tokenPath && (f.path !== '/token' || verdict === 'allow')) {
+          status = await tokenIntegration(o.tokenEndpoint!, req, res, f, peer, port);
+          try {
+            log({ level: 'info', msg: 'gateway request', method: f.method, path: f.path, status, shape, latencyMs: Date.now() - started });
+          } catch {
+            // logging must not break the response
+          }
+          return;
+        }
+        if (tokenPath) req.resume();
         if (verdict === 'allow') {
           status = 200;
           body = { authorized: true, context: answer.context ?? {} };
@@ -295,6 +349,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
     } catch {
       status = 500;
       body = { message: 'Internal Server Error' };
+      if (res.headersSent) return void res.end();
     }
     send(res, status, body);
     try {
@@ -320,7 +375,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   const loopbackOrAny = ['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::'].includes(host);
   const urlHost = loopbackOrAny ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../package-root.js';
-import { authorizerBuildOptions } from './esbuild-options.mjs';
+import { authorizerBuildOptions, tokenBuildOptions } from './esbuild-options.mjs';
 import { writeZip } from './zip.js';
 import type { AuthorizerMode } from './token.js';
 
@@ -76,4 +76,31 @@ export function authorizerDeploySettings(responseMode: ResponseMode = 'iam', mod
     httpApi: { authorizerType: 'REQUEST', enableSimpleResponses: responseMode === 'simple', authorizerResultTtlInSeconds: 0 },
     restApi: { type: 'REQUEST', authorizerResultTtlInSeconds: 0 },
   };
+}
+
+/** The token endpoint's prebuilt bundle in a published package. */
+export const PREBUILT_TOKEN = 'dist/lambda/token.mjs';
+
+/** Bundles src/lambda/token-handler.ts as bundleAuthorizer does the authorizer. */
+export async function bundleToken(root = packageRoot()): Promise<Uint8Array> {
+  const entry = join(root, 'src/lambda/token-handler.ts');
+  if (!existsSync(entry)) {
+    const prebuilt = join(root, PREBUILT_TOKEN);
+    if (existsSync(prebuilt)) return readFileSync(prebuilt);
+    throw new Error(`failed to find the token handler source (${entry}) or a prebuilt bundle (${prebuilt})`);
+  }
+  const { build } = await import('esbuild');
+  const out = await build({ ...tokenBuildOptions(root), write: false });
+  return out.outputFiles[0]!.contents;
+}
+
+/** Builds the token endpoint's Lambda zip: `index.mjs` at its root, handler `index.handler`. Prints nothing. */
+export async function buildTokenBundle(o: { outDir: string }): Promise<{ zipPath: string; bundleBytes: number; zipBytes: number }> {
+  const code = await bundleToken();
+  const zip = writeZip([{ name: 'index.mjs', data: code, mode: 0o644 }]);
+  const outDir = resolve(o.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const zipPath = join(outDir, 'token.zip');
+  writeFileSync(zipPath, zip);
+  return { zipPath, bundleBytes: code.length, zipBytes: zip.length };
 }

@@ -21,3 +21,13 @@ export function authorizerBuildOptions(root) {
     logLevel: 'silent',
   };
 }
+
+/**
+ * The token endpoint bundle (src/lambda/token-handler.ts): the same settings. It bundles the KMS and DynamoDB SDK
+ * clients it signs and reads the key set with (the token route is not on every request's path, as the authorizer is).
+ * @param {string} root the package root
+ * @returns {import('esbuild').BuildOptions}
+ */
+export function tokenBuildOptions(root) {
+  return { ...authorizerBuildOptions(root), entryPoints: ['src/lambda/token-handler.ts'] };
+}

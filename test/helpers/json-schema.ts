@@ -41,7 +41,7 @@ export function commandOf(args: string[]): string | undefined {
       continue;
     }
     words.push(a);
-    if (words.length === 1 && a !== 'truststore' && a !== 'authorizer' && a !== 'audit') break;
+    if (words.length === 1 && !['truststore', 'authorizer', 'audit', 'client', 'token-key', 'token'].includes(a)) break;
   }
   // `ca audit` lists (its operands are option values); `ca audit verify` checks
   if (words[0] === 'audit' && words[1] !== 'verify') return 'audit';

@@ -1,5 +1,6 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ca, tempDir } from '../helpers/cli.js';
 
@@ -60,5 +61,28 @@ describe('ca authorizer build', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown authorizer mode "oauth"/);
     expect(existsSync(join(dir, 'j'))).toBe(false);
+  });
+});
+
+describe('ca token build', () => {
+  it('writes token.zip whose index.mjs runs without the repository: a bad environment answers server_error, never throws', async () => {
+    const r = ca(dir, ['token', 'build', '--out', join(dir, 't'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc).toMatchObject({ zipPath: join(dir, 't', 'token.zip'), files: [join(dir, 't', 'token.zip')], runtime: 'nodejs22.x', handler: 'index.handler' });
+    expect(doc.bundleBytes).toBeGreaterThan(1000);
+    // the zip's one entry, unpacked by the system's unzip, imported from a directory outside the repository
+    const out = join(tempDir('ca-token-zip-'), 'x');
+    expect(spawnSync('unzip', ['-q', doc.zipPath, '-d', out], { timeout: 30_000 }).status).toBe(0);
+    const run = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `const m = await import(${JSON.stringify(join(out, 'index.mjs'))}); const r = await m.handler({}); process.stdout.write(JSON.stringify(r));`],
+      { cwd: out, encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 30_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const answer = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(answer).toMatchObject({ statusCode: 500, isBase64Encoded: false });
+    expect(JSON.parse(answer.body)).toMatchObject({ error: 'server_error' });
+    expect(run.stdout).toMatch(/CA_TABLE is not set/);
   });
 });

@@ -5,7 +5,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { AuditLog, BundleSink, KeyCustody, Store } from '../../ports.js';
+import type { AuditLog, BundleSink, KeyCustody, Store, TokenKeyCustody, TokenKeySet } from '../../ports.js';
 import { storageError, usageError } from '../../domain/errors.js';
 import { awsError } from './aws-errors.js';
 import { guardStore } from '../../domain/guarded-store.js';
@@ -14,6 +14,7 @@ import type { DomainSetting } from './domain-spec.js';
 import { DynamoDbLock } from './dynamodb-lock.js';
 import { DynamoDbRegistry } from './dynamodb-registry.js';
 import { KmsKeyCustody } from './kms-key-custody.js';
+import { DynamoDbTokenKeySet, KmsTokenKeyCustody } from './kms-token-keys.js';
 import { S3Crls } from './s3-crls.js';
 import { S3Truststore } from './s3-truststore.js';
 import { endpointOverridden } from './sdk-config.js';
@@ -156,4 +157,16 @@ function dynamoDbAuditLog(registry: DynamoDbRegistry, sts: STSClient): AuditLog 
       }
     },
   };
+}
+
+/**
+ * The aws store's token signing keys: KMS ECC_NIST_P256 keys (whatever custody the CA keys use: a token key must
+ * never leave custody) and the key set item `TOKEN#JWKS` of the registry table.
+ * @throws CaError usage when the region or the table is missing
+ */
+export function createAwsTokenKeys(s: AwsStoreSettings): { custody: TokenKeyCustody; set: TokenKeySet } {
+  const region = resolveRegion(s);
+  const table = required(s.table, 'table', 'DynamoDB table of the certificate registry');
+  const c = awsClients(region);
+  return { custody: new KmsTokenKeyCustody({ client: c.kms, caName: table }), set: new DynamoDbTokenKeySet({ client: c.dynamodb, tableName: table }) };
 }

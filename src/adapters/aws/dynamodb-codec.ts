@@ -20,8 +20,8 @@ export const RECORD_FIELDS = [
 ] as const satisfies readonly (keyof CertificateRecord)[];
 /** Numeric fields, stored as number attributes. */
 export const NUMBER_FIELDS = ['validityDays', 'crlNumber'] as const satisfies readonly (keyof CertificateRecord)[];
-/** Structured fields (the root's CA profile), stored as a JSON string: read back whole, never queried. */
-export const JSON_FIELDS = ['profile'] as const satisfies readonly (keyof CertificateRecord)[];
+/** Structured fields (the root's CA profile, a client's scopes and audiences), stored as a JSON string: read back whole, never queried. */
+export const JSON_FIELDS = ['profile', 'scopes', 'audiences'] as const satisfies readonly (keyof CertificateRecord)[];
 type Unlisted = Exclude<keyof CertificateRecord, (typeof RECORD_FIELDS)[number] | (typeof NUMBER_FIELDS)[number] | (typeof JSON_FIELDS)[number]>;
 const everyFieldListed: [Unlisted] extends [never] ? true : never = true;
 void everyFieldListed;

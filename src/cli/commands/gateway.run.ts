@@ -64,6 +64,10 @@ export async function runGateway(o: Record<string, any>, cmd: Command): Promise<
   if (!ts) throw notFound('no truststore published yet', 'run `ca bootstrap` first');
   const token = gatewayToken(mode, rt, `https://localhost:${port}`, process.env);
   // the server certificate is issued by this CA for localhost, so clients trust it with the truststore itself
+  const { gatewayTokenEndpoint } = await import('../gateway-token.js');
+  const log = o.quiet ? undefined : (e: object) => process.stderr.write(JSON.stringify(e) + '\n');
+  // the token service and the token checks agree on issuer and audience: both default to the gateway's own URL
+  const tokenEndpoint = await gatewayTokenEndpoint(rt, cmd, log, { issuer: `https://localhost:${port}`, audience: `https://localhost:${port}` });
   const server = await issueServerCertificate(rt.ctx, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const gw = await startGateway({
     registry: rt.store.registry,
@@ -77,12 +81,14 @@ export async function runGateway(o: Record<string, any>, cmd: Command): Promise<
     cacheTtlMs: ttl,
     mode,
     ...(token ? { token } : {}),
-    log: o.quiet ? undefined : (e) => process.stderr.write(JSON.stringify(e) + '\n'),
+    log,
+    tokenEndpoint,
   });
   const url = gw.url.replace('127.0.0.1', 'localhost');
   emit(rt, { url, port: gw.port, shape: o.shape, mode, truststoreVersion: ts.version, cacheTtlMs: ttl }, () =>
     [
       `gateway listening on ${url} (${o.shape === 'v2' ? 'HTTP API payload 2.0' : 'REST API'} authorizer in mode ${mode}, truststore version ${ts.version})`,
+      `token: curl --cacert <truststore> --cert <crt> --key <key> -d grant_type=client_credentials ${url}token`,
       `try: curl --cacert ${rt.config.store === 'local' ? `${rt.config.dir}/truststore.pem` : 'truststore.pem'} --cert bundles/<id>/<id>.crt --key bundles/<id>/<id>.key ${mode === 'mtls' ? '' : '-H "Authorization: Bearer <token>" '}${url}`,
     ].join('\n'),
   );

@@ -87,6 +87,8 @@ export async function runInspect(target: string, cmd: Command): Promise<void> {
           `  issuer       ${r.issuer}`,
           `  key          ${r.keyType} (${r.keyOrigin})`,
           ...(r.spiffeId ? [`  spiffe id    ${r.spiffeId}`] : []),
+          ...(r.scopes?.length ? [`  scopes       ${r.scopes.join(' ')}`] : []),
+          ...(r.audiences?.length ? [`  audiences    ${r.audiences.join(' ')}`] : []),
           ...(r.graceUntil ? [`  grace until  ${r.graceUntil}`] : []),
           ...(r.revokedAt ? [`  revoked      ${r.revokedAt} (${r.revocationReason})`] : []),
         ].join('\n'),

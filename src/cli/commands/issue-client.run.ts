@@ -9,6 +9,7 @@ import { issueClient } from '../../domain/issuance.js';
 import { parseKeyType } from '../../domain/keys.js';
 import { parseProvisionFile, provision } from '../../domain/provision.js';
 import { validateCrlDistributionPoint, validateDays, validateTrustDomain } from '../../domain/policy.js';
+import { splitList, validateAudiences, validateScopes } from '../../domain/scopes.js';
 import { actionWord, certificateJson, certificateLines, table } from '../format.js';
 import { confirmOrYes } from '../prompts.js';
 import { p12Password } from '../p12.js';
@@ -61,6 +62,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
   if (o.deliver !== 'files' && o.deliver !== 'ssm') throw usageError(`unknown --deliver ${o.deliver}`, 'use files or ssm');
   const keyType = o.keyType ? parseKeyType(o.keyType) : undefined;
   const validityDays = o.days !== undefined ? wholeNumberFlag('--days', o.days, 1, 36500) : undefined;
+  const scopes = o.scope ? validateScopes('--scope', splitList(o.scope)) : undefined;
+  const audiences = o.audience ? validateAudiences('--audience', splitList(o.audience)) : undefined;
   const csr = o.csr ? checkCsr(readInputFile(o.csr, 'CSR file', MAX_CSR_BYTES)) : undefined;
   const rt = await openRuntime(cmd, { out: o.out && resolve(o.out), deliver: o.deliver, dryRun: !!o.dryRun });
   const ctx = clientOverrides(rt, o);
@@ -75,6 +78,8 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
       dryRun: !!o.dryRun,
       pkcs12Password,
       dropPkcs12: !!o.dropP12,
+      scopes,
+      audiences,
     }),
   );
   const json = { dryRun: !!o.dryRun, action: actionWord(r.action), ...(r.record ? certificateJson(r.record) : { clientId: id }), replacedSerial: r.replacedSerial ?? null, files: r.delivered };
@@ -93,6 +98,7 @@ export async function runIssueClient(id: string | undefined, o: Record<string, a
 async function runProvision(o: Record<string, any>, cmd: Command, id: string | undefined): Promise<void> {
   if (id) throw usageError('give either a client id or --from, not both');
   if (o.csr || o.replace || o.p12 || o.dropP12) throw usageError('--csr, --replace, --p12 and --drop-p12 apply to one client; put CSR paths in the file ("csr": "path")');
+  if (o.scope || o.audience) throw usageError('--scope and --audience apply to one client; put them in the file ("scopes": [...], "audiences": [...])');
   const file = resolve(o.from);
   const text = readInputFile(file, 'provisioning file', 16 * 1024 * 1024);
   let doc: unknown;
@@ -125,6 +131,7 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     issued: r.issued.map((x) => ({ ...item(x), files: x.delivered })),
     skipped: r.skipped.map(item),
     pruned: r.pruned.map(item),
+    grantsChanged: r.grantsChanged,
   };
   emit(rt, json, () => {
     const verb = r.dryRun ? 'would issue' : 'issued';
@@ -137,6 +144,7 @@ async function runProvision(o: Record<string, any>, cmd: Command, id: string | u
     if (rows.length) lines.push(table(rows, [['client', 'CLIENT'], ['action', 'ACTION'], ['serial', 'SERIAL']]));
     // the summary last, where it is still on screen after a long table
     lines.push(`${verb} ${r.issued.length}, skipped ${r.skipped.length} (already active)${o.prune ? `, ${r.dryRun ? 'would revoke' : 'revoked'} ${r.pruned.length}` : ''}`);
+    if (r.grantsChanged.length) lines.push(`${r.dryRun ? 'would change' : 'changed'} the scopes or audiences of ${r.grantsChanged.length} client(s): ${r.grantsChanged.slice(0, 5).join(', ')}${r.grantsChanged.length > 5 ? ', …' : ''}`);
     return lines.join('\n');
   });
 }

@@ -11,6 +11,8 @@ export function register(program: Command): void {
     .option('--allow-csr-outside', 'with --from: let CSR paths lead outside the file\'s directory (absolute paths, .., symlinks)')
     .option('--key-type <type>', 'key type to generate: ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096')
     .option('--days <n>', 'validity in days (default 365, never past the issuing intermediate)')
+    .option('--scope <scope>', 'an OAuth scope the token endpoint may grant this client (repeatable, or comma-separated; RFC 6749 scope-tokens)', (v: string, p: string[] = []) => [...p, v])
+    .option('--audience <aud>', 'an audience its access tokens name (repeatable; default: CA_TOKEN_AUDIENCE of the token endpoint)', (v: string, p: string[] = []) => [...p, v])
     .option('--spiffe-trust-domain <domain>', 'add the URI SAN spiffe://<domain>/client/<id>')
     .option('--crl-distribution-point <url>', 'add a CRL distribution point (https:// or s3:// URL; {issuer} = the intermediate\'s serial); else the CA profile\'s (CA_CRL_DISTRIBUTION_POINT)')
     .option('--out <dir>', 'bundle directory (default ./bundles; files go to <dir>/<id>/)')
@@ -28,6 +30,7 @@ export function register(program: Command): void {
     'ca issue-client acme                            # bundles/acme/{acme.crt,acme.key,chain.pem}',
     'ca issue-client partner --csr partner.csr       # sign the partner\'s CSR',
     'ca issue-client acme --replace --key-type rsa-2048 --days 90',
+    'ca issue-client acme --scope orders:read --scope orders:write --audience https://api.example.com',
     'CA_P12_PASSWORD=... ca issue-client acme --p12  # also bundles/acme/acme.p12',
     'ca issue-client --from clients/sandbox.json --yes --json   # CI provisioning',
     'ca issue-client --from clients/sandbox.json --prune --dry-run',

@@ -1,0 +1,130 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, PASSPHRASE, ca, expectError, tempDir } from '../helpers/cli.js';
+import { pyjwtVerify } from '../helpers/pyjwt.js';
+
+/** The token service as a user meets it: the real binary, its --json contracts, and curl against `ca gateway`. */
+let dir: string;
+let gw: ChildProcess | undefined;
+let url = '';
+const AUD = 'https://api.example.com';
+
+function curl(args: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '--max-time', '20', '--cacert', join(dir, 'pki', 'truststore.pem'), '-o', '-', '-w', '\n%{http_code}', ...args], { encoding: 'utf8', cwd: dir }, (_err, stdout) => {
+      const i = stdout.lastIndexOf('\n');
+      resolve({ status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) });
+    });
+  });
+}
+const cert = (id: string) => ['--cert', `bundles/${id}/${id}.crt`, '--key', `bundles/${id}/${id}.key`];
+
+beforeAll(() => {
+  dir = tempDir('ca-token-e2e-');
+  expect(ca(dir, ['bootstrap', '--org', 'Example Org']).code).toBe(0);
+});
+
+afterAll(() => {
+  if (gw?.pid && gw.exitCode === null) gw.kill('SIGTERM');
+});
+
+describe('scopes and audiences from the command line', () => {
+  it('issue-client --scope/--audience records them (JSON contract), bad scopes exit 3, ca client scopes changes them', () => {
+    const r = ca(dir, ['issue-client', 'acme', '--scope', 'orders:read', '--scope', 'orders:write,reports', '--audience', AUD, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ scopes: ['orders:read', 'orders:write', 'reports'], audiences: [AUD] });
+    expectError(ca(dir, ['issue-client', 'bad', '--scope', 'a"b']), 3, /invalid scope/);
+    expect(ca(dir, ['issue-client', 'other', '--audience', AUD]).code).toBe(0);
+    const dry = ca(dir, ['client', 'scopes', 'acme', '--remove', 'reports', '--dry-run', '--json']);
+    expect(dry.json()).toMatchObject({ dryRun: true, before: ['orders:read', 'orders:write', 'reports'], after: ['orders:read', 'orders:write'], changed: true, files: [] });
+    const done = ca(dir, ['client', 'scopes', 'acme', '--remove', 'reports', '--json']);
+    expect(done.json()).toMatchObject({ dryRun: false, changed: true });
+    expect(ca(dir, ['client', 'scopes', 'acme', '--json']).json()).toMatchObject({ dryRun: true, after: ['orders:read', 'orders:write'], changed: false });
+    expectError(ca(dir, ['client', 'scopes', 'acme', '--set', 'a', '--add', 'b']), 2, /exclude each other/);
+    expectError(ca(dir, ['client', 'scopes', 'nobody', '--add', 'x']), 4, /no certificate in use/);
+    expect(ca(dir, ['client', 'audiences', 'acme', '--add', 'https://billing.example.com', '--json']).json()).toMatchObject({ field: 'audiences', after: [AUD, 'https://billing.example.com'] });
+    // renew keeps them
+    const renewed = ca(dir, ['renew', 'acme', '--json']).json();
+    expect(renewed.renewed[0]).toMatchObject({ scopes: ['orders:read', 'orders:write'] });
+  });
+
+  it('ca token-key rotate/list/prune: --json contracts and --dry-run', () => {
+    expect(ca(dir, ['token-key', 'list', '--json']).json()).toMatchObject({ keys: [] });
+    const dry = ca(dir, ['token-key', 'rotate', '--dry-run', '--json']).json();
+    expect(dry).toMatchObject({ dryRun: true, kid: null, files: [] });
+    expect(ca(dir, ['token-key', 'list', '--json']).json().keys).toEqual([]);
+    const r = ca(dir, ['token-key', 'rotate', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json();
+    expect(doc).toMatchObject({ dryRun: false, action: 'rotated', removed: [] });
+    expect(doc.files).toContain(join(dir, 'pki', 'token', 'jwks.json'));
+    const list = ca(dir, ['token-key', 'list', '--json']).json();
+    expect(list.keys).toEqual([expect.objectContaining({ kid: doc.kid, status: 'signing', retireAfter: null })]);
+    expectError(ca(dir, ['token-key', 'rotate'], { CA_PASSPHRASE: 'wrong-passphrase-1' }), 3, /passphrase/);
+    // the key set is written beside the store: the rotation is in the audit trail all the same
+    const events = ca(dir, ['audit', '--json']).json().events;
+    expect(events.filter((e: { operation: string }) => e.operation === 'token-key rotate')).toEqual([
+      expect.objectContaining({ change: 'other', result: 'ok', detail: expect.objectContaining({ tokenKeyAdded: doc.kid, activateAt: doc.activateAt }) }),
+    ]);
+    expect(events.some((e: { operation: string }) => e.operation === 'client scopes'), 'ca client scopes commits through the audited store').toBe(true);
+    expect(ca(dir, ['audit', 'verify']).code).toBe(0);
+    expect(ca(dir, ['token-key', 'prune', '--json']).json()).toMatchObject({ dryRun: false, removed: [], files: [] });
+  });
+});
+
+describe('curl against ca gateway: POST /token, the JWKS, the metadata', () => {
+  it('issues a token to the certificate\'s client, PyJWT verifies it with the served JWKS; refusals as RFC 6749 says', async () => {
+    gw = spawn(process.execPath, [BIN, 'gateway', '--port', '0', '--quiet', '--json'], { cwd: dir, env: { ...process.env, CA_PASSPHRASE: PASSPHRASE, CA_TOKEN_AUDIENCE: 'https://default.example.com' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const kill = setTimeout(() => gw?.kill('SIGKILL'), 60_000);
+    await new Promise<void>((resolve, reject) => {
+      gw!.stdout!.on('data', (d) => {
+        out += d;
+        try {
+          url = JSON.parse(out).url;
+          resolve();
+        } catch {
+          // not complete yet
+        }
+      });
+      gw!.once('exit', () => reject(new Error(`gateway exited: ${out}`)));
+    });
+    try {
+      const t = await curl([...cert('acme'), '-d', 'grant_type=client_credentials&scope=orders:read', `${url}token`]);
+      expect(t.status, t.body).toBe(200);
+      const tok = JSON.parse(t.body);
+      expect(tok).toMatchObject({ token_type: 'Bearer', expires_in: 300, scope: 'orders:read' });
+      const jwks = await curl([...cert('acme'), `${url}.well-known/jwks.json`]);
+      expect(JSON.parse(jwks.body)).toEqual(JSON.parse(readFileSync(join(dir, 'pki', 'token', 'jwks.json'), 'utf8')));
+      const issuer = url.replace(/\/$/, '');
+      const v = pyjwtVerify(tok.access_token, JSON.parse(jwks.body), { audience: AUD, issuer, now: Math.floor(Date.now() / 1000) });
+      expect(v.error).toBeUndefined();
+      expect(v.claims).toMatchObject({ sub: 'acme', client_id: 'acme', scope: 'orders:read', aud: [AUD, 'https://billing.example.com'] });
+      const meta = JSON.parse((await curl([...cert('acme'), `${url}.well-known/oauth-authorization-server`])).body);
+      expect(meta).toMatchObject({ issuer, token_endpoint: `${issuer}/token`, tls_client_certificate_bound_access_tokens: true });
+      // the default audience for a client without one
+      const o = JSON.parse((await curl([...cert('other'), '-d', 'grant_type=client_credentials', `${url}token`])).body);
+      expect(pyjwtVerify(o.access_token, JSON.parse(jwks.body), { audience: AUD, issuer }).ok).toBe(true);
+      // another client's certificate asking as acme
+      const mismatch = await curl([...cert('other'), '-d', 'grant_type=client_credentials&client_id=acme', `${url}token`]);
+      expect(mismatch.status).toBe(401);
+      expect(JSON.parse(mismatch.body).error).toBe('invalid_client');
+      const grant = await curl([...cert('acme'), '-d', 'grant_type=authorization_code&code=x', `${url}token`]);
+      expect([grant.status, JSON.parse(grant.body).error]).toEqual([400, 'unsupported_grant_type']);
+      const json = await curl([...cert('acme'), '-H', 'content-type: application/json', '-d', '{"grant_type":"client_credentials"}', `${url}token`]);
+      expect([json.status, JSON.parse(json.body).error]).toEqual([400, 'invalid_request']);
+      const scope = await curl([...cert('acme'), '-d', 'grant_type=client_credentials&scope=reports', `${url}token`]);
+      expect([scope.status, JSON.parse(scope.body).error]).toEqual([400, 'invalid_scope']);
+      // revoked: the authorizer in front of /token denies it (as API Gateway would), no token
+      expect(ca(dir, ['revoke', 'other', '--yes']).code).toBe(0);
+      const revoked = await curl([...cert('other'), '-d', 'grant_type=client_credentials', `${url}token`]);
+      expect(revoked.status).toBe(403);
+      expect(revoked.body).not.toMatch(/access_token/);
+    } finally {
+      clearTimeout(kill);
+      gw.kill('SIGTERM');
+    }
+  });
+});
