@@ -41,8 +41,13 @@ export type ResponseMode = 'iam' | 'simple';
 /** The API Gateway settings a deployment of the bundle must use with a given CA_RESPONSE_MODE. */
 export interface AuthorizerDeploySettings {
   responseMode: ResponseMode;
-  /** the function's environment for that mode (CA_TABLE comes from the deployment) */
-  environment: { CA_RESPONSE_MODE: ResponseMode };
+  /**
+   * the function's environment for that mode (CA_TABLE comes from the deployment). NODE_OPTIONS and SSL_CERT_FILE
+   * spare the cold start Node's bundled root store (~140 certificates parsed on the first TLS context, `ca` or
+   * not): with `--use-openssl-ca` the process-wide store is OpenSSL's, read from SSL_CERT_FILE, here nothing. The
+   * registry connection trusts exactly its own `ca` either way (CA_REGISTRY_TLS_ROOTS, src/lambda/README.md).
+   */
+  environment: { CA_RESPONSE_MODE: ResponseMode; NODE_OPTIONS: '--use-openssl-ca'; SSL_CERT_FILE: '/dev/null' };
   /**
    * HTTP API authorizer: `enableSimpleResponses` must match the mode (a simple answer to an authorizer without it,
    * or a policy to one with it, is a 500 for every request); result caching off (README: why the cache stays off).
@@ -56,7 +61,7 @@ export interface AuthorizerDeploySettings {
 export function authorizerDeploySettings(responseMode: ResponseMode = 'iam'): AuthorizerDeploySettings {
   return {
     responseMode,
-    environment: { CA_RESPONSE_MODE: responseMode },
+    environment: { CA_RESPONSE_MODE: responseMode, NODE_OPTIONS: '--use-openssl-ca', SSL_CERT_FILE: '/dev/null' },
     httpApi: { authorizerType: 'REQUEST', enableSimpleResponses: responseMode === 'simple', authorizerResultTtlInSeconds: 0 },
     restApi: { type: 'REQUEST', authorizerResultTtlInSeconds: 0 },
   };
