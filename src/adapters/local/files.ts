@@ -70,6 +70,8 @@ export async function fsyncDirAsync(dir: string): Promise<void> {
  */
 export function changedByMkdir(dir: string, firstCreated: string | undefined): string[] {
   if (!firstCreated) return [];
+  // the common case, one new directory in an existing one (path.relative costs more than the mkdir's own work)
+  if (firstCreated === dir) return [dirname(dir)];
   const out = [dirname(firstCreated)];
   const rest = relative(firstCreated, dir);
   let d = firstCreated;
