@@ -14,10 +14,10 @@ writeFileSync(
   [
     "import { writeFileSync } from 'node:fs';",
     "import { join } from 'node:path';",
-    "import { buildAuthorizerBundle, bundleAuthorizer } from '../../src/lambda/build.js';",
+    "import { authorizerDeploySettings, buildAuthorizerBundle, bundleAuthorizer } from '../../src/lambda/build.js';",
     'const dir = process.argv[2]!;',
     "writeFileSync(join(dir, 'index.mjs'), await bundleAuthorizer());",
-    'console.log(JSON.stringify(await buildAuthorizerBundle({ outDir: dir })));',
+    "console.log(JSON.stringify({ ...(await buildAuthorizerBundle({ outDir: dir })), environment: authorizerDeploySettings('iam').environment }));",
   ].join('\n'),
 );
 await build({

@@ -2,7 +2,10 @@
 //   npm run bench              full run (a few minutes)
 //   npm run bench -- --quick   under a minute: shorter runs, 1,000 clients for the rotations
 // Options: --clients N (local rotation and --from), --moto-clients N (rotation and --from on moto), --skip-moto,
-// --only token (just the token-authorizer rows: mtls+token beside mtls, warm and cold, and the bundle with jose).
+//   --only S,S,... runs only those sections: issuance, cli, authorizer (warm on moto, and cold starts), cold (the
+//   authorizer's cold starts alone, no moto), provision (local --from), rotation (local), moto (rotation and --from).
+//   token (the authorizer's token modes: mtls+token beside mtls, warm and cold, the bundle with jose), tokens (the
+//   token endpoint against PyJWT).
 // `npm run bench` builds dist/ first; this script bundles its TypeScript workloads into bench/.build/.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -39,9 +42,12 @@ const CFG = {
   motoClients: opt('--moto-clients', quick ? 300 : 2_000),
   skipMoto: argv.includes('--skip-moto'),
   tokenSeconds: quick ? 1 : 3,
-  // `--only tokens` runs the token section alone (its rows are ratios within that run)
-  only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined,
+  only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : undefined,
 };
+const SECTIONS = ['issuance', 'cli', 'authorizer', 'cold', 'provision', 'rotation', 'moto', 'token', 'tokens'];
+for (const s of CFG.only ?? []) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
+/** whether a section runs: all of them without --only */
+const runs = (section) => !CFG.only || CFG.only.includes(section) || (section === 'cold' && CFG.only.includes('authorizer'));
 const started = Date.now();
 const log = (m) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
 const median = (xs) => {
@@ -271,14 +277,24 @@ async function authorizer(moto) {
   log('authorizer: bundling with buildAuthorizerBundle');
   const bundle = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'authorizer-build.mjs'), dir])).stdout);
   const fixture = join(dir, 'fixture.json');
-  log(`authorizer: warm decisions (${CFG.hitDecisions} hits, ${CFG.missDecisions} misses against moto)`);
-  const warm = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'authorizer', fixture], { env: { ...awsEnv(moto.endpoint), BENCH_MISS_N: String(CFG.missDecisions) } })).stdout);
+  let warm;
+  if (moto) {
+    log(`authorizer: warm decisions (${CFG.hitDecisions} hits, ${CFG.missDecisions} misses against moto)`);
+    warm = lastJsonLine((await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'authorizer', fixture], { env: { ...awsEnv(moto.endpoint), BENCH_MISS_N: String(CFG.missDecisions) } })).stdout);
+  } else {
+    // the fixture (items and event) comes with the warm workload; without moto it is made on its own
+    await runChild(process.execPath, [join(BUILD, 'workloads.mjs'), 'authorizer-fixture', fixture]);
+  }
 
   // Cold starts: each round runs, back to back, `node -e 0`, the harness with a handler that does nothing
-  // (its own floor), the authorizer against a plain-HTTP registry (the issue's measure) and against the same
-  // registry over HTTPS, as DynamoDB answers in AWS (TLS and one handshake on top; the server certificate is
-  // trusted through NODE_EXTRA_CA_CERTS). Interleaving puts all four under the same machine load.
-  log(`authorizer: cold starts (${CFG.coldRuns} rounds of node -e 0, empty handler, HTTP registry, HTTPS registry)`);
+  // (its own floor), the authorizer against a plain-HTTP registry and against the same registry over HTTPS, as
+  // DynamoDB answers in AWS (TLS and one handshake on top), three ways: as deployed (the environment
+  // `ca authorizer build` asks for, the registry's roots given as `ca`: the bench's self-signed certificate
+  // stands in for the five Amazon roots through CA_REGISTRY_TLS_ROOTS, the same code path); the same `ca`
+  // without that environment (Node then parses its bundled root store on the first TLS context anyway); and
+  // Node's default store with the server trusted through NODE_EXTRA_CA_CERTS (how this row ran before).
+  // Interleaving puts them all under the same machine load.
+  log(`authorizer: cold starts (${CFG.coldRuns} rounds of node -e 0, empty handler, HTTP registry, HTTPS registry three ways)`);
   const items = JSON.parse(readFileSync(fixture, 'utf8')).items;
   const key = join(dir, 'registry-key.pem');
   const cert = join(dir, 'registry-cert.pem');
@@ -287,18 +303,18 @@ async function authorizer(moto) {
   const tlsReg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
   const regEnv = (endpoint) => ({ ...awsEnv(endpoint, startupEnv), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
   const env = regEnv(reg.endpoint);
-  const tlsEnv = { ...regEnv(tlsReg.endpoint), NODE_EXTRA_CA_CERTS: cert };
-  // What-if, not how the function is deployed: Node's own root store (~140 certificates, built on the first TLS
-  // context whatever the `ca` option says) replaced by OpenSSL's store read from one small file.
-  const narrowEnv = { ...regEnv(tlsReg.endpoint), NODE_OPTIONS: '--use-openssl-ca', SSL_CERT_FILE: cert, SSL_CERT_DIR: join(dir, 'no-such-dir') };
+  const tlsEnv = { ...regEnv(tlsReg.endpoint), ...bundle.environment, CA_REGISTRY_TLS_ROOTS: cert };
+  const caOnlyEnv = { ...regEnv(tlsReg.endpoint), CA_REGISTRY_TLS_ROOTS: cert };
+  const systemEnv = { ...regEnv(tlsReg.endpoint), CA_REGISTRY_TLS_ROOTS: 'system', NODE_EXTRA_CA_CERTS: cert };
   const empty = join(dir, 'empty-handler.mjs');
   writeFileSync(empty, 'export const handler = async () => ({ isAuthorized: true });\n');
   const child = (handlerFile, e) => runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), handlerFile, fixture], { env: e });
-  const [bare, floor, cold, coldTls, inner, innerTls, coldNarrow] = [[], [], [], [], [], [], []];
+  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem] = [[], [], [], [], [], [], [], []];
   try {
     await child(join(dir, 'index.mjs'), env); // disk cache
     await child(join(dir, 'index.mjs'), tlsEnv);
-    await child(join(dir, 'index.mjs'), narrowEnv);
+    await child(join(dir, 'index.mjs'), caOnlyEnv);
+    await child(join(dir, 'index.mjs'), systemEnv);
     for (let i = 0; i < CFG.coldRuns; i++) {
       bare.push((await runChild(process.execPath, ['-e', '0'], { env: startupEnv })).wall);
       floor.push((await child(empty, env)).wall);
@@ -308,7 +324,8 @@ async function authorizer(moto) {
       const t = await child(join(dir, 'index.mjs'), tlsEnv);
       coldTls.push(t.wall);
       innerTls.push(lastJsonLine(t.stdout));
-      coldNarrow.push((await child(join(dir, 'index.mjs'), narrowEnv)).wall);
+      coldCaOnly.push((await child(join(dir, 'index.mjs'), caOnlyEnv)).wall);
+      coldSystem.push((await child(join(dir, 'index.mjs'), systemEnv)).wall);
     }
   } finally {
     await reg.close();
@@ -334,14 +351,16 @@ async function authorizer(moto) {
       medianMs: median(coldTls),
       bareNodeMedianMs: median(bare),
       deltaMs: median(coldTls) - median(bare),
-      // time from process start to the harness's import (NODE_EXTRA_CA_CERTS makes Node build its root store there)
+      // time from process start to the harness's import
       startMedianMs: median(innerTls.map((x) => x.startMs)),
       importMedianMs: median(innerTls.map((x) => x.importMs)),
       firstInvokeMedianMs: median(innerTls.map((x) => x.invokeMs)),
-      getItemsPerColdStart: tlsReg.count() / (CFG.coldRuns + 1),
+      getItemsPerColdStart: tlsReg.count() / (3 * (CFG.coldRuns + 1)),
+      environment: bundle.environment,
       samples: { cold: coldTls },
     },
-    coldHttpsNarrowTrust: { runs: CFG.coldRuns, medianMs: median(coldNarrow), deltaMs: median(coldNarrow) - median(bare), samples: { cold: coldNarrow } },
+    coldHttpsCaOnly: { runs: CFG.coldRuns, medianMs: median(coldCaOnly), deltaMs: median(coldCaOnly) - median(bare), samples: { cold: coldCaOnly } },
+    coldHttpsSystemStore: { runs: CFG.coldRuns, medianMs: median(coldSystem), deltaMs: median(coldSystem) - median(bare), samples: { cold: coldSystem } },
     warm,
   };
 }
@@ -587,7 +606,7 @@ async function tokens() {
   }
 }
 
-function tokenRows(t, row) {
+function tokenEndpointRows(t, row) {
   row('tokens', 'POST /token, local key, one thread, tokens/s vs PyJWT signing the same claims', fmt(t.endpointPerSec), fmt(t.pyjwtPerSec), fmt(ratio(t.endpointPerSec, t.pyjwtPerSec), 'x'), '', '');
   row('tokens', 'jose SignJWT alone (ES256, same claims), tokens/s vs PyJWT', fmt(t.joseSignPerSec), fmt(t.pyjwtPerSec), fmt(ratio(t.joseSignPerSec, t.pyjwtPerSec), 'x'), '', '');
 }
@@ -606,7 +625,7 @@ const ratio = (a, b) => (a && b ? a / b : undefined);
 /** Rows of `ca issue-client --from`, each part beside the rotation's (`part`: local or moto). */
 function provisionRows(p, row, part) {
   const l = p.local;
-  if (part === 'local') {
+  if (part === 'local' && l) {
     row('provision', `local, real CLI --from, ${fmt(l.clients)} new clients (incl. ${fmt(l.clients * 3)} bundle files)`, fmt(l.cli.wallMs / 1000, ' s'), '', '', l.clients >= 10_000 ? '< 5 s' : '(10k: < 5 s)', l.clients >= 10_000 ? (l.cli.wallMs < 5000 ? 'yes' : 'NO') : '');
     row('provision', 'local, real CLI --from certs/s', fmt(l.cli.certsPerSec), '', '', '', '');
     if (l.cli.cpu) row('provision', 'local, real CLI --from CPU user / kernel', `${fmt(l.cli.cpu.userS, '')} / ${fmt(l.cli.cpu.sysS, ' s')}`, '', '', '', '');
@@ -627,13 +646,12 @@ function provisionRows(p, row, part) {
 function rows(r) {
   const R = [];
   const row = (section, metric, ours, peer, ratioV, target, met) => R.push({ section, metric, ours, peer, ratio: ratioV, target, met });
-  if (r.tokens) tokenRows(r.tokens, row);
-  if (CFG.only) return R;
-  const i = r.issuance;
+  if (r.tokens) tokenEndpointRows(r.tokens, row);
+  const i = r.issuance ?? { node: {}, python: {}, openssl: {} };
   const names = { a: '(a) generated key + PEM/PKCS#8', b: '(b) CSR signing (key given)', c: '(c) re-issue, new intermediate' };
   // The target is for batch work on every core (rotation, --from, renew --all), against Python's one core, as
   // the issue states it; the one-thread rows stand beside it so nothing is hidden.
-  for (const k of ['a', 'b', 'c']) {
+  for (const k of r.issuance ? ['a', 'b', 'c'] : []) {
     const batch = i.node[`${k}Parallel`];
     const rb = ratio(batch, i.python[k]);
     if (batch !== undefined) {
@@ -642,7 +660,7 @@ function rows(r) {
     row('issuance', `${names[k]} one thread, certs/s vs python`, fmt(i.node[k]), fmt(i.python[k]), fmt(ratio(i.node[k], i.python[k]), 'x'), '', '');
     row('issuance', `${names[k]} one thread, certs/s vs openssl CLI`, fmt(i.node[k]), fmt(i.openssl[k]), fmt(ratio(i.node[k], i.openssl[k]), 'x'), '', '');
   }
-  if (r.authorizer) {
+  if (r.authorizer?.warm) {
     const a = r.authorizer;
     const w = a.warm;
     row('authorizer', 'cache hit p50 (log serialised)', fmt(w.hit.p50 * 1000, ' us'), '', '', '', '');
@@ -652,12 +670,17 @@ function rows(r) {
     row('authorizer', 'registry miss p99 vs moto GetItem', fmt(w.miss.p99, ' ms'), fmt(w.motoGetItem.p99, ' ms'), fmt(ratio(w.miss.p99, w.motoGetItem.p99), 'x'), '', '');
     row('authorizer', 'miss overhead over GetItem p50/p99', `${fmt(w.overhead.p50, '')}/${fmt(w.overhead.p99, '')} ms`, '', '', '', '');
     row('authorizer', 'GetItem requests per miss', fmt(w.getItemPerMiss), '1', '', '= 1', Math.abs(w.getItemPerMiss - 1) < 1e-9 ? 'yes' : 'NO');
+  }
+  if (r.authorizer) {
+    const a = r.authorizer;
     // The target row: DynamoDB answers over HTTPS in AWS, so that is the cold start a caller waits for.
     const h = a.coldHttps;
-    row('authorizer', 'cold start (import + 1st call), registry over HTTPS, vs node -e 0', fmt(h.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(h.deltaMs, ' ms')}`, '<= +40 ms', h.deltaMs <= 40 ? 'yes' : 'NO');
+    row('authorizer', 'cold start (import + 1st call), registry over HTTPS, as deployed, vs node -e 0', fmt(h.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(h.deltaMs, ' ms')}`, '<= +40 ms', h.deltaMs <= 40 ? 'yes' : 'NO');
     row('authorizer', 'cold, HTTPS: start-up / import / first invocation (in child)', `${fmt(h.startMedianMs)}/${fmt(h.importMedianMs)}/${fmt(h.firstInvokeMedianMs)} ms`, '', '', '', '');
-    const n = a.coldHttpsNarrowTrust;
-    row('authorizer', 'cold, HTTPS, what-if: trust store of one file (--use-openssl-ca)', fmt(n.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(n.deltaMs, ' ms')}`, '', '');
+    const co = a.coldHttpsCaOnly;
+    row('authorizer', 'cold, HTTPS, same `ca` without NODE_OPTIONS/SSL_CERT_FILE', fmt(co.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(co.deltaMs, ' ms')}`, '', '');
+    const sy = a.coldHttpsSystemStore;
+    row('authorizer', "cold, HTTPS, Node's default store + NODE_EXTRA_CA_CERTS", fmt(sy.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(sy.deltaMs, ' ms')}`, '', '');
     row('authorizer', 'cold start, registry over plain HTTP, vs node -e 0', fmt(a.cold.medianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.deltaMs, ' ms')}`, '', '');
     row('authorizer', 'cold, HTTP: start-up / import / first invocation (in child)', `${fmt(a.cold.startMedianMs)}/${fmt(a.cold.importMedianMs)}/${fmt(a.cold.firstInvokeMedianMs)} ms`, '', '', '', '');
     row('authorizer', 'cold: harness floor (empty handler) vs node -e 0', fmt(a.cold.emptyHandlerMedianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.emptyHandlerMedianMs - a.cold.bareNodeMedianMs, ' ms')}`, '', '');
@@ -665,9 +688,10 @@ function rows(r) {
   }
   if (r.token) tokenRows(r.token, row);
   const c = r.cli;
-  row('cli', 'ca --version vs node -e 0', fmt(c.versionMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.versionMs, c.bareMs), 'x'), '<= 1.3x', c.versionMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
-  row('cli', 'ca --help vs node -e 0', fmt(c.helpMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.helpMs, c.bareMs), 'x'), '<= 1.3x', c.helpMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
-  const l = r.rotation.local;
+  if (c) row('cli', 'ca --version vs node -e 0', fmt(c.versionMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.versionMs, c.bareMs), 'x'), '<= 1.3x', c.versionMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
+  if (c) row('cli', 'ca --help vs node -e 0', fmt(c.helpMs, ' ms'), fmt(c.bareMs, ' ms'), fmt(ratio(c.helpMs, c.bareMs), 'x'), '<= 1.3x', c.helpMs / c.bareMs <= 1.3 ? 'yes' : 'NO');
+  const l = r.rotation?.local;
+  if (l) {
   row('rotation', `local, ${fmt(l.clients)} clients, in-process wall`, fmt(l.wallMs / 1000, ' s'), '', '', l.clients >= 10_000 ? '< 5 s' : '(10k: < 5 s)', l.clients >= 10_000 ? (l.wallMs < 5000 ? 'yes' : 'NO') : '');
   row('rotation', `local, in-process certs/s`, fmt(l.certsPerSec), '', '', '', '');
   row('rotation', `local, registry commits: n / time`, `${l.registry.commits} / ${fmt(l.registry.commitMs / 1000, ' s')}`, '', '', '', '');
@@ -678,8 +702,9 @@ function rows(r) {
   row('rotation', `local, real CLI certs/s`, fmt(l.cli.certsPerSec), '', '', '', '');
   if (l.cli.cpu) row('rotation', 'local, real CLI CPU user / kernel', `${fmt(l.cli.cpu.userS, '')} / ${fmt(l.cli.cpu.sysS, ' s')}`, '', '', '', '');
   row('rotation', 'file system: 1,000 file creations just before (quiet: 35-70 ms)', fmt(l.cli.createMsPer1000, ' ms'), '', '', '', '');
+  }
   if (r.provision) provisionRows(r.provision, row, 'local');
-  if (r.rotation.moto) {
+  if (r.rotation?.moto) {
     const m = r.rotation.moto;
     const tw = m.requests.TransactWriteItems ?? 0;
     const min = Math.ceil(m.clients / 33) + 1;
@@ -703,48 +728,32 @@ function table(R) {
 
 // ---------------------------------------------------------------- main
 
-if (CFG.only !== undefined && CFG.only !== 'token' && CFG.only !== 'tokens') throw new Error(`unknown --only ${CFG.only}: the sections that run alone are token (the authorizer's token modes) and tokens (the token endpoint)`);
 const m = machine();
-if (CFG.only === 'token') {
-  if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run build`');
-  buildScratch();
-  const result = { date: new Date().toISOString(), config: CFG, machine: m, token: await tokenAuthorizer() };
-  result.machine.loadEnd = loadavg().map((x) => +x.toFixed(2));
-  const R = [];
-  tokenRows(result.token, (section, metric, ours, peer, ratioV, target, met) => R.push({ section, metric, ours, peer, ratio: ratioV, target, met }));
-  result.rows = R;
-  process.stdout.write(`\n${m.nproc} CPUs (${m.cpu}), node ${m.node}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}\ntoken section only\n\n${table(R)}\n`);
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, `token-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2) + '\n');
-  process.exit(0);
-}
 log(`machine: ${m.nproc} CPUs, ${m.cpu}; node ${m.node}; ${m.openssl}; python ${m.python}, cryptography ${m.cryptography}, moto ${m.moto}; load ${m.loadStart.join(' ')}`);
 if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
 buildScratch();
 const result = { date: new Date().toISOString(), config: CFG, machine: m };
-if (!CFG.only) {
-  result.issuance = await issuance();
-  result.cli = cliStartup();
-}
+if (runs('issuance')) result.issuance = await issuance();
+if (runs('cli')) result.cli = cliStartup();
 let moto;
-if (!CFG.skipMoto && !CFG.only) {
+if (!CFG.skipMoto && (runs('authorizer') || runs('moto'))) {
   log('starting moto');
   moto = await startMoto();
 }
 try {
-  result.tokens = await tokens();
-  if (!CFG.only) {
-    if (moto) result.authorizer = await authorizer(moto);
-    result.token = await tokenAuthorizer();
-    const from = await provisionLocal();
-    try {
-      result.rotation = { local: await rotationLocal() };
-    } finally {
-      from.cleanup();
-    }
-    result.provision = { local: from.result };
-    if (moto) result.rotation.moto = await rotationMoto(moto);
-    if (moto) result.provision.moto = await provisionMoto(moto);
+  if (runs('tokens')) result.tokens = await tokens();
+  if (runs('token')) result.token = await tokenAuthorizer();
+  if ((moto && runs('authorizer')) || runs('cold')) result.authorizer = await authorizer(runs('authorizer') ? moto : undefined);
+  const from = runs('provision') ? await provisionLocal() : undefined;
+  try {
+    if (runs('rotation')) result.rotation = { local: await rotationLocal() };
+  } finally {
+    from?.cleanup();
+  }
+  if (from) result.provision = { local: from.result };
+  if (moto && runs('moto')) {
+    result.rotation = { ...result.rotation, moto: await rotationMoto(moto) };
+    result.provision = { ...result.provision, moto: await provisionMoto(moto) };
   }
 } finally {
   await moto?.stop();
@@ -754,7 +763,8 @@ result.wallSeconds = (Date.now() - started) / 1000;
 result.rows = rows(result);
 
 const machineLine = `${m.nproc} CPUs (${m.cpu}), node ${m.node}, ${m.openssl}, python ${m.python} + cryptography ${m.cryptography}, moto ${m.moto}; NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts}; load ${m.loadStart.join(' ')} -> ${result.machine.loadEnd.join(' ')}`;
-process.stdout.write(`\n${machineLine}\n${quick ? 'quick run' : 'full run'}, ${result.wallSeconds.toFixed(1)} s\n\n${table(result.rows)}\n`);
+const kind = `${quick ? 'quick run' : 'full run'}${CFG.only ? ` of ${CFG.only.join(', ')}` : ''}`;
+process.stdout.write(`\n${machineLine}\n${kind}, ${result.wallSeconds.toFixed(1)} s\n\n${table(result.rows)}\n`);
 mkdirSync(RESULTS, { recursive: true });
 const file = join(RESULTS, `bench-${CFG.only ? `${CFG.only}-` : ''}${result.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');

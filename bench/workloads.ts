@@ -2,6 +2,7 @@
  * Benchmark workloads that need the TypeScript sources: bench/run.mjs bundles this file with esbuild into
  * bench/.build/ and runs one subcommand per child process. Each prints ONE JSON line on stdout (last line).
  *
+ *   authorizer-fixture <out.json>     only the cold-start fixture of `authorizer` (no moto needed)
  *   authorizer <out-fixture.json>     warm decisions in-process (cache hit; registry miss against moto at
  *                                     AWS_ENDPOINT_URL, with moto's raw GetItem alongside) + the cold-start fixture
  *   rotation-local <N> <dir> <cliDir> seeds N active clients on a local store, copies it to cliDir (for the CLI
@@ -147,7 +148,7 @@ async function timeDecisions(authorize: (e: unknown) => Promise<{ isAuthorized?:
   return out;
 }
 
-async function authorizerBench(fixturePath: string) {
+async function authorizerBench(fixturePath: string, fixtureOnly = false) {
   const dir = mkdtempSync(join(tmpdir(), 'ca-bench-authz-'));
   try {
     const store = createLocalStore({ dir, passphrase: async () => PASSPHRASE, plaintextKeys: true });
@@ -163,6 +164,7 @@ async function authorizerBench(fixturePath: string) {
 
     // The cold-start fixture: the event and the two items the registry serves.
     writeFileSync(fixturePath, JSON.stringify({ event, items: { [certKey(client.serial)]: certItem(client), [certKey(inter.serial)]: certItem(inter) } }));
+    if (fixtureOnly) return { fixture: fixturePath };
 
     // Cache hit, in-process: a Map-backed RegistryReader, so every timed decision is served from the caches.
     const byserial = new Map(records.map((r) => [r.serial, r]));
@@ -497,6 +499,7 @@ async function tokenLocal(seconds: number, claimsOut: string) {
 const [cmd, ...args] = process.argv.slice(2);
 let result: unknown;
 if (cmd === 'authorizer') result = await authorizerBench(args[0]!);
+else if (cmd === 'authorizer-fixture') result = await authorizerBench(args[0]!, true);
 else if (cmd === 'rotation-local') result = await rotationLocal(Number(args[0]), args[1]!, args[2]!);
 else if (cmd === 'rotation-aws') result = await rotationAws(Number(args[0]));
 else if (cmd === 'provision-local') result = await provisionLocal(Number(args[0]), args[1]!);

@@ -53,8 +53,15 @@ export interface AuthorizerDeploySettings {
   responseMode: ResponseMode;
   /** what the authorizer checks (CA_AUTHORIZER_MODE) */
   mode: AuthorizerMode;
-  /** the function's environment for these modes (CA_TABLE and the mode's own variables come from the deployment) */
-  environment: { CA_RESPONSE_MODE: ResponseMode; CA_AUTHORIZER_MODE: AuthorizerMode };
+  /**
+   * the function's environment for these modes (CA_TABLE and the mode's own variables come from the deployment).
+   * In the modes whose only TLS peer is DynamoDB (`mtls`, `mtls+token`), NODE_OPTIONS and SSL_CERT_FILE spare the
+   * cold start Node's bundled root store (~140 certificates parsed on the first TLS context, `ca` or not): with
+   * `--use-openssl-ca` the process-wide store is OpenSSL's, read from SSL_CERT_FILE, here nothing, and the registry
+   * connection trusts exactly its own `ca` (CA_REGISTRY_TLS_ROOTS, src/lambda/README.md). The bearer-only modes
+   * reach other hosts (a remote key set, Secrets Manager through Node's https) and keep the default store.
+   */
+  environment: { CA_RESPONSE_MODE: ResponseMode; CA_AUTHORIZER_MODE: AuthorizerMode; NODE_OPTIONS?: '--use-openssl-ca'; SSL_CERT_FILE?: '/dev/null' };
   /** the variables the deployment must also set for this mode */
   requiredEnvironment: string[];
   /**
@@ -71,7 +78,11 @@ export function authorizerDeploySettings(responseMode: ResponseMode = 'iam', mod
   return {
     responseMode,
     mode,
-    environment: { CA_RESPONSE_MODE: responseMode, CA_AUTHORIZER_MODE: mode },
+    environment: {
+      CA_RESPONSE_MODE: responseMode,
+      CA_AUTHORIZER_MODE: mode,
+      ...(mode === 'mtls' || mode === 'mtls+token' ? { NODE_OPTIONS: '--use-openssl-ca' as const, SSL_CERT_FILE: '/dev/null' as const } : {}),
+    },
     requiredEnvironment: [...MODE_ENVIRONMENT[mode]],
     httpApi: { authorizerType: 'REQUEST', enableSimpleResponses: responseMode === 'simple', authorizerResultTtlInSeconds: 0 },
     restApi: { type: 'REQUEST', authorizerResultTtlInSeconds: 0 },

@@ -327,9 +327,10 @@ describe('a command killed at any point, then run again, leaves the store a fini
     const rand = prng(9002);
     const args = ['issue-client', '--from', 'clients.json', '--yes'];
     const duration = measure(empty, args);
-    // one commit per chunk of CHUNK clients (CA_REISSUE_CHUNK applies to provisioning too): 4; a kill after the
-    // last one may come after the run ended, so the commit kill points are the three before it
-    for (const kill of killPoints(rand, duration, 3, [1, 2, 3])) {
+    // one commit per chunk of CHUNK clients (4): kills after the first, a middle one and the last but one all
+    // interrupt the run (kill points past the last commit, as "one commit per client" once gave, never fire)
+    const commits = CLIENTS / CHUNK;
+    for (const kill of killPoints(rand, duration, 3, [1, 2 + Math.floor(rand() * (commits - 2)), commits - 1])) {
       const { dir, killed } = await killedCopy(empty, args, kill);
       must(ca(dir, args, ENV), `re-run after ${killed.describe}`);
       await expectInvariants(dir, { intermediates: 1, active: ids, rerun: true }, rand, killed.describe);

@@ -16,7 +16,8 @@ describe('ca authorizer build', () => {
       runtime: 'nodejs22.x',
       handler: 'index.handler',
       responseMode: 'iam',
-      environment: { CA_RESPONSE_MODE: 'iam' },
+      // the registry connection trusts its own roots; these two spare the cold start Node's bundled root store
+      environment: { CA_RESPONSE_MODE: 'iam', NODE_OPTIONS: '--use-openssl-ca', SSL_CERT_FILE: '/dev/null' },
       httpApi: { authorizerType: 'REQUEST', enableSimpleResponses: false, authorizerResultTtlInSeconds: 0 },
       restApi: { type: 'REQUEST', authorizerResultTtlInSeconds: 0 },
     });
@@ -25,6 +26,7 @@ describe('ca authorizer build', () => {
     expect(human.stdout).toContain('answers: IAM policies to every event (CA_RESPONSE_MODE=iam, the default)');
     expect(human.stdout).toContain('HTTP API authorizer: REQUEST, EnableSimpleResponses false');
     expect(human.stdout).toContain('CA_RESPONSE_MODE=iam');
+    expect(human.stdout).toContain('cold start: NODE_OPTIONS=--use-openssl-ca SSL_CERT_FILE=/dev/null');
   });
 
   it('with --response-mode simple asks for simple responses enabled and CA_RESPONSE_MODE=simple', () => {

@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpsServer } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
 import { DynamoDbGetItemReader } from '../../src/adapters/aws/dynamodb-reader.js';
 import { createAuthorizer } from '../../src/lambda/authorizer.js';
-import { buildAuthorizerBundle } from '../../src/lambda/build.js';
+import { authorizerDeploySettings, buildAuthorizerBundle } from '../../src/lambda/build.js';
+import { opensslOk } from '../helpers/pki.js';
 import { revoke } from '../../src/domain/revocation.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { createTable, unique, useMoto, REGION } from '../aws/moto-env.js';
@@ -123,5 +125,76 @@ describe('the authorizer on the DynamoDB registry', () => {
     expect(out[3]).toMatchObject({ principalId: 'carol', policyDocument: { Statement: [{ Effect: 'Allow' }] } });
     const reasons = p.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
     expect(reasons).toEqual(['active', 'revoked', 'unknown_serial', 'active']);
+  });
+
+  it('the zip, run with the environment `ca authorizer build` prints, verifies an HTTPS registry against CA_REGISTRY_TLS_ROOTS: allows with the root named, denies without it', async () => {
+    // HTTPS in front of moto (a loopback proxy passing each request on unchanged): its certificate chains to a
+    // test root made by openssl, which no default store holds
+    const p = (f: string) => join(dir, f);
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    opensslOk(['req', '-x509', ...ec, '-subj', '/CN=Registry Test Root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-keyout', p('root.key'), '-out', p('root.pem')]);
+    opensslOk(['req', '-new', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', p('tls.key'), '-out', p('tls.csr')]);
+    writeFileSync(p('tls.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    opensslOk(['x509', '-req', '-in', p('tls.csr'), '-CA', p('root.pem'), '-CAkey', p('root.key'), '-CAcreateserial', '-days', '1', '-extfile', p('tls.ext'), '-out', p('tls.pem')]);
+    const proxy = createHttpsServer({ key: readFileSync(p('tls.key')), cert: readFileSync(p('tls.pem')) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', async () => {
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k)) as [string, string][]);
+        const r = await fetch(endpoint + req.url, { method: req.method, headers, body: Buffer.concat(chunks), signal: AbortSignal.timeout(10_000) });
+        res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/x-amz-json-1.0' }).end(Buffer.from(await r.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const built = await buildAuthorizerBundle({ outDir: join(dir, 'tls') });
+      spawnSync('unzip', ['-q', '-o', built.zipPath, '-d', join(dir, 'tls', 'fn')]);
+      writeFileSync(join(dir, 'tls', 'fn', 'events.json'), JSON.stringify([eventV2(clientCertOf(alice.certificatePem))]));
+      writeFileSync(
+        join(dir, 'tls', 'fn', 'run.mjs'),
+        "import { readFileSync } from 'node:fs';\nconst m = await import('./index.mjs');\nfor (const e of JSON.parse(readFileSync('events.json', 'utf8'))) process.stderr.write(JSON.stringify(await m.handler(e)) + '\\n');\n",
+      );
+      // the child runs while this process's proxy answers: spawned, not spawnSync
+      const run = (extra: Record<string, string>) =>
+        new Promise<{ code: number | null; answer: any }>((resolve, reject) => {
+          const c = spawn(process.execPath, ['run.mjs'], {
+            cwd: join(dir, 'tls', 'fn'),
+            env: {
+              PATH: process.env.PATH,
+              CA_TABLE: table,
+              AWS_REGION: REGION,
+              AWS_ENDPOINT_URL: `https://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+              AWS_ACCESS_KEY_ID: 'testing',
+              AWS_SECRET_ACCESS_KEY: 'testing',
+              ...authorizerDeploySettings('iam').environment,
+              ...extra,
+            },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let err = '';
+          c.stderr.on('data', (d) => (err += d));
+          const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
+          c.on('error', reject);
+          c.on('close', (code) => {
+            clearTimeout(t);
+            try {
+              resolve({ code, answer: JSON.parse(err.trim().split('\n').pop()!) });
+            } catch (e) {
+              reject(new Error(`no answer (exit ${code}): ${err}`));
+            }
+          });
+        });
+      const trusted = await run({ CA_REGISTRY_TLS_ROOTS: p('root.pem') });
+      expect(trusted.code).toBe(0);
+      expect(trusted.answer).toMatchObject({ principalId: 'alice', policyDocument: { Statement: [{ Effect: 'Allow' }] }, context: { clientId: 'alice' } });
+      for (const roots of ['amazon', 'system']) {
+        const refused = await run({ CA_REGISTRY_TLS_ROOTS: roots });
+        expect(refused.answer.policyDocument.Statement[0].Effect, roots).toBe('Deny');
+        expect(refused.answer.context, roots).toEqual({ reason: 'registry_error' });
+      }
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 });

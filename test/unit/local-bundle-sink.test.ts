@@ -88,10 +88,12 @@ describe('DirectoryBundleSink stage and publish', () => {
     const sink = new DirectoryBundleSink(root);
     await deliver(sink, [bundle('svc-1', 1, true)]);
     // the staging area cannot take svc-2's key (a directory is in the way)
-    mkdirSync(join(root, '.staged', `svc-2@${bundle('svc-2', 2, true).serial}@svc-2.key`), { recursive: true });
+    const svc2 = `svc-2@${bundle('svc-2', 2, true).serial}`;
+    mkdirSync(join(root, '.staged', svc2, 'svc-2.key'), { recursive: true });
     const e = await sink.stage([bundle('svc-1', 2, true), bundle('svc-2', 2, true)]).catch((x: unknown) => x);
     expect((e as CaError).code).toBe('storage');
-    expect(readdirSync(join(root, '.staged')), 'only what was in the way stays').toEqual([`svc-2@${bundle('svc-2', 2, true).serial}@svc-2.key`]);
+    expect(readdirSync(join(root, '.staged')), 'only what was in the way stays').toEqual([svc2]);
+    expect(readdirSync(join(root, '.staged', svc2))).toEqual(['svc-2.key']);
     expect(readFileSync(join(root, 'svc-1', 'svc-1.crt'), 'utf8')).toBe(bundle('svc-1', 1, true).certificatePem);
   });
 
@@ -101,10 +103,13 @@ describe('DirectoryBundleSink stage and publish', () => {
     const b = bundle('svc-k', 1, true);
     await sink.stage([b]);
     const staged = join(root, '.staged');
+    const dir = join(staged, `svc-k@${b.serial}`);
     expect(statSync(staged).mode & 0o777).toBe(0o700);
-    expect(readdirSync(staged).sort()).toEqual([`svc-k@${b.serial}@chain.pem`, `svc-k@${b.serial}@svc-k.crt`, `svc-k@${b.serial}@svc-k.key`]);
-    expect(statSync(join(staged, `svc-k@${b.serial}@svc-k.key`)).mode & 0o777).toBe(0o600);
-    expect(readFileSync(join(staged, `svc-k@${b.serial}@svc-k.key`), 'utf8')).toBe(b.privateKeyPem);
+    expect(readdirSync(staged)).toEqual([`svc-k@${b.serial}`]);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(readdirSync(dir).sort()).toEqual(['chain.pem', 'svc-k.crt', 'svc-k.key']);
+    expect(statSync(join(dir, 'svc-k.key')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'svc-k.key'), 'utf8')).toBe(b.privateKeyPem);
     expect(existsSync(join(root, 'svc-k')), 'nothing in place before publish').toBe(false);
   });
 
@@ -117,13 +122,66 @@ describe('DirectoryBundleSink stage and publish', () => {
     await sink.stage([next]);
     // the crash came after the old .p12 was removed and the key renamed into place (the order publish takes)
     rmSync(join(root, 'svc-c', 'svc-c.p12'));
-    renameSync(join(root, '.staged', `svc-c@${next.serial}@svc-c.key`), join(root, 'svc-c', 'svc-c.key'));
+    renameSync(join(root, '.staged', `svc-c@${next.serial}`, 'svc-c.key'), join(root, 'svc-c', 'svc-c.key'));
     const r = await sink.recover(async (id, serial) => id === 'svc-c' && serial === next.serial);
     expect(r).toEqual({ published: ['svc-c'], discarded: [] });
     expect(readFileSync(join(root, 'svc-c', 'svc-c.crt'), 'utf8')).toBe(next.certificatePem);
     expect(readFileSync(join(root, 'svc-c', 'chain.pem'), 'utf8')).toBe(next.chainPem);
     expect(readFileSync(join(root, 'svc-c', 'svc-c.key'), 'utf8')).toBe(next.privateKeyPem);
     expect(existsSync(join(root, 'svc-c', 'svc-c.p12'))).toBe(false);
+    expect(existsSync(join(root, '.staged'))).toBe(false);
+  });
+});
+
+describe('DirectoryBundleSink staging directories', () => {
+  it("a new client's bundle is put in place by renaming its staged directory, mode and files as staged", async () => {
+    const root = join(tmp(), 'bundles');
+    const sink = new DirectoryBundleSink(root);
+    const withKey = bundle('svc-new', 1, true);
+    const noKey = bundle('svc-pub', 2, false);
+    const staged = await sink.stage([withKey, noKey]);
+    const before = [withKey, noKey].map((b) => statSync(join(root, '.staged', `${b.clientId}@${b.serial}`)).ino);
+    await staged.publish();
+    // the same directory (inode), now under its final name: one rename, nothing created in place
+    expect([withKey, noKey].map((b) => statSync(join(root, b.clientId)).ino)).toEqual(before);
+    expect(statSync(join(root, 'svc-new')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(root, 'svc-pub')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(root, 'svc-new', 'svc-new.key')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(root, 'svc-pub')).sort()).toEqual(['chain.pem', 'svc-pub.crt']);
+    expect(existsSync(join(root, '.staged'))).toBe(false);
+  });
+
+  it('recover settles what a kill during staging left: an empty or partial directory of an unrecorded bundle goes, strays inside a recorded one go', async () => {
+    const root = tmp();
+    const sink = new DirectoryBundleSink(root);
+    const a = bundle('svc-a', 1, true);
+    const b = bundle('svc-b', 2, true);
+    await sink.stage([a, b]);
+    // killed before svc-e's first file, and while writing a temporary file inside svc-a's directory
+    mkdirSync(join(root, '.staged', 'svc-e@1ff'));
+    mkdirSync(join(root, '.staged', `svc-a@${a.serial}`, 'junk'));
+    const r = await sink.recover(async (id, serial) => id === 'svc-a' && serial === a.serial);
+    expect(r).toEqual({ published: ['svc-a'], discarded: ['svc-b'] });
+    expect(readdirSync(join(root, 'svc-a')).sort()).toEqual(['chain.pem', 'svc-a.crt', 'svc-a.key']);
+    expect(existsSync(join(root, 'svc-b'))).toBe(false);
+    expect(existsSync(join(root, '.staged'))).toBe(false);
+  });
+
+  it('recover still publishes bundles staged as flat files by earlier versions (`.staged/<id>@<serial>@<name>`)', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const root = tmp();
+    const sink = new DirectoryBundleSink(root);
+    await deliver(sink, [bundle('svc-old', 1, true)]);
+    const next = bundle('svc-old', 2, true);
+    mkdirSync(join(root, '.staged'), { mode: 0o700 });
+    writeFileSync(join(root, '.staged', `svc-old@${next.serial}@svc-old.crt`), next.certificatePem);
+    writeFileSync(join(root, '.staged', `svc-old@${next.serial}@chain.pem`), next.chainPem);
+    writeFileSync(join(root, '.staged', `svc-old@${next.serial}@svc-old.key`), next.privateKeyPem!, { mode: 0o600 });
+    writeFileSync(join(root, '.staged', `svc-gone@1aa@svc-gone.crt`), 'unrecorded');
+    const r = await sink.recover(async (id, serial) => id === 'svc-old' && serial === next.serial);
+    expect(r).toEqual({ published: ['svc-old'], discarded: ['svc-gone'] });
+    expect(readFileSync(join(root, 'svc-old', 'svc-old.crt'), 'utf8')).toBe(next.certificatePem);
+    expect(readFileSync(join(root, 'svc-old', 'svc-old.key'), 'utf8')).toBe(next.privateKeyPem);
     expect(existsSync(join(root, '.staged'))).toBe(false);
   });
 });

@@ -4,6 +4,7 @@
  * ~300 KB of bundle and ~70 ms of cold start (import, then credential/endpoint resolution on the first
  * request) for this one call. Records are decoded by the same codec DynamoDbRegistry uses.
  */
+import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -11,6 +12,7 @@ import { PostSigner } from './sigv4.js';
 import type { CertificateRecord, RegistryReader } from '../../ports.js';
 import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js';
 import { TOKEN_JWKS_KEY } from '../../domain/token-claims.js';
+import { AMAZON_TRUST_SERVICES_ROOTS } from './amazon-roots.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -30,6 +32,11 @@ export interface DynamoDbGetItemReaderOptions {
   now?: () => Date;
   /** called once per HTTP attempt, with the operation name (request counting, as DynamoDbRegistry's) */
   onRequest?: (operation: string) => void;
+  /**
+   * PEM certificates an https endpoint's chain must end in (the TLS `ca`, see registryTrustedRoots); absent:
+   * Node's default store
+   */
+  trustedRoots?: readonly string[];
 }
 
 const TARGET = 'DynamoDB_20120810.GetItem';
@@ -61,7 +68,7 @@ const CREDENTIAL_CHARS = /^[\x21-\x7e]+$/;
  * `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`, else the region's default.
  * @throws Error naming the variable that is missing or malformed
  */
-export function getItemReaderEnv(env: Record<string, string | undefined>, region: string): Pick<DynamoDbGetItemReaderOptions, 'credentials' | 'endpoint'> {
+export function getItemReaderEnv(env: Record<string, string | undefined>, region: string): Pick<DynamoDbGetItemReaderOptions, 'credentials' | 'endpoint' | 'trustedRoots'> {
   const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
   const sessionToken = env.AWS_SESSION_TOKEN?.trim() || undefined;
@@ -80,7 +87,52 @@ export function getItemReaderEnv(env: Record<string, string | undefined>, region
       if (env[v]?.trim().toLowerCase() === 'true') throw new Error(`${v} is set: give the DynamoDB endpoint explicitly in AWS_ENDPOINT_URL_DYNAMODB`);
     }
   }
-  return { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }, endpoint: configured ?? defaultEndpoint(region) };
+  const endpoint = configured ?? defaultEndpoint(region);
+  const trustedRoots = registryTrustedRoots(env, endpoint);
+  return { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }, endpoint, ...(trustedRoots ? { trustedRoots } : {}) };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
+
+/** The PEM certificates of a file named by `variable`. @throws Error naming the variable and the file */
+function certificatesIn(path: string, variable: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${variable}: failed to read ${path}: ${(e as Error).message}`);
+  }
+  const pems = text.match(PEM_CERTIFICATE) ?? [];
+  if (!pems.length) throw new Error(`${variable}: ${path} holds no PEM certificate`);
+  return pems;
+}
+
+/**
+ * The roots an https registry endpoint must chain to, from `CA_REGISTRY_TLS_ROOTS`: `amazon` (the default for a
+ * host under amazonaws.com) trusts the Amazon Trust Services roots only (./amazon-roots.ts); `system` (the
+ * default elsewhere, e.g. amazonaws.com.cn, whose roots AWS does not document) leaves Node's default store; an
+ * absolute path trusts the PEM certificates in that file instead (a TLS-inspecting proxy, an https stand-in of
+ * DynamoDB). With `amazon` or a file, the certificates of `NODE_EXTRA_CA_CERTS` are trusted too, as Node adds
+ * them to its own store, which an explicit `ca` otherwise leaves out. Undefined: Node's default store.
+ * @throws Error naming the variable on an unknown value or a file without certificates
+ */
+export function registryTrustedRoots(env: Record<string, string | undefined>, endpoint: string): readonly string[] | undefined {
+  const raw = env.CA_REGISTRY_TLS_ROOTS?.trim();
+  let host = '';
+  try {
+    host = new URL(endpoint).hostname.toLowerCase();
+  } catch {
+    // the reader's constructor names the bad endpoint
+  }
+  const mode = raw || (host.endsWith('.amazonaws.com') ? 'amazon' : 'system');
+  let roots: string[];
+  if (mode === 'system') return undefined;
+  if (mode === 'amazon') roots = AMAZON_TRUST_SERVICES_ROOTS.map((r) => r.pem);
+  else if (mode.startsWith('/')) roots = certificatesIn(mode, 'CA_REGISTRY_TLS_ROOTS');
+  else throw new Error(`CA_REGISTRY_TLS_ROOTS ${JSON.stringify(raw)} is not amazon, system or an absolute path to a PEM file of root certificates`);
+  const extra = env.NODE_EXTRA_CA_CERTS?.trim();
+  if (extra) roots.push(...certificatesIn(extra, 'NODE_EXTRA_CA_CERTS'));
+  return roots;
 }
 
 /** DynamoDB's regional endpoint in the standard, China and GovCloud partitions. @throws Error for another partition */
@@ -104,6 +156,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
   private readonly timeoutMs: number;
   private readonly now: () => Date;
   private readonly onRequest?: (operation: string) => void;
+  private readonly ca?: readonly string[];
 
   /** @throws Error on an endpoint that is not an http(s) URL or a timeout that is not positive */
   constructor(o: DynamoDbGetItemReaderOptions) {
@@ -124,6 +177,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
     this.timeoutMs = o.timeoutMs;
     this.now = o.now ?? (() => new Date());
     this.onRequest = o.onRequest;
+    this.ca = o.trustedRoots ? [...o.trustedRoots] : undefined;
     const credentials = { ...o.credentials };
     this.signer = new PostSigner(credentials, o.region, 'dynamodb');
   }
@@ -136,7 +190,10 @@ export class DynamoDbGetItemReader implements RegistryReader {
   private connection(): Promise<{ agent: HttpAgent; send: typeof httpRequest }> {
     this.transport ??=
       this.url.protocol === 'https:'
-        ? import('node:https').then((https) => ({ agent: new https.Agent({ keepAlive: true, maxSockets: 8 }), send: https.request as typeof httpRequest }))
+        ? import('node:https').then((https) => ({
+            agent: new https.Agent({ keepAlive: true, maxSockets: 8, ...(this.ca ? { ca: this.ca as string[] } : {}) }),
+            send: https.request as typeof httpRequest,
+          }))
         : Promise.resolve({ agent: new HttpAgent({ keepAlive: true, maxSockets: 8 }), send: httpRequest });
     return this.transport;
   }
@@ -152,9 +209,10 @@ export class DynamoDbGetItemReader implements RegistryReader {
     void this.connection().then(
       ({ agent }) => {
         // The agent hands this socket to its first request instead of opening another one.
-        const a = agent as HttpAgent & { createConnection(o: object, cb?: unknown): Socket; getName(o: object): string };
+        const a = agent as HttpAgent & { createConnection(o: object, cb?: unknown): Socket; getName(o: object): string; options: object };
         const open = a.createConnection.bind(a);
-        const options = { host, port, ...(isIP(host) ? {} : { servername: host }) };
+        // the agent's own options (`ca`) as it merges them into each request's, so this socket verifies the same way
+        const options = { ...a.options, host, port, ...(isIP(host) ? {} : { servername: host }) };
         let warm: Socket | undefined = open({ ...options, _agentKey: a.getName(options) });
         warm.on('error', () => {}).on('close', () => (warm = undefined));
         a.createConnection = (o: object, cb?: unknown) => {

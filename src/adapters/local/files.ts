@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, readdirSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, readdirSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -68,8 +68,10 @@ export async function fsyncDirAsync(dir: string): Promise<void> {
  * The directories whose entries a `mkdir -p` of `dir` changed, given what mkdir returned (the first directory
  * it created, or undefined): the parent of the first new one, and each new one but the last.
  */
-function changedByMkdir(dir: string, firstCreated: string | undefined): string[] {
+export function changedByMkdir(dir: string, firstCreated: string | undefined): string[] {
   if (!firstCreated) return [];
+  // the common case, one new directory in an existing one (path.relative costs more than the mkdir's own work)
+  if (firstCreated === dir) return [dirname(dir)];
   const out = [dirname(firstCreated)];
   const rest = relative(firstCreated, dir);
   let d = firstCreated;
@@ -384,6 +386,26 @@ export interface MoveGroup {
   remove: string[];
   /** renamed in the order given */
   files: { from: string; to: string }[];
+  /**
+   * The directory every `from` is in, holding nothing else: renamed to `dir` at once when `dir` does not exist
+   * (one rename for the whole group, and `remove` has nothing to remove); else the files are renamed one by one
+   * and this directory, empty then, is removed.
+   */
+  whole?: string;
+}
+
+/** Renames `from` (a directory) to `to` unless something is there already: false then, and nothing changed. */
+function renameWholeDir(from: string, to: string): boolean {
+  // existsSync first: a re-issue finds the directory there, and a thrown error costs more than the check
+  if (existsSync(to)) return false;
+  try {
+    renameSync(from, to);
+    return true;
+  } catch (e) {
+    // a directory made meanwhile, or something that is no directory (the file-by-file path names the problem)
+    if (['EEXIST', 'ENOTEMPTY', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '')) return false;
+    throw e;
+  }
 }
 
 /**
@@ -394,9 +416,26 @@ export interface MoveGroup {
 export async function moveFileGroupsDurably(groups: MoveGroup[], onError: (group: MoveGroup, e: unknown) => Error, flush: FlushMode = 'filesystem'): Promise<void> {
   const dirs = new Set<string>();
   const anchors = new Set<string>();
+  /** parents made (or found) for whole-directory renames */
+  const parents = new Set<string>();
   let files = 0;
   for (const g of groups) {
     try {
+      if (g.whole) {
+        const parent = dirname(g.dir);
+        if (!parents.has(parent)) {
+          // the parent of a bundle directory takes the mode a bundle directory would get (mkdir -p's)
+          const made = mkdirSync(parent, { recursive: true, mode: 0o755 });
+          for (const d of changedByMkdir(parent, made)) dirs.add(d);
+          anchors.add(made ? dirname(made) : parent);
+          parents.add(parent);
+        }
+        if (renameWholeDir(g.whole, g.dir)) {
+          dirs.add(parent).add(dirname(g.whole));
+          files += g.files.length;
+          continue;
+        }
+      }
       const created = mkdirSync(g.dir, { recursive: true, mode: g.dirMode });
       for (const d of changedByMkdir(g.dir, created)) dirs.add(d);
       dirs.add(g.dir);
@@ -408,6 +447,10 @@ export async function moveFileGroupsDurably(groups: MoveGroup[], onError: (group
       // existsSync first: a missing file is the common case, and a thrown ENOENT costs more than the check
       for (const r of g.remove) if (existsSync(r)) rmSync(r, { force: true });
       for (const f of g.files) renameSync(f.from, f.to);
+      if (g.whole) {
+        rmdirSync(g.whole);
+        dirs.add(dirname(g.whole));
+      }
       files += g.files.length + g.remove.length;
     } catch (e) {
       throw onError(g, e);

@@ -33,6 +33,7 @@ export function register(program: Command): void {
             ', result TTL 0',
           '  REST API authorizer: REQUEST, result TTL 0 (its default is 300)',
           `  environment: CA_AUTHORIZER_MODE=${settings.mode}, CA_RESPONSE_MODE=${settings.responseMode}, ${settings.requiredEnvironment.join(', ')} (required), CA_CACHE_TTL_MS (max revocation delay) — see the README`,
+          ...(settings.environment.NODE_OPTIONS ? [`  cold start: NODE_OPTIONS=${settings.environment.NODE_OPTIONS} SSL_CERT_FILE=${settings.environment.SSL_CERT_FILE} (the registry connection trusts the Amazon roots it carries)`] : []),
         ].join('\n'),
       );
     });
