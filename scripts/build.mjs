@@ -129,7 +129,7 @@ const [shell, runtime] = await Promise.all([
     external: ['aws-cdk-lib', 'constructs', 'esbuild'],
     logLevel: 'warning',
   }),
-  build({ ...tokenBuildOptions(root), outfile: join(root, 'dist', 'lambda', 'token.mjs') }),
+  build({ ...tokenBuildOptions(root), outfile: join(root, 'dist', 'lambda-token', 'index.mjs') }),
 ]).catch(fail);
 
 // one instance of each module: a module in both files would have two copies of its state and classes

@@ -90,7 +90,8 @@ export function authorizerDeploySettings(responseMode: ResponseMode = 'iam', mod
 }
 
 /** The token endpoint's prebuilt bundle in a published package. */
-export const PREBUILT_TOKEN = 'dist/lambda/token.mjs';
+// its own directory: the authorizer's (dist/lambda/) is deployed whole as the authorizer's code asset
+export const PREBUILT_TOKEN = 'dist/lambda-token/index.mjs';
 
 /** Bundles src/lambda/token-handler.ts as bundleAuthorizer does the authorizer. */
 export async function bundleToken(root = packageRoot()): Promise<Uint8Array> {

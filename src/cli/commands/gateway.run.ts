@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { usageError, notFound } from '../../domain/errors.js';
 import { startGateway, type StartGatewayOptions } from '../../gateway/server.js';
@@ -54,7 +55,9 @@ function gatewayToken(mode: AuthorizerMode, rt: Runtime, url: string, env: NodeJ
 }
 
 export async function runGateway(o: Record<string, any>, cmd: Command): Promise<void> {
-  const port = wholeNumberFlag('--port', o.port, 0, 65535);
+  const asked = wholeNumberFlag('--port', o.port, 0, 65535);
+  // the token issuer and audience are the gateway's URL, so `--port 0` is resolved to a free port up front
+  const port = asked === 0 ? await freeLoopbackPort() : asked;
   if (o.shape !== 'v2' && o.shape !== 'rest') throw usageError(`unknown --shape ${o.shape}`, 'use v2 or rest');
   if (o.response !== 'simple' && o.response !== 'iam') throw usageError(`unknown --response ${o.response}`, 'use simple or iam');
   const ttl = wholeNumberFlag('--cache-ttl-ms', o.cacheTtlMs, 0, 86_400_000);
@@ -99,4 +102,16 @@ export async function runGateway(o: Record<string, any>, cmd: Command): Promise<
     process.once('SIGTERM', stop);
   });
   rt.done();
+}
+
+/** A port no one listens on at 127.0.0.1 now (the kernel's choice for port 0). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
