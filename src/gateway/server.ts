@@ -291,6 +291,9 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const log = o.log ?? (() => {});
   const clock = o.clock ?? { now: () => new Date() };
   const authorize = gatewayAuthorizer(o, clock, log);
+  // the token service's routes are where a client has only its certificate: they run behind an authorizer in
+  // mtls mode whatever the gateway's mode (the stack gives its token route such an authorizer too)
+  const authorizeTokenPath = (o.mode ?? 'mtls') === 'mtls' ? authorize : gatewayAuthorizer({ ...o, mode: 'mtls' }, clock, log);
 
   let port = 0;
   const server: Server = createServer(
@@ -325,7 +328,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       } else {
         const event = shape === 'rest' ? eventRest(f, clientCertObject(peer)) : eventV2(f, clientCertObject(peer));
         const resource = 'methodArn' in event ? event.methodArn : event.routeArn;
-        const answer = await authorize(event);
+        const answer = await (tokenPath ? authorizeTokenPath : authorize)(event);
         const verdict = evaluateResponse(answer, resource);
         // the discovery documents are public; /token runs behind the authorizer, as its Lambda integration does
         if (tokenPath && (f.path !== '/token' || verdict === 'allow')) {

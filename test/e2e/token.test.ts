@@ -128,3 +128,63 @@ describe('curl against ca gateway: POST /token, the JWKS, the metadata', () => {
     }
   });
 });
+
+/** `ca gateway` as one process in mtls+token mode, the gateway's waiting for its JSON line factored out. */
+async function startGatewayProcess(env: Record<string, string>, args: string[]): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, [BIN, 'gateway', '--port', '0', '--quiet', '--json', ...args], { cwd: dir, env: { ...process.env, CA_PASSPHRASE: PASSPHRASE, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const started = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      try {
+        resolve(JSON.parse(out).url);
+      } catch {
+        // not complete yet
+      }
+    });
+    child.once('exit', () => reject(new Error(`gateway exited: ${out} ${err}`)));
+  });
+  return {
+    url: started,
+    stop: () => {
+      clearTimeout(kill);
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+describe('the whole flow: ca gateway --mode mtls+token', () => {
+  it('a token from POST /token opens a protected route for the certificate it was issued to, and for no other', async () => {
+    for (const id of ['gamma', 'delta']) expect(ca(dir, ['issue-client', id, '--scope', 'orders:read', '--audience', AUD]).code).toBe(0);
+    const g = await startGatewayProcess({ CA_TOKEN_AUDIENCE: AUD, CA_ROUTE_SCOPES: JSON.stringify({ 'GET /orders': ['orders:read'] }) }, ['--mode', 'mtls+token']);
+    try {
+      const t = await curl([...cert('gamma'), '-d', 'grant_type=client_credentials', `${g.url}token`]);
+      expect(t.status, t.body).toBe(200);
+      const token = JSON.parse(t.body).access_token as string;
+      const bearer = ['-H', `Authorization: Bearer ${token}`];
+      // PyJWT, not ours, checks what the route will rely on: issuer = the gateway, our audience, bound to gamma's certificate
+      const jwks = JSON.parse((await curl([...cert('gamma'), `${g.url}.well-known/jwks.json`])).body);
+      const v = pyjwtVerify(token, jwks, { audience: AUD, issuer: g.url.replace(/\/$/, '') });
+      expect(v.error).toBeUndefined();
+      expect(v.claims).toMatchObject({ sub: 'gamma', client_id: 'gamma', scope: 'orders:read', cnf: { 'x5t#S256': expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) } });
+
+      const ok = await curl([...cert('gamma'), ...bearer, `${g.url}orders`]);
+      expect(ok.status, ok.body).toBe(200);
+      // the same token presented with another client's certificate: refused (cnf and client_id bind it to gamma)
+      expect((await curl([...cert('delta'), ...bearer, `${g.url}orders`])).status).toBe(403);
+      // the certificate alone is not enough in this mode
+      expect((await curl([...cert('gamma'), `${g.url}orders`])).status).toBe(403);
+      // delta's own token works for delta
+      const d = JSON.parse((await curl([...cert('delta'), '-d', 'grant_type=client_credentials', `${g.url}token`])).body).access_token;
+      expect((await curl([...cert('delta'), '-H', `Authorization: Bearer ${d}`, `${g.url}orders`])).status).toBe(200);
+      // revoking gamma closes the route to its still-unexpired token at once
+      expect(ca(dir, ['revoke', 'gamma', '--yes']).code).toBe(0);
+      expect((await curl([...cert('gamma'), ...bearer, `${g.url}orders`])).status).toBe(403);
+    } finally {
+      g.stop();
+    }
+  });
+});
