@@ -11,7 +11,7 @@
  * no verifier holds a token or a key set that could be missing it.
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import type { Clock, PublicJwk, StoreLock, TokenKeyCustody, TokenKeyEntry, TokenKeySet } from '../ports.js';
+import type { AuditEvent, Clock, PublicJwk, StoreLock, TokenKeyCustody, TokenKeyEntry, TokenKeySet } from '../ports.js';
 import { conflict, notFound } from './errors.js';
 
 /** jose createRemoteJWKSet's defaults: cacheMaxAge 10 min, cooldownDuration 30 s. */
@@ -165,4 +165,23 @@ export async function currentSigningKey(d: TokenKeyDeps, o: { create: boolean })
   if (!o.create || entries.length) throw notFound('no token signing key is active yet', 'run `ca token-key rotate`');
   const r = await rotateTokenKey(d);
   return r.added!;
+}
+
+/**
+ * What the audit trail does not yet say about the key set: a key published without its `tokenKeyAdded` event, or
+ * one removed without its `tokenKeysRemoved` event, as a run killed between writing the key set and recording it
+ * leaves. The next writer (`ca token-key rotate|prune`) records them, marked `repaired`.
+ */
+export function unrecordedTokenKeyChanges(entries: readonly TokenKeyEntry[], events: readonly AuditEvent[]): { added: string[]; removed: string[] } {
+  const added = new Set<string>();
+  const removed = new Set<string>();
+  for (const e of events) {
+    for (const kid of (e.detail?.tokenKeyAdded ?? '').split(' ').filter(Boolean)) added.add(kid);
+    for (const kid of (e.detail?.tokenKeysRemoved ?? '').split(' ').filter(Boolean)) removed.add(kid);
+  }
+  const present = new Set(entries.map((e) => e.kid));
+  return {
+    added: entries.map((e) => e.kid).filter((kid) => !added.has(kid)),
+    removed: [...added].filter((kid) => !present.has(kid) && !removed.has(kid)),
+  };
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, PASSPHRASE, ca, expectError, tempDir } from '../helpers/cli.js';
 import { pyjwtVerify } from '../helpers/pyjwt.js';
+import { FileTokenKeyCustody, FileTokenKeySet } from '../../src/adapters/local/file-token-keys.js';
+import { rotateTokenKey } from '../../src/domain/token-keys.js';
 
 /** The token service as a user meets it: the real binary, its --json contracts, and curl against `ca gateway`. */
 let dir: string;
@@ -186,5 +188,29 @@ describe('the whole flow: ca gateway --mode mtls+token', () => {
     } finally {
       g.stop();
     }
+  });
+});
+
+describe('the audit trail of the token keys after a crash', () => {
+  it('a key set written by a run killed before its audit event is recorded by the next token-key writer, once', async () => {
+    const d = tempDir('ca-token-repair-');
+    expect(ca(d, ['bootstrap', '--org', 'Example Org']).code).toBe(0);
+    expect(ca(d, ['token-key', 'rotate']).code).toBe(0);
+    // what a run killed right after writing the key set leaves: a published key the trail does not name
+    const store = join(d, 'pki');
+    const crashed = await rotateTokenKey(
+      { custody: new FileTokenKeyCustody(store, async () => PASSPHRASE), set: new FileTokenKeySet(store), clock: { now: () => new Date(Date.now() + 2 * 3600_000) }, lock: { assertHeld: async () => {} } },
+    );
+    const kid = crashed.added!.kid;
+    const before = ca(d, ['audit', '--json']).json().events;
+    expect(JSON.stringify(before)).not.toContain(kid);
+    const r = ca(d, ['token-key', 'prune', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const after = ca(d, ['audit', '--json']).json().events;
+    expect(after.slice(before.length)).toEqual([expect.objectContaining({ operation: 'token-key prune', change: 'other', detail: expect.objectContaining({ tokenKeyAdded: kid, repaired: 'true' }) })]);
+    expect(ca(d, ['audit', 'verify']).code).toBe(0);
+    // recorded once: the next writer finds nothing to repair
+    expect(ca(d, ['token-key', 'prune']).code).toBe(0);
+    expect(ca(d, ['audit', '--json']).json().events).toHaveLength(after.length);
   });
 });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { TokenKeyEntry } from '../../ports.js';
 import { openIssuer } from '../../domain/issuance.js';
-import { keyStatus, pruneTokenKeys, rotateTokenKey, type TokenKeys } from '../../domain/token-keys.js';
+import { keyStatus, pruneTokenKeys, rotateTokenKey, unrecordedTokenKeyChanges, type TokenKeys } from '../../domain/token-keys.js';
 import { table } from '../format.js';
 import { emit, openRuntime, openTokenKeys } from '../runtime.js';
 
@@ -19,6 +19,12 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
   };
   const text = (entries: TokenKeyEntry[]) =>
     table(rows(entries).map((r) => ({ ...r, retireAfter: r.retireAfter ?? '' })), [['kid', 'KID'], ['status', 'STATUS'], ['activateAt', 'SIGNS FROM'], ['retireAfter', 'REMOVABLE AFTER']]);
+  // a run killed between writing the key set and its audit event: the next writer records what the trail lacks
+  const repairTrail = async () => {
+    const gaps = unrecordedTokenKeyChanges(await keys.set.load(), await rt.store.audit.read());
+    if (!gaps.added.length && !gaps.removed.length) return;
+    await rt.audit.record({ detail: { ...(gaps.added.length ? { tokenKeyAdded: gaps.added.join(' ') } : {}), ...(gaps.removed.length ? { tokenKeysRemoved: gaps.removed.join(' ') } : {}), repaired: 'true' } });
+  };
   if (verb === 'list') {
     const entries = await keys.set.load();
     emit(rt, { jwks: keys.set.describe(), keys: rows(entries) }, () => (entries.length ? text(entries) : 'no token signing key yet: `ca token-key rotate` makes one (so does the first token request to `ca gateway`)'));
@@ -30,6 +36,7 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
     const r = o.dryRun
       ? await rotateTokenKey(deps, { dryRun: true })
       : await rt.store.lock.withLock(async () => {
+          await repairTrail();
           const done = await rotateTokenKey(deps);
           // the key set is written beside the store: its change goes into the audit trail here
           await rt.audit.record({ detail: { tokenKeyAdded: done.added!.kid, activateAt: done.activateAt, tokenKeysRemoved: done.removed.map((e) => e.kid).join(' ') } });
@@ -56,6 +63,7 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
   const r = o.dryRun
     ? await pruneTokenKeys(deps, { dryRun: true })
     : await rt.store.lock.withLock(async () => {
+        await repairTrail();
         const done = await pruneTokenKeys(deps);
         if (done.removed.length) await rt.audit.record({ detail: { tokenKeysRemoved: done.removed.map((e) => e.kid).join(' ') } });
         return done;
