@@ -167,4 +167,15 @@ describe('jwt-hs256 with the secret in Secrets Manager or SSM', () => {
     const { out } = runZip([eventToken(`Bearer ${await jwt(enc(first), { alg: 'HS256' }, claims())}`)], { CA_AUTHORIZER_MODE: 'jwt-hs256', CA_JWT_SECRET_PARAMETER: param, CA_JWT_ISSUER: ISSUER, CA_JWT_AUDIENCE: AUDIENCE });
     expect((out[0] as unknown as { policyDocument: { Statement: { Effect: string }[] } }).policyDocument.Statement[0]!.Effect).toBe('Allow');
   });
+
+  it('an SSM parameter overwritten by a rotation: tokens of the current and the previous version pass, older ones do not', async () => {
+    const param = `/${unique('ca')}/hs256-rotated`;
+    const third = 'third-hmac-secret-of-at-least-32-bytes!!';
+    await ssm.send(new PutParameterCommand({ Name: param, Value: first, Type: 'SecureString' }));
+    await ssm.send(new PutParameterCommand({ Name: param, Value: second, Type: 'SecureString', Overwrite: true }));
+    await ssm.send(new PutParameterCommand({ Name: param, Value: third, Type: 'SecureString', Overwrite: true }));
+    const t = async (s: string) => eventToken(`Bearer ${await jwt(enc(s), { alg: 'HS256' }, claims())}`);
+    const { lines } = runZip([await t(third), await t(second), await t(first)], { CA_AUTHORIZER_MODE: 'jwt-hs256', CA_JWT_SECRET_PARAMETER: param, CA_JWT_ISSUER: ISSUER, CA_JWT_AUDIENCE: AUDIENCE });
+    expect(lines.map((l) => l.reason)).toEqual(['token_valid', 'token_valid', 'token_bad_signature']);
+  });
 });

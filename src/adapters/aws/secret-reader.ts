@@ -70,7 +70,8 @@ const bytesOf = (v: Record<string, unknown>, stringKey: string, binaryKey?: stri
 };
 
 /**
- * Reads the secret. Secrets Manager: AWSCURRENT, then AWSPREVIOUS (absent is fine). SSM: the parameter's current value.
+ * Reads the secret. Secrets Manager: AWSCURRENT, then AWSPREVIOUS (absent is fine). SSM: the parameter's current value,
+ * then its previous version (absent is fine).
  * @throws SecretReadError when the current value cannot be read or is empty
  */
 export async function readHmacSecrets(o: {
@@ -93,17 +94,31 @@ export async function readHmacSecrets(o: {
     }
     return { current, ...(previous?.length ? { previous } : {}) };
   }
-  const answer = await call({
-    endpoint: endpointFor(o.env, 'ssm', o.region),
-    region: o.region,
-    service: 'ssm',
-    target: 'AmazonSSM.GetParameter',
-    credentials: o.credentials,
-    timeoutMs: o.timeoutMs,
-    body: { Name: o.source.name, WithDecryption: true },
-  });
-  const p = (answer.Parameter ?? {}) as Record<string, unknown>;
+  const get = async (name: string) =>
+    ((
+      await call({
+        endpoint: endpointFor(o.env, 'ssm', o.region),
+        region: o.region,
+        service: 'ssm',
+        target: 'AmazonSSM.GetParameter',
+        credentials: o.credentials,
+        timeoutMs: o.timeoutMs,
+        body: { Name: name, WithDecryption: true },
+      })
+    ).Parameter ?? {}) as Record<string, unknown>;
+  const p = await get(o.source.name);
   const current = bytesOf(p, 'Value');
   if (!current?.length) throw new SecretReadError(`parameter ${o.source.name} has no value`, 'EmptySecret');
-  return { current };
+  // the previous value is the parameter's previous version (`name:<version>` selector; SSM keeps the last 100), so
+  // a PutParameter --overwrite rotates as Secrets Manager's stages do: tokens of the old secret pass until they expire
+  const version = typeof p.Version === 'number' ? p.Version : Number(p.Version);
+  let previous: Uint8Array | undefined;
+  if (Number.isSafeInteger(version) && version > 1) {
+    try {
+      previous = bytesOf(await get(`${o.source.name}:${version - 1}`), 'Value');
+    } catch (e) {
+      if (!(e instanceof SecretReadError) || (e.code !== 'ParameterVersionNotFound' && e.code !== 'ParameterNotFound')) throw e;
+    }
+  }
+  return { current, ...(previous?.length ? { previous } : {}) };
 }
