@@ -1,7 +1,7 @@
 import type { CaProfile, CertificateRecord, CertStatus, TruststoreState } from '../ports.js';
 import { isStillAccepted, loadCaState, requireCa, rotationUnfinished } from './ca-state.js';
 import type { OperationContext } from './context.js';
-import { DAY_MS, expandCrlDistributionPoint } from './policy.js';
+import { DAY_MS, crlName, expandCrlDistributionPoint } from './policy.js';
 import { cleanupReport, type CleanupReport } from './cleanup.js';
 
 /** The status a person cares about: the stored one, or `expired` once notAfter has passed. */
@@ -192,6 +192,24 @@ export async function status(ctx: OperationContext, warnDays = 30): Promise<Stat
           ? `a rotation is unfinished: ${plural(behind.length, 'active client')} still under the previous intermediate: run \`ca rotate-intermediate\` to finish it`
           : `the rotation to ${state.issuing.subject} is unfinished: run \`ca rotate-intermediate\` to finish it`,
       );
+    }
+  }
+
+  // once CRLs are in use (a CA record carries a CRL number), a trusted CA without a current CRL is a warning: a
+  // relying party that checks the whole chain (nginx, Envoy, Node's TLS) refuses every client under it
+  const cas = [state.root, ...inUseInters];
+  if ([state.root, ...inters].some((r) => r.crlNumber !== undefined)) {
+    const { crlFacts } = await import('./crl.js');
+    for (const r of cas) {
+      const der = await ctx.store.crls.current(crlName(r));
+      let next: Date | undefined;
+      try {
+        next = der ? crlFacts(der).nextUpdate : undefined;
+      } catch {
+        next = undefined;
+      }
+      if (!der) report.warnings.push(`no CRL published for ${r.subject} (${r.serial}): run \`ca crl\``);
+      else if (!next || next.getTime() <= now.getTime()) report.warnings.push(`the CRL of ${r.subject} (${r.serial}) is out of date (nextUpdate ${next?.toISOString() ?? 'unreadable'}): run \`ca crl\``);
     }
   }
 

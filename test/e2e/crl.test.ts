@@ -161,3 +161,25 @@ describe('CRLs of a local store', () => {
     expectError(ca(dir, ['crl'], { CA_CRL_DAYS: 'soon' }), 3, /crlDays must be a whole number/);
   });
 });
+
+describe('ca status and the CRLs', () => {
+  it('once CRLs are in use, a trusted CA without a current CRL (a new intermediate, a deleted file) is a warning that --check fails on', () => {
+    const dir = tempDir('ca-crl-status-');
+    expect(ca(dir, ['bootstrap']).code).toBe(0);
+    const crlWarnings = (r: { json(): { warnings: string[] } }) => r.json().warnings.filter((w) => /CRL/.test(w));
+    // a CA that never published a CRL is not asked for one (API Gateway needs none)
+    expect(crlWarnings(ca(dir, ['status', '--json']))).toEqual([]);
+    expect(ca(dir, ['crl']).code).toBe(0);
+    expect(crlWarnings(ca(dir, ['status', '--json']))).toEqual([]);
+    expect(ca(dir, ['rotate-intermediate']).code).toBe(0);
+    const after = ca(dir, ['status', '--json']);
+    expect(crlWarnings(after)).toEqual([expect.stringMatching(/^no CRL published for .* run `ca crl`$/)]);
+    expect(ca(dir, ['status', '--check']).code).toBe(7);
+    expect(ca(dir, ['crl']).code).toBe(0);
+    expect(crlWarnings(ca(dir, ['status', '--json']))).toEqual([]);
+    // a CRL removed by hand is noticed too
+    const issuing = ca(dir, ['status', '--json']).json().intermediates[0].serial;
+    rmSync(join(dir, 'pki', 'crl', `${issuing}.crl`));
+    expect(crlWarnings(ca(dir, ['status', '--json']))).toHaveLength(1);
+  });
+});
