@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, CfnCondition, Fn, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { MtlsApi, type MtlsApiProps } from '../../src/cdk/index.js';
@@ -168,6 +168,21 @@ describe('tokenService: routes and their authorizers', () => {
   });
 });
 
+describe('tokenService under apiCondition', () => {
+  it('every resource of the token service is created under the API\'s condition', () => {
+    const app = new App({ analyticsReporting: false, outdir: tempDir('ca-cdk-token-cond-') });
+    const stack = new Stack(app, 'Ca', { env: { region: 'eu-west-1', account: '111122223333' } });
+    const cond = new CfnCondition(stack, 'HasDomain', { expression: Fn.conditionEquals('a', 'a') });
+    new MtlsApi(stack, 'Ca', { domain: DOMAIN, authorizerMode: 'mtls+token', tokenService: {}, apiCondition: cond });
+    const json = Template.fromStack(stack).toJSON();
+    const store = ['AWS::S3::Bucket', 'AWS::S3::BucketPolicy', 'AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::IAM::ManagedPolicy'];
+    const api = Object.entries(json.Resources).filter(([, r]: [string, any]) => !store.includes(r.Type)) as [string, any][];
+    expect(api.filter(([, r]) => r.Type === 'AWS::Lambda::Function')).toHaveLength(4); // authorizer, token route authorizer, token, sample
+    expect(api.filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route')).toHaveLength(4);
+    for (const [id, r] of api) expect(r.Condition, id).toBe('HasDomain');
+  });
+});
+
 describe('tokenService: refused combinations', () => {
   const refused: [string, MtlsApiProps, RegExp][] = [
     ['a bearer-only mode', { domain: DOMAIN, authorizerMode: 'jwt-jwks', authorizerEnvironment: { CA_JWKS_URL: 'https://x', CA_JWT_ISSUER: 'https://x', CA_JWT_AUDIENCE: 'a' }, tokenService: {} }, /tokenService needs authorizerMode mtls or mtls\+token, not jwt-jwks/],
@@ -252,8 +267,10 @@ describe('tokenService: the operator may do what ca token-key rotate and prune d
     expect(kms.map((s: any) => s.Sid).filter((sid: string) => sid.includes('Kms'))).toEqual(['CaKeysInKmsCreate', 'CaKeysInKmsUse']);
   }, 60_000);
 
-  it('the stack without a domain creates no function for it', () => {
+  it('the stack without a domain creates no function for it; its operator policy has the token key statements, nothing else of KMS keys', () => {
     expect(ofType(store.json, 'AWS::Lambda::Function')).toHaveLength(0);
+    const sids = ofType(store.json, 'AWS::IAM::ManagedPolicy')[0]![1].Properties.PolicyDocument.Statement.map((s: any) => s.Sid);
+    expect(sids.filter((sid: string) => /Kms/.test(sid))).toEqual(['TokenKeysInKmsCreate', 'TokenKeysInKmsTagOnCreate', 'TokenKeysInKmsUse']);
   });
 });
 
