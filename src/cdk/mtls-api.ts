@@ -425,7 +425,9 @@ export class MtlsApi extends Construct {
     if (target) this.addRoute({ target });
     for (const r of props.routes ?? []) this.addRoute(r);
     if (tokenService) {
-      const t = this.tokenService(api, { tokenService, issuer, audience, retention, authorizerCode });
+      // the token route's authorizer shares the API's settings (caches, metrics, registry), not its token checks
+      const certificateEnv = Object.fromEntries(Object.entries(props.authorizerEnvironment ?? {}).filter(([k]) => !/^CA_(TOKEN_|ROUTE_SCOPES$|JWKS_|JWT_|SPIFFE_)/.test(k)));
+      const t = this.tokenService(api, { tokenService, issuer, audience, retention, authorizerCode, certificateEnv });
       this.tokenFunction = t.fn;
       this.tokenRouteAuthorizer = t.routeAuthorizer;
     }
@@ -497,7 +499,7 @@ export class MtlsApi extends Construct {
    */
   private tokenService(
     api: Construct,
-    o: { tokenService: TokenServiceOptions; issuer: string; audience: string; retention: logs.RetentionDays; authorizerCode: lambda.Code },
+    o: { tokenService: TokenServiceOptions; issuer: string; audience: string; retention: logs.RetentionDays; authorizerCode: lambda.Code; certificateEnv: Record<string, string> },
   ): { fn: lambda.Function; routeAuthorizer?: lambda.Function } {
     let routeAuthorizer: lambda.Function | undefined;
     if (this.authorizerMode !== 'mtls') {
@@ -518,7 +520,7 @@ export class MtlsApi extends Construct {
         timeout: Duration.seconds(10),
         role,
         logGroup,
-        environment: { CA_TABLE: this.table.tableName, ...settings.environment },
+        environment: { ...o.certificateEnv, CA_TABLE: this.table.tableName, ...settings.environment },
       });
       nag(routeAuthorizer, 'L1', 'nodejs22.x is the runtime the authorizer bundle is built and tested for (esbuild target node22)');
       if (this.httpApi) {

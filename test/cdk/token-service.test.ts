@@ -68,7 +68,7 @@ let rest: Synth;
 let store: Synth;
 beforeAll(() => {
   mtls = synth({ domain: DOMAIN, tokenService: {} });
-  mixed = synth({ domain: DOMAIN, authorizerMode: 'mtls+token', responseMode: 'simple', tokenService: { audience: 'https://orders.example.com', ttlSeconds: 600, routeScopes: SCOPES } });
+  mixed = synth({ domain: DOMAIN, authorizerMode: 'mtls+token', responseMode: 'simple', authorizerEnvironment: { CA_METRICS_NAMESPACE: 'Acme', CA_TOKEN_CACHE_TTL_MS: '1000' }, tokenService: { audience: 'https://orders.example.com', ttlSeconds: 600, routeScopes: SCOPES } });
   rest = synth({ domain: DOMAIN, apiType: 'rest', authorizerMode: 'mtls+token', tokenService: {} });
   store = synth({ tokenService: {} });
 });
@@ -132,6 +132,9 @@ describe('tokenService: routes and their authorizers', () => {
     const [tokenEnvAuthz, defaultEnvAuthz] = [routes['POST /token']![1], routes['ANY /{proxy+}']![1]];
     expect(tokenEnvAuthz).toMatchObject({ CA_AUTHORIZER_MODE: 'mtls', CA_RESPONSE_MODE: 'simple' });
     expect(tokenEnvAuthz.CA_TOKEN_ISSUER).toBeUndefined();
+    // the API's certificate settings carry over to the token route's authorizer, its token settings do not
+    expect(tokenEnvAuthz.CA_METRICS_NAMESPACE).toBe('Acme');
+    expect(tokenEnvAuthz.CA_TOKEN_CACHE_TTL_MS).toBeUndefined();
     expect(defaultEnvAuthz).toMatchObject({ CA_AUTHORIZER_MODE: 'mtls+token', CA_RESPONSE_MODE: 'simple' });
     const fnEnv = envOf(mixed, tokenFn(mixed)[0]);
     expect(defaultEnvAuthz.CA_TOKEN_ISSUER).toBe(fnEnv.CA_TOKEN_ISSUER);
