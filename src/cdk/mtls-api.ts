@@ -169,7 +169,8 @@ const SAMPLE_BACKEND = `exports.handler = async (event) => {
  * customer-managed key for SecureString parameters, the operator policy `ca` needs, all retained when the stack is
  * deleted; and with `domain`, the authorizer function (the package's prebuilt bundle, arm64, nodejs22.x), an HTTP
  * or REST API whose default endpoint is disabled, its Regional custom domain with mutual TLS from the bucket's
- * truststore object, and the routes. The truststore version is never a template literal: `ca` owns it.
+ * truststore object, and the routes; with `tokenService` also the token function and its routes. The truststore
+ * version is never a template literal: `ca` owns it.
  *
  * @example
  * ```ts
