@@ -13,7 +13,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { packageRoot } from '../package-root.js';
 import { STACK_OUTPUTS } from '../adapters/aws/stack-outputs.js';
-import { authorizerDeploySettings, PREBUILT_AUTHORIZER, type ResponseMode } from '../lambda/build.js';
+import { authorizerDeploySettings, PREBUILT_AUTHORIZER, PREBUILT_TOKEN, type ResponseMode } from '../lambda/build.js';
+import type { AuthorizerMode } from '../lambda/token.js';
 
 /** Where a route sends an authorized request: a Lambda function (proxy integration) or an HTTP URL (HTTP proxy). */
 export type RouteTarget = { readonly function: lambda.IFunction } | { readonly url: string };
@@ -39,6 +40,25 @@ export interface MtlsDomainOptions {
   readonly name: string;
   /** ARN of an ACM certificate for `name`, issued or imported in the stack's region */
   readonly certificateArn: string;
+}
+
+/**
+ * The token service (README "Tokens"): `POST /token`, `GET /.well-known/jwks.json` and
+ * `GET /.well-known/oauth-authorization-server` on the mutual TLS domain, served by the package's prebuilt token
+ * function. Its issuer is `https://<domain name>`. The signing keys are not created by the stack: `ca token-key rotate`
+ * creates them in KMS (ECC_NIST_P256, tagged `ca:name` = the table, `ca:label` = `token`) and publishes the key set
+ * in the table; the operator policy allows exactly that, the function may only sign with such keys.
+ */
+export interface TokenServiceOptions {
+  /**
+   * CA_TOKEN_AUDIENCE: the `aud` of tokens for clients with no audiences recorded, and, with `authorizerMode`
+   * `mtls+token`, the audience the authorizer requires (one value wires both). Default `https://<domain name>`.
+   */
+  readonly audience?: string;
+  /** CA_TOKEN_TTL_SECONDS: token lifetime, 1 to 3600 (default 300) */
+  readonly ttlSeconds?: number;
+  /** CA_ROUTE_SCOPES of the `mtls+token` authorizer: route key → scopes the token must carry (only in that mode) */
+  readonly routeScopes?: Record<string, string[]>;
 }
 
 export interface MtlsApiProps {
@@ -82,7 +102,24 @@ export interface MtlsApiProps {
   readonly routes?: RouteOptions[];
   /** retention of the function and access logs (default one year) */
   readonly logRetention?: logs.RetentionDays;
-  /** more authorizer environment (see src/lambda/README.md); CA_TABLE and CA_RESPONSE_MODE are set from the props */
+  /**
+   * What the authorizer checks (CA_AUTHORIZER_MODE, src/lambda/README.md "Modes"; default `mtls`). The mode's own
+   * variables go in `authorizerEnvironment`, except those `tokenService` sets in `mtls+token`.
+   */
+  readonly authorizerMode?: AuthorizerMode;
+  /**
+   * Deploy the token service (off by default; see {@link TokenServiceOptions}). Its routes run behind an authorizer
+   * in `mtls` mode whatever `authorizerMode` is (a client has only its certificate there): the API's own authorizer
+   * in `mtls` mode, a second function of the same bundle in `mtls+token` mode, whose other routes' authorizer then
+   * gets CA_TOKEN_ISSUER, CA_TOKEN_AUDIENCE (and CA_ROUTE_SCOPES) equal to the token function's. The discovery
+   * documents are public (no authorizer; still behind mutual TLS), as in `ca gateway`. Only with `authorizerMode`
+   * `mtls` or `mtls+token`. Without `domain` it adds only the operator's permissions on the token keys.
+   */
+  readonly tokenService?: TokenServiceOptions;
+  /**
+   * more authorizer environment (see src/lambda/README.md); CA_TABLE, CA_RESPONSE_MODE and CA_AUTHORIZER_MODE are set
+   * from the props
+   */
   readonly authorizerEnvironment?: Record<string, string>;
   /** the authorizer's code (default: the package's prebuilt bundle, the same bytes as `ca authorizer build`) */
   readonly authorizerCode?: lambda.Code;
@@ -102,6 +139,22 @@ export function prebuiltAuthorizerDir(root = packageRoot()): string {
   return join(root, 'dist', 'lambda');
 }
 
+/** The directory holding the prebuilt token function (`index.mjs`), the same bytes `ca token build` zips. */
+export function prebuiltTokenDir(root = packageRoot()): string {
+  const file = join(root, PREBUILT_TOKEN);
+  if (!existsSync(file)) throw new Error(`the prebuilt token function ${file} is missing: run \`npm run build\` in the ca package`);
+  return join(root, 'dist', 'lambda-token');
+}
+
+/** The token service's routes: the token endpoint (behind an mtls-mode authorizer) and the public discovery documents. */
+export const TOKEN_ROUTES = [
+  { method: 'POST', path: '/token', authorize: true },
+  { method: 'GET', path: '/.well-known/jwks.json', authorize: false },
+  { method: 'GET', path: '/.well-known/oauth-authorization-server', authorize: false },
+] as const;
+
+const TOKEN_ENV = ['CA_TOKEN_ISSUER', 'CA_TOKEN_AUDIENCE', 'CA_ROUTE_SCOPES'] as const;
+
 const SAMPLE_BACKEND = `exports.handler = async (event) => {
   const rc = event.requestContext || {};
   const authorizer = rc.authorizer ? (rc.authorizer.lambda || rc.authorizer) : {};
@@ -116,7 +169,8 @@ const SAMPLE_BACKEND = `exports.handler = async (event) => {
  * customer-managed key for SecureString parameters, the operator policy `ca` needs, all retained when the stack is
  * deleted; and with `domain`, the authorizer function (the package's prebuilt bundle, arm64, nodejs22.x), an HTTP
  * or REST API whose default endpoint is disabled, its Regional custom domain with mutual TLS from the bucket's
- * truststore object, and the routes. The truststore version is never a template literal: `ca` owns it.
+ * truststore object, and the routes; with `tokenService` also the token function and its routes. The truststore
+ * version is never a template literal: `ca` owns it.
  *
  * @example
  * ```ts
@@ -146,6 +200,12 @@ export class MtlsApi extends Construct {
   readonly apiType: 'http' | 'rest';
   /** the authorizer function (with `domain`) */
   readonly authorizer?: lambda.Function;
+  /** what the authorizer checks (CA_AUTHORIZER_MODE) */
+  readonly authorizerMode: AuthorizerMode;
+  /** the token function (with `domain` and `tokenService`) */
+  readonly tokenFunction?: lambda.Function;
+  /** the mtls-mode authorizer of the token route, when `authorizerMode` is not `mtls` (else it is `authorizer`) */
+  readonly tokenRouteAuthorizer?: lambda.Function;
   /** the HTTP API (with `domain` and apiType http) */
   readonly httpApi?: apigwv2.CfnApi;
   /** the REST API (with `domain` and apiType rest) */
@@ -154,6 +214,8 @@ export class MtlsApi extends Construct {
   private readonly condition?: CfnCondition;
   private httpAuthorizer?: apigwv2.CfnAuthorizer;
   private restAuthorizer?: apigw.CfnAuthorizer;
+  private tokenHttpAuthorizer?: apigwv2.CfnAuthorizer;
+  private tokenRestAuthorizer?: apigw.CfnAuthorizer;
   private restDeployment?: apigw.CfnDeployment;
   private readonly restResources = new Map<string, string>();
   private readonly restRoutes: unknown[] = [];
@@ -172,6 +234,9 @@ export class MtlsApi extends Construct {
     if (this.apiType !== 'http' && this.apiType !== 'rest') throw new Error(`apiType must be http or rest, not ${JSON.stringify(this.apiType)}`);
     const keyCustody = props.keyCustody ?? 'ssm';
     if (keyCustody !== 'ssm' && keyCustody !== 'kms') throw new Error(`keyCustody must be ssm or kms, not ${JSON.stringify(keyCustody)}`);
+    this.authorizerMode = props.authorizerMode ?? 'mtls';
+    const tokenService = props.tokenService;
+    checkAuthorizerProps(this.authorizerMode, props.authorizerEnvironment, tokenService);
 
     // --- the store: everything here outlives the stack (a `cdk destroy` must never delete a CA)
     this.bucket = new s3.Bucket(this, 'Truststore', {
@@ -200,7 +265,7 @@ export class MtlsApi extends Construct {
     }
     this.operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
       description: 'What the ca CLI needs on this store (templates/iam/ca-cli-policy.json)',
-      document: operatorPolicyDocument({ bucket: this.bucket, table: this.table, truststoreKey: this.truststoreKey, parameterPrefix: this.parameterPrefix, secureStringKey: this.secureStringKey, keyCustody }),
+      document: operatorPolicyDocument({ bucket: this.bucket, table: this.table, truststoreKey: this.truststoreKey, parameterPrefix: this.parameterPrefix, secureStringKey: this.secureStringKey, keyCustody, tokenKeys: !!tokenService }),
     });
     // each wildcard acknowledged by itself (cdk-nag's evidence ids), so a new one in a later change is reported
     const arnOf = (service: string, resource: string) => `Resource::arn:<AWS::Partition>:${service}:<AWS::Region>:<AWS::AccountId>:${resource}`;
@@ -212,6 +277,9 @@ export class MtlsApi extends Construct {
     if (keyCustody === 'kms') {
       wildcards.push(['[Resource::*]', 'kms:CreateKey has no resource to name; the condition allows only SIGN_VERIFY keys tagged with this CA\'s ca:name']);
       wildcards.push([`[${arnOf('kms', 'key/*')}]`, 'CA keys are created by ca at bootstrap and rotation; the condition limits use to keys tagged with this CA\'s ca:name']);
+    } else if (tokenService) {
+      wildcards.push(['[Resource::*]', 'kms:CreateKey and the TagResource of its tags have no resource to name; the conditions allow only ECC_NIST_P256 SIGN_VERIFY keys tagged ca:name = this table, ca:label = token']);
+      wildcards.push([`[${arnOf('kms', 'key/*')}]`, 'token keys are created by ca token-key rotate; the condition limits use to keys tagged ca:name = this table, ca:label = token']);
     }
     for (const [finding, reason] of wildcards) nag(this.operatorPolicy, `IAM5${finding}`, reason);
 
@@ -236,7 +304,18 @@ export class MtlsApi extends Construct {
     const api = new Construct(this, 'Api');
     this.api = api;
     const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
-    const settings = authorizerDeploySettings(this.responseMode);
+    const settings = authorizerDeploySettings(this.responseMode, this.authorizerMode);
+    const issuer = `https://${props.domain.name}`;
+    const audience = tokenService?.audience ?? issuer;
+    // mtls+token beside the token service: the authorizer checks the tokens it issues (one value wires both)
+    const tokenEnv: Record<string, string> =
+      tokenService && this.authorizerMode === 'mtls+token'
+        ? { CA_TOKEN_ISSUER: issuer, CA_TOKEN_AUDIENCE: audience, ...(tokenService.routeScopes ? { CA_ROUTE_SCOPES: JSON.stringify(tokenService.routeScopes) } : {}) }
+        : {};
+    const authorizerEnv = { ...props.authorizerEnvironment, ...tokenEnv, CA_TABLE: this.table.tableName, ...settings.environment };
+    const missing = settings.requiredEnvironment.filter((v) => !v.split(' or ').some((name) => name in authorizerEnv));
+    if (missing.length) throw new Error(`authorizerMode ${this.authorizerMode} needs ${missing.join(', ')} in authorizerEnvironment${this.authorizerMode === 'mtls+token' ? ' (or the tokenService prop, which sets them)' : ''}`);
+    const authorizerCode = props.authorizerCode ?? (props.authorizerCodeKey ? lambda.Code.fromBucket(this.bucket, props.authorizerCodeKey) : lambda.Code.fromAsset(prebuiltAuthorizerDir()));
     const fnLogs = new logs.LogGroup(api, 'AuthorizerLogs', { retention, removalPolicy: RemovalPolicy.RETAIN });
     const role = new iam.Role(api, 'AuthorizerRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -248,12 +327,12 @@ export class MtlsApi extends Construct {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       handler: 'index.handler',
-      code: props.authorizerCode ?? (props.authorizerCodeKey ? lambda.Code.fromBucket(this.bucket, props.authorizerCodeKey) : lambda.Code.fromAsset(prebuiltAuthorizerDir())),
+      code: authorizerCode,
       memorySize: 256,
       timeout: Duration.seconds(10),
       role,
       logGroup: fnLogs,
-      environment: { ...props.authorizerEnvironment, CA_TABLE: this.table.tableName, ...settings.environment },
+      environment: authorizerEnv,
     });
     nag(this.authorizer, 'L1', 'nodejs22.x is the runtime the authorizer bundle is built and tested for (esbuild target node22)');
     out(OUTPUTS.authorizerFunction, this.authorizer.functionName, 'authorizer function', true);
@@ -346,6 +425,13 @@ export class MtlsApi extends Construct {
     const target = props.target ?? (props.sampleBackend === false ? undefined : { function: this.sampleBackend(api, retention) });
     if (target) this.addRoute({ target });
     for (const r of props.routes ?? []) this.addRoute(r);
+    if (tokenService) {
+      // the token route's authorizer shares the API's settings (caches, metrics, registry), not its token checks
+      const certificateEnv = Object.fromEntries(Object.entries(props.authorizerEnvironment ?? {}).filter(([k]) => !/^CA_(TOKEN_|ROUTE_SCOPES$|JWKS_|JWT_|SPIFFE_)/.test(k)));
+      const t = this.tokenService(api, { tokenService, issuer, audience, retention, authorizerCode, certificateEnv });
+      this.tokenFunction = t.fn;
+      this.tokenRouteAuthorizer = t.routeAuthorizer;
+    }
     nag(api, 'APIG3', 'clients are authenticated by mutual TLS and the certificate authorizer; attach a WAF web ACL to the stage if the account requires one');
     if (this.condition) for (const c of api.node.findAll()) if (c instanceof CfnResource) c.cfnOptions.condition = this.condition;
   }
@@ -356,7 +442,15 @@ export class MtlsApi extends Construct {
    * @throws Error when the construct has no API (no `domain`)
    */
   addRoute(r: RouteOptions): void {
+    this.route(r);
+  }
+
+  /** A route; `tokenRoute`: authorized by the token routes' mtls-mode authorizer, `unauthorizedReason`: why none. */
+  private route(r: RouteOptions, o: { tokenRoute?: boolean; unauthorizedReason?: string } = {}): void {
     if (!this.api) throw new Error('MtlsApi.addRoute needs the `domain` prop: without it the stack has no API');
+    const httpAuthorizer = (o.tokenRoute && this.tokenHttpAuthorizer) || this.httpAuthorizer;
+    const restAuthorizer = (o.tokenRoute && this.tokenRestAuthorizer) || this.restAuthorizer;
+    const unauthorized = o.unauthorizedReason ?? UNAUTHORIZED_ROUTE;
     const n = ++this.routeCount;
     const scope = new Construct(this.api, `Route${n}`);
     const method = (r.method ?? 'ANY').toUpperCase();
@@ -373,19 +467,19 @@ export class MtlsApi extends Construct {
         apiId: this.httpApi.ref,
         routeKey: `${method} ${path}`,
         target: `integrations/${integration.ref}`,
-        ...(authorize ? { authorizationType: 'CUSTOM', authorizerId: this.httpAuthorizer!.ref } : { authorizationType: 'NONE' }),
+        ...(authorize ? { authorizationType: 'CUSTOM', authorizerId: httpAuthorizer!.ref } : { authorizationType: 'NONE' }),
       });
-      if (!authorize) nag(route, 'APIG4', UNAUTHORIZED_ROUTE);
+      if (!authorize) nag(route, 'APIG4', unauthorized);
       if ('function' in r.target) this.allowInvoke(scope, 'Invoke', r.target.function, `${this.httpApi.ref}/*/*`);
     } else {
       const restApi = this.restApi!;
-      this.restRoutes.push([method, path, authorize, 'function' in r.target ? r.target.function.node.path : r.target.url]);
+      this.restRoutes.push([method, path, authorize, 'function' in r.target ? r.target.function.node.path : r.target.url, ...(restAuthorizer !== this.restAuthorizer ? ['token-route-authorizer'] : [])]);
       const resourceId = this.restResource(path);
       const m = new apigw.CfnMethod(scope, 'Method', {
         restApiId: restApi.ref,
         resourceId,
         httpMethod: method,
-        ...(authorize ? { authorizationType: 'CUSTOM', authorizerId: this.restAuthorizer!.ref } : { authorizationType: 'NONE' }),
+        ...(authorize ? { authorizationType: 'CUSTOM', authorizerId: restAuthorizer!.ref } : { authorizationType: 'NONE' }),
         integration:
           'function' in r.target
             ? { type: 'AWS_PROXY', integrationHttpMethod: 'POST', uri: invokeUri(r.target.function) }
@@ -394,10 +488,96 @@ export class MtlsApi extends Construct {
       });
       this.restDeployment!.addResourceDependency(m);
       nag(m, 'COG4', 'clients authenticate with certificates (mutual TLS), checked by the ca authorizer, not with Cognito users');
-      if (!authorize) nag(m, 'APIG4', UNAUTHORIZED_ROUTE);
+      if (!authorize) nag(m, 'APIG4', unauthorized);
       if ('function' in r.target) this.allowInvoke(scope, 'Invoke', r.target.function, `${restApi.ref}/*/*`);
     }
     if (this.condition) for (const c of scope.node.findAll()) if (c instanceof CfnResource) c.cfnOptions.condition = this.condition;
+  }
+
+  /**
+   * The token function and its routes; in a mode other than `mtls`, a second authorizer function (same code,
+   * CA_AUTHORIZER_MODE=mtls) with its own API authorizer for `POST /token`.
+   */
+  private tokenService(
+    api: Construct,
+    o: { tokenService: TokenServiceOptions; issuer: string; audience: string; retention: logs.RetentionDays; authorizerCode: lambda.Code; certificateEnv: Record<string, string> },
+  ): { fn: lambda.Function; routeAuthorizer?: lambda.Function } {
+    let routeAuthorizer: lambda.Function | undefined;
+    if (this.authorizerMode !== 'mtls') {
+      const settings = authorizerDeploySettings(this.responseMode, 'mtls');
+      const logGroup = new logs.LogGroup(api, 'TokenRouteAuthorizerLogs', { retention: o.retention, removalPolicy: RemovalPolicy.RETAIN });
+      const role = new iam.Role(api, 'TokenRouteAuthorizerRole', {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: 'ca authorizer of the token route (mtls mode): dynamodb:GetItem on the registry, its own log group',
+        inlinePolicies: { authorizer: authorizerPolicyDocument(this.table, logGroup) },
+      });
+      routeAuthorizer = new lambda.Function(api, 'TokenRouteAuthorizer', {
+        description: 'ca certificate authorizer of the token route, mtls mode (prebuilt bundle of the ca package)',
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        handler: 'index.handler',
+        code: o.authorizerCode,
+        memorySize: 256,
+        timeout: Duration.seconds(10),
+        role,
+        logGroup,
+        environment: { ...o.certificateEnv, CA_TABLE: this.table.tableName, ...settings.environment },
+      });
+      nag(routeAuthorizer, 'L1', 'nodejs22.x is the runtime the authorizer bundle is built and tested for (esbuild target node22)');
+      if (this.httpApi) {
+        this.tokenHttpAuthorizer = new apigwv2.CfnAuthorizer(api, 'HttpTokenRouteAuthorizer', {
+          apiId: this.httpApi.ref,
+          name: 'ca-certificate-token-route',
+          authorizerType: settings.httpApi.authorizerType,
+          authorizerPayloadFormatVersion: '2.0',
+          enableSimpleResponses: settings.httpApi.enableSimpleResponses,
+          authorizerResultTtlInSeconds: settings.httpApi.authorizerResultTtlInSeconds,
+          authorizerUri: invokeUri(routeAuthorizer),
+        });
+        this.allowInvoke(api, 'InvokeTokenRouteAuthorizer', routeAuthorizer, `${this.httpApi.ref}/authorizers/${this.tokenHttpAuthorizer.ref}`);
+      } else {
+        this.tokenRestAuthorizer = new apigw.CfnAuthorizer(api, 'RestTokenRouteAuthorizer', {
+          restApiId: this.restApi!.ref,
+          name: 'ca-certificate-token-route',
+          type: settings.restApi.type,
+          authorizerResultTtlInSeconds: settings.restApi.authorizerResultTtlInSeconds,
+          authorizerUri: invokeUri(routeAuthorizer),
+        });
+        this.allowInvoke(api, 'InvokeTokenRouteAuthorizer', routeAuthorizer, `${this.restApi!.ref}/authorizers/${this.tokenRestAuthorizer.ref}`);
+      }
+    }
+    const logGroup = new logs.LogGroup(api, 'TokenLogs', { retention: o.retention, removalPolicy: RemovalPolicy.RETAIN });
+    const role = new iam.Role(api, 'TokenRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'ca token endpoint: dynamodb:GetItem on the registry, kms:Sign with the token keys, its own log group',
+      inlinePolicies: { token: tokenPolicyDocument(this.table, logGroup) },
+    });
+    nag(role, `IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]`, 'token keys are created by ca token-key rotate; the condition limits signing to keys tagged ca:name = this table, ca:label = token');
+    const fn = new lambda.Function(api, 'TokenFunction', {
+      description: 'ca token endpoint (prebuilt bundle of the ca package)',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset(prebuiltTokenDir()),
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+      role,
+      logGroup,
+      environment: {
+        CA_TABLE: this.table.tableName,
+        CA_TOKEN_ISSUER: o.issuer,
+        CA_TOKEN_AUDIENCE: o.audience,
+        CA_TOKEN_TTL_SECONDS: String(o.tokenService.ttlSeconds ?? 300),
+      },
+    });
+    nag(fn, 'L1', 'nodejs22.x is the runtime the token bundle is built and tested for (esbuild target node22)');
+    for (const r of TOKEN_ROUTES) {
+      this.route(
+        { method: r.method, path: r.path, target: { function: fn }, authorize: r.authorize },
+        { tokenRoute: true, unauthorizedReason: 'a public discovery document of the token service (RFC 8414, the JWK Set), as in ca gateway; still behind mutual TLS' },
+      );
+    }
+    return { fn, routeAuthorizer };
   }
 
   private restResource(path: string): string {
@@ -481,6 +661,36 @@ export function authorizerPolicyDocument(table: dynamodb.ITable, logGroup: logs.
   });
 }
 
+/** The token function's policy: templates/iam/token-policy.json, plus writing its own log group. */
+export function tokenPolicyDocument(table: dynamodb.ITable, logGroup: logs.ILogGroup): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({ sid: 'ReadCertificateRecordsAndTheTokenKeySet', actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
+      new iam.PolicyStatement({
+        sid: 'SignAccessTokens',
+        actions: ['kms:Sign'],
+        resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
+        conditions: { StringEquals: { 'aws:ResourceTag/ca:name': table.tableName, 'aws:ResourceTag/ca:label': 'token', 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' } },
+      }),
+      logsPolicyDocument(logGroup),
+    ],
+  });
+}
+
+/** The checks of the authorizer and token props that need no synthesis. @throws Error naming the prop */
+function checkAuthorizerProps(mode: AuthorizerMode, env: Record<string, string> | undefined, tokenService: TokenServiceOptions | undefined): void {
+  const modes: readonly string[] = ['mtls', 'mtls+token', 'jwt-hs256', 'jwt-jwks', 'spiffe-jwt-svid'];
+  if (!modes.includes(mode)) throw new Error(`authorizerMode must be one of ${modes.join(', ')}, not ${JSON.stringify(mode)}`);
+  if (env && 'CA_AUTHORIZER_MODE' in env) throw new Error('set the authorizer mode with the authorizerMode prop, not CA_AUTHORIZER_MODE in authorizerEnvironment (the construct sets the variable from the prop)');
+  if (!tokenService) return;
+  if (mode !== 'mtls' && mode !== 'mtls+token') throw new Error(`tokenService needs authorizerMode mtls or mtls+token, not ${mode}: the API's authorizer would not accept the tokens it issues`);
+  const ttl = tokenService.ttlSeconds;
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1 && ttl <= 3600)) throw new Error(`tokenService.ttlSeconds must be a whole number from 1 to 3600, not ${ttl}`);
+  if (tokenService.routeScopes && mode !== 'mtls+token') throw new Error('tokenService.routeScopes needs authorizerMode mtls+token: only that mode checks the tokens on the API\'s routes');
+  const set = mode === 'mtls+token' ? TOKEN_ENV.filter((v) => env && v in env) : [];
+  if (set.length) throw new Error(`with tokenService in mtls+token mode, ${set.join(', ')} come from tokenService (one value for the token function and the authorizer): remove them from authorizerEnvironment`);
+}
+
 /** The operator policy: templates/iam/ca-cli-policy.json for this store (a test keeps the two equal). */
 export function operatorPolicyDocument(o: {
   bucket: s3.IBucket;
@@ -489,6 +699,8 @@ export function operatorPolicyDocument(o: {
   parameterPrefix: string;
   secureStringKey?: kms.IKey;
   keyCustody: 'ssm' | 'kms';
+  /** the token service's signing keys, which `ca token-key rotate` creates in KMS (in kms custody the CA key statements cover them) */
+  tokenKeys?: boolean;
 }): iam.PolicyDocument {
   const arn = (service: string, resource: string, region: string = Aws.REGION) => `arn:${Aws.PARTITION}:${service}:${region}:${Aws.ACCOUNT_ID}:${resource}`;
   const s = (sid: string, actions: string[], resources: string[], conditions?: Record<string, unknown>) => new iam.PolicyStatement({ sid, actions, resources, conditions });
@@ -512,6 +724,23 @@ export function operatorPolicyDocument(o: {
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
       }),
       s('CaKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName } }),
+    );
+  } else if (o.tokenKeys) {
+    // KmsTokenKeyCustody (ca token-key rotate): CreateKey ECC_NIST_P256 SIGN_VERIFY tagged ca:name, ca:label = token;
+    // then GetPublicKey, DescribeKey + ScheduleKeyDeletion when a retired key is pruned, Sign for `ca gateway` on this store
+    statements.push(
+      s('TokenKeysInKmsCreate', ['kms:CreateKey'], ['*'], {
+        StringEquals: { 'kms:KeyUsage': 'SIGN_VERIFY', 'kms:KeySpec': 'ECC_NIST_P256', 'aws:RequestTag/ca:name': o.table.tableName, 'aws:RequestTag/ca:label': 'token' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
+      }),
+      // the tags of CreateKey are authorized as kms:TagResource, whose request has no kms:KeyUsage or kms:KeySpec: its
+      // own statement, conditioned on the tags only (a tag ca:label = token lets the token function sign, with
+      // a key the key set must also name, which only this operator writes)
+      s('TokenKeysInKmsTagOnCreate', ['kms:TagResource'], ['*'], {
+        StringEquals: { 'aws:RequestTag/ca:name': o.table.tableName, 'aws:RequestTag/ca:label': 'token' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
+      }),
+      s('TokenKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName, 'aws:ResourceTag/ca:label': 'token' } }),
     );
   }
   return new iam.PolicyDocument({ statements });
