@@ -719,8 +719,14 @@ export function operatorPolicyDocument(o: {
   if (o.keyCustody === 'kms') {
     // KmsKeyCustody tags each CA key with ca:name = the table's name
     statements.push(
-      s('CaKeysInKmsCreate', ['kms:CreateKey', 'kms:TagResource'], ['*'], {
+      s('CaKeysInKmsCreate', ['kms:CreateKey'], ['*'], {
         StringEquals: { 'kms:KeyUsage': 'SIGN_VERIFY', 'aws:RequestTag/ca:name': o.table.tableName },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
+      }),
+      // the tags CreateKey carries are authorized as kms:TagResource, on every key (KMS "Controlling access to
+      // tags"), where kms:KeyUsage is not documented to be in the request context: a statement of its own
+      s('CaKeysInKmsTagOnCreate', ['kms:TagResource'], ['*'], {
+        StringEquals: { 'aws:RequestTag/ca:name': o.table.tableName },
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
       }),
       s('CaKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName } }),
