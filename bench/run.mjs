@@ -385,7 +385,9 @@ async function tokenAuthorizer() {
   const cert = join(dir, 'registry-cert.pem');
   out('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert]);
   const reg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
-  const base = { ...awsEnv(reg.endpoint, startupEnv), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', NODE_EXTRA_CA_CERTS: cert };
+  // as deployed, as the authorizer section's target row: the environment `ca authorizer build` asks for, the
+  // bench's self-signed registry certificate standing in for the Amazon roots (CA_REGISTRY_TLS_ROOTS)
+  const base = { ...awsEnv(reg.endpoint, startupEnv), CA_TABLE: 'bench-registry', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', ...bundle.environment, CA_REGISTRY_TLS_ROOTS: cert };
   const tokenEnv = { ...base, CA_AUTHORIZER_MODE: 'mtls+token', CA_TOKEN_ISSUER: 'https://auth.bench.test', CA_TOKEN_AUDIENCE: 'https://api.bench.test', CA_ROUTE_SCOPES: '{"GET /orders":["orders:read"]}' };
   const child = (e) => runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), join(dir, 'index.mjs'), fixture], { env: e });
   log(`token: cold starts (${CFG.coldRuns} rounds of node -e 0, mtls mode, mtls+token mode; registry over HTTPS)`);
@@ -444,8 +446,8 @@ function tokenRows(t, row) {
   row('token', 'warm cache hit p99: mtls+token vs mtls (log serialised)', fmt(w.mtlsToken.p99 * 1000, ' us'), fmt(w.mtls.p99 * 1000, ' us'), fmt(w.p99Ratio, 'x'), '<= 100 us', w.mtlsToken.p99 < 0.1 ? 'yes' : 'NO');
   row('token', 'warm cache hit p50: mtls+token vs mtls', fmt(w.mtlsToken.p50 * 1000, ' us'), fmt(w.mtls.p50 * 1000, ' us'), fmt(ratio(w.mtlsToken.p50, w.mtls.p50), 'x'), '', '');
   const c = t.cold;
-  row('token', 'cold start, mtls+token mode, registry over HTTPS, vs node -e 0', fmt(c.tokenMedianMs, ' ms'), fmt(c.bareNodeMedianMs, ' ms'), `+${fmt(c.tokenDeltaMs, ' ms')}`, '<= +40 ms', c.tokenDeltaMs <= 40 ? 'yes' : 'NO');
-  row('token', 'cold start, mtls mode (same bundle, same run), vs node -e 0', fmt(c.mtlsMedianMs, ' ms'), fmt(c.bareNodeMedianMs, ' ms'), `+${fmt(c.mtlsDeltaMs, ' ms')}`, '<= +40 ms', c.mtlsDeltaMs <= 40 ? 'yes' : 'NO');
+  row('token', 'cold start, mtls+token mode, registry over HTTPS, as deployed, vs node -e 0', fmt(c.tokenMedianMs, ' ms'), fmt(c.bareNodeMedianMs, ' ms'), `+${fmt(c.tokenDeltaMs, ' ms')}`, '<= +40 ms', c.tokenDeltaMs <= 40 ? 'yes' : 'NO');
+  row('token', 'cold start, mtls mode (same bundle, same run, as deployed), vs node -e 0', fmt(c.mtlsMedianMs, ' ms'), fmt(c.bareNodeMedianMs, ' ms'), `+${fmt(c.mtlsDeltaMs, ' ms')}`, '<= +40 ms', c.mtlsDeltaMs <= 40 ? 'yes' : 'NO');
   row('token', 'cold: mtls+token vs mtls', fmt(c.tokenMedianMs, ' ms'), fmt(c.mtlsMedianMs, ' ms'), `${c.tokenMedianMs >= c.mtlsMedianMs ? '+' : ''}${fmt(c.tokenMedianMs - c.mtlsMedianMs, ' ms')}`, '', '');
   row('token', 'cold import / first invocation: mtls+token vs mtls', `${fmt(c.tokenImportMedianMs)}/${fmt(c.tokenInvokeMedianMs)} ms`, `${fmt(c.mtlsImportMedianMs)}/${fmt(c.mtlsInvokeMedianMs)} ms`, '', '', '');
   row('token', 'bundle index.mjs / zip (with jose)', `${fmt(t.bundle.bytes)} / ${fmt(t.bundle.zipBytes)} B`, '', '', '', '');
