@@ -12,6 +12,38 @@ export type PassphraseSource = (o: { confirm: boolean }) => Promise<string>;
 
 export const MIN_PASSPHRASE = 8;
 
+/**
+ * The store's passphrase, asked once per run and checked for its length; forgotten after a wrong one, so the
+ * next key opened asks again. Shared by the CA keys and the token keys (both encrypted with it).
+ */
+export class CachedPassphrase {
+  private value?: string;
+  constructor(private readonly source: PassphraseSource) {}
+  /** @throws CaError invalid input when it is shorter than MIN_PASSPHRASE */
+  async get(confirm: boolean): Promise<string> {
+    if (this.value === undefined) {
+      const p = await this.source({ confirm });
+      if (p.length < MIN_PASSPHRASE) throw invalidInput(`the CA passphrase must be at least ${MIN_PASSPHRASE} characters`);
+      this.value = p;
+    }
+    return this.value;
+  }
+  forget(): void {
+    this.value = undefined;
+  }
+}
+
+/** Removes a key file no record uses any more, durably. @throws CaError storage naming `what`, with `hint` */
+export function removeKeyFile(path: string, what: string, hint: string): void {
+  try {
+    if (!existsSync(path)) return;
+    rmSync(path, { force: true });
+    fsyncDir(dirname(path));
+  } catch (e) {
+    throw storageError(`failed to remove ${what}: ${(e as Error).message}`, hint, e);
+  }
+}
+
 /** kept here too: callers imported it from this module before it moved to the domain */
 export { keyObjectSigner };
 
@@ -21,7 +53,7 @@ export { keyObjectSigner };
  */
 export class FileKeyCustody implements KeyCustody {
   readonly kind = 'local-file';
-  private cachedPassphrase?: string;
+  private pass?: CachedPassphrase;
   private readonly opened = new Map<string, CaSigner>();
 
   constructor(
@@ -30,13 +62,8 @@ export class FileKeyCustody implements KeyCustody {
     private readonly opts: { plaintext?: boolean } = {},
   ) {}
 
-  private async getPassphrase(confirm: boolean): Promise<string> {
-    if (this.cachedPassphrase === undefined) {
-      const p = await this.passphrase({ confirm });
-      if (p.length < MIN_PASSPHRASE) throw invalidInput(`the CA passphrase must be at least ${MIN_PASSPHRASE} characters`);
-      this.cachedPassphrase = p;
-    }
-    return this.cachedPassphrase;
+  private getPassphrase(confirm: boolean): Promise<string> {
+    return (this.pass ??= new CachedPassphrase(this.passphrase)).get(confirm);
   }
 
   private pathOf(keyRef: string): string {
@@ -84,13 +111,7 @@ export class FileKeyCustody implements KeyCustody {
   async discard(keyRef: string): Promise<void> {
     const path = this.pathOf(keyRef);
     this.opened.delete(keyRef);
-    try {
-      if (!existsSync(path)) return;
-      rmSync(path, { force: true });
-      fsyncDir(dirname(path));
-    } catch (e) {
-      throw storageError(`failed to remove the unused CA key ${this.describeKey(keyRef)}: ${(e as Error).message}`, 'delete the file by hand: no certificate uses it', e);
-    }
+    removeKeyFile(path, `the unused CA key ${this.describeKey(keyRef)}`, 'delete the file by hand: no certificate uses it');
   }
 
   async open(keyRef: string, keyType: KeyType): Promise<CaSigner> {
@@ -105,7 +126,7 @@ export class FileKeyCustody implements KeyCustody {
       try {
         key = createPrivateKey({ key: pem, format: 'pem', passphrase });
       } catch (e) {
-        this.cachedPassphrase = undefined;
+        this.pass?.forget();
         throw invalidInput(`failed to decrypt CA key ${keyRef}: wrong passphrase`, 'set CA_PASSPHRASE to the passphrase given at bootstrap', e);
       }
     } else {

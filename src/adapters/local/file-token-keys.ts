@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import type { PublicJwk, TokenKeyCustody, TokenKeyEntry, TokenKeySet, TokenSigner } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
 import { publicJwkFromSpki } from '../../domain/token-keys.js';
-import { MIN_PASSPHRASE, type PassphraseSource } from './file-key-custody.js';
+import { CachedPassphrase, removeKeyFile, type PassphraseSource } from './file-key-custody.js';
 import { fsyncDir, writeFileAtomic } from './files.js';
 
 /**
@@ -15,7 +15,7 @@ import { fsyncDir, writeFileAtomic } from './files.js';
  */
 export class FileTokenKeyCustody implements TokenKeyCustody {
   readonly kind = 'local-file';
-  private cachedPassphrase?: string;
+  private pass?: CachedPassphrase;
   private readonly opened = new Map<string, TokenSigner>();
 
   constructor(
@@ -24,13 +24,8 @@ export class FileTokenKeyCustody implements TokenKeyCustody {
     private readonly opts: { plaintext?: boolean } = {},
   ) {}
 
-  private async getPassphrase(confirm: boolean): Promise<string> {
-    if (this.cachedPassphrase === undefined) {
-      const p = await this.passphrase({ confirm });
-      if (p.length < MIN_PASSPHRASE) throw invalidInput(`the CA passphrase must be at least ${MIN_PASSPHRASE} characters`);
-      this.cachedPassphrase = p;
-    }
-    return this.cachedPassphrase;
+  private getPassphrase(confirm: boolean): Promise<string> {
+    return (this.pass ??= new CachedPassphrase(this.passphrase)).get(confirm);
   }
 
   private pathOf(keyRef: string): string {
@@ -71,7 +66,7 @@ export class FileTokenKeyCustody implements TokenKeyCustody {
     try {
       key = pem.includes('ENCRYPTED PRIVATE KEY') ? createPrivateKey({ key: pem, format: 'pem', passphrase: await this.getPassphrase(false) }) : createPrivateKey(pem);
     } catch (e) {
-      this.cachedPassphrase = undefined;
+      this.pass?.forget();
       throw invalidInput(`failed to decrypt token key ${path}: wrong passphrase`, 'set CA_PASSPHRASE to the passphrase given at bootstrap', e);
     }
     const jwk = publicJwkFromSpki(createPublicKey(key).export({ format: 'der', type: 'spki' }));
@@ -99,13 +94,7 @@ export class FileTokenKeyCustody implements TokenKeyCustody {
   async discard(keyRef: string): Promise<void> {
     const path = this.pathOf(keyRef);
     this.opened.delete(keyRef);
-    try {
-      if (!existsSync(path)) return;
-      rmSync(path, { force: true });
-      fsyncDir(dirname(path));
-    } catch (e) {
-      throw storageError(`failed to remove the retired token key ${path}: ${(e as Error).message}`, 'delete the file by hand: the key set no longer lists it', e);
-    }
+    removeKeyFile(path, `the retired token key ${path}`, 'delete the file by hand: the key set no longer lists it');
   }
 }
 
