@@ -1,4 +1,4 @@
-// Bundles the benchmark's TypeScript (bench/issuance.ts, bench/workloads.ts, and an entry calling
+// Bundles the benchmark's TypeScript (bench/issuance.ts, bench/workloads.ts, bench/transport-*.ts, and an entry calling
 // src/lambda/build.ts) into bench/.build/*.mjs: bundle, platform node, format esm, packages external.
 import { build } from 'esbuild';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ writeFileSync(
 );
 await build({
   absWorkingDir: root,
-  entryPoints: { issuance: 'bench/issuance.ts', workloads: 'bench/workloads.ts', 'authorizer-build': 'bench/.build/authorizer-build.ts' },
+  entryPoints: { issuance: 'bench/issuance.ts', workloads: 'bench/workloads.ts', 'authorizer-build': 'bench/.build/authorizer-build.ts', 'transport-own': 'bench/transport-own.ts', 'transport-node': 'bench/transport-node.ts' },
   outdir: BUILD,
   outExtension: { '.js': '.mjs' },
   bundle: true,

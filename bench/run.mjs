@@ -309,8 +309,15 @@ async function authorizer(moto) {
   const empty = join(dir, 'empty-handler.mjs');
   writeFileSync(empty, 'export const handler = async () => ({ isAuthorized: true });\n');
   const child = (handlerFile, e) => runChild(process.execPath, [join(root, 'bench', 'cold-start-child.mjs'), handlerFile, fixture], { env: e });
-  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem] = [[], [], [], [], [], [], [], []];
+  // The registry transport alone, in a cold process: two POSTs over one HTTPS connection with our HTTP/1.1 client
+  // (node:tls) against the same with node:https, the measured reason for src/adapters/aws/http1-client.ts. Its
+  // own stand-in, so the GetItem count above stays the authorizer's.
+  const trReg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
+  const transport = (which) => runChild(process.execPath, [join(BUILD, `transport-${which}.mjs`), trReg.endpoint, cert], { env: { ...startupEnv, ...bundle.environment } });
+  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem, trOwn, trNode] = [[], [], [], [], [], [], [], [], [], []];
   try {
+    await transport('own');
+    await transport('node');
     await child(join(dir, 'index.mjs'), env); // disk cache
     await child(join(dir, 'index.mjs'), tlsEnv);
     await child(join(dir, 'index.mjs'), caOnlyEnv);
@@ -326,10 +333,13 @@ async function authorizer(moto) {
       innerTls.push(lastJsonLine(t.stdout));
       coldCaOnly.push((await child(join(dir, 'index.mjs'), caOnlyEnv)).wall);
       coldSystem.push((await child(join(dir, 'index.mjs'), systemEnv)).wall);
+      trOwn.push((await transport('own')).wall);
+      trNode.push((await transport('node')).wall);
     }
   } finally {
     await reg.close();
     await tlsReg.close();
+    await trReg.close();
   }
   const gets = reg.count();
   return {
@@ -361,6 +371,7 @@ async function authorizer(moto) {
     },
     coldHttpsCaOnly: { runs: CFG.coldRuns, medianMs: median(coldCaOnly), deltaMs: median(coldCaOnly) - median(bare), samples: { cold: coldCaOnly } },
     coldHttpsSystemStore: { runs: CFG.coldRuns, medianMs: median(coldSystem), deltaMs: median(coldSystem) - median(bare), samples: { cold: coldSystem } },
+    transport: { runs: CFG.coldRuns, ownMedianMs: median(trOwn), nodeHttpsMedianMs: median(trNode), ownDeltaMs: median(trOwn) - median(bare), nodeHttpsDeltaMs: median(trNode) - median(bare), samples: { own: trOwn, nodeHttps: trNode } },
     warm,
   };
 }
@@ -686,6 +697,10 @@ function rows(r) {
     row('authorizer', "cold, HTTPS, Node's default store + NODE_EXTRA_CA_CERTS", fmt(sy.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(sy.deltaMs, ' ms')}`, '', '');
     row('authorizer', 'cold start, registry over plain HTTP, vs node -e 0', fmt(a.cold.medianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.deltaMs, ' ms')}`, '', '');
     row('authorizer', 'cold, HTTP: start-up / import / first invocation (in child)', `${fmt(a.cold.startMedianMs)}/${fmt(a.cold.importMedianMs)}/${fmt(a.cold.firstInvokeMedianMs)} ms`, '', '', '', '');
+    if (a.transport) {
+      const t = a.transport;
+      row('authorizer', 'registry transport alone, cold, 2 POSTs over HTTPS: own (node:tls) vs node:https, over node -e 0', `+${fmt(t.ownDeltaMs, ' ms')}`, `+${fmt(t.nodeHttpsDeltaMs, ' ms')}`, fmt(ratio(t.ownDeltaMs, t.nodeHttpsDeltaMs), 'x'), '', '');
+    }
     row('authorizer', 'cold: harness floor (empty handler) vs node -e 0', fmt(a.cold.emptyHandlerMedianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.emptyHandlerMedianMs - a.cold.bareNodeMedianMs, ' ms')}`, '', '');
     row('authorizer', 'bundle index.mjs / zip', `${fmt(a.bundle.bytes)} / ${fmt(a.bundle.zipBytes)} B`, '', '', '', '');
   }

@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate as NodeX509 } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -244,6 +244,21 @@ export function opensslOk(args: string[], input?: string | Buffer): string {
   const r = openssl(args, input);
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * A TLS server certificate for 127.0.0.1 (serverAuth) under a test root made by openssl, which no default store
+ * holds: for loopback HTTPS stand-ins (a registry, a proxy in front of moto) that a client must verify.
+ */
+export function loopbackServerPki(dir: string): { rootFile: string; root: string; key: Buffer; cert: Buffer } {
+  mkdirSync(dir, { recursive: true });
+  const p = (f: string) => join(dir, f);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  opensslOk(['req', '-x509', ...ec, '-subj', '/CN=Loopback Test Root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-keyout', p('root.key'), '-out', p('root.pem')]);
+  opensslOk(['req', '-new', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', p('server.key'), '-out', p('server.csr')]);
+  writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  opensslOk(['x509', '-req', '-in', p('server.csr'), '-CA', p('root.pem'), '-CAkey', p('root.key'), '-CAcreateserial', '-days', '1', '-extfile', p('server.ext'), '-out', p('server.pem')]);
+  return { rootFile: p('root.pem'), root: readFileSync(p('root.pem'), 'utf8'), key: readFileSync(p('server.key')), cert: readFileSync(p('server.pem')) };
 }
 
 export function writeTemp(dir: string, name: string, content: string | Buffer): string {

@@ -9,7 +9,7 @@ import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
 import { DynamoDbGetItemReader } from '../../src/adapters/aws/dynamodb-reader.js';
 import { createAuthorizer } from '../../src/lambda/authorizer.js';
 import { authorizerDeploySettings, buildAuthorizerBundle } from '../../src/lambda/build.js';
-import { opensslOk } from '../helpers/pki.js';
+import { loopbackServerPki } from '../helpers/pki.js';
 import { revoke } from '../../src/domain/revocation.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { createTable, unique, useMoto, REGION } from '../aws/moto-env.js';
@@ -130,13 +130,8 @@ describe('the authorizer on the DynamoDB registry', () => {
   it('the zip, run with the environment `ca authorizer build` prints, verifies an HTTPS registry against CA_REGISTRY_TLS_ROOTS: allows with the root named, denies without it', async () => {
     // HTTPS in front of moto (a loopback proxy passing each request on unchanged): its certificate chains to a
     // test root made by openssl, which no default store holds
-    const p = (f: string) => join(dir, f);
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-    opensslOk(['req', '-x509', ...ec, '-subj', '/CN=Registry Test Root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-keyout', p('root.key'), '-out', p('root.pem')]);
-    opensslOk(['req', '-new', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', p('tls.key'), '-out', p('tls.csr')]);
-    writeFileSync(p('tls.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    opensslOk(['x509', '-req', '-in', p('tls.csr'), '-CA', p('root.pem'), '-CAkey', p('root.key'), '-CAcreateserial', '-days', '1', '-extfile', p('tls.ext'), '-out', p('tls.pem')]);
-    const proxy = createHttpsServer({ key: readFileSync(p('tls.key')), cert: readFileSync(p('tls.pem')) }, (req, res) => {
+    const tls = loopbackServerPki(join(dir, 'registry-tls'));
+    const proxy = createHttpsServer({ key: tls.key, cert: tls.cert }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
       req.on('end', async () => {
@@ -184,7 +179,7 @@ describe('the authorizer on the DynamoDB registry', () => {
             }
           });
         });
-      const trusted = await run({ CA_REGISTRY_TLS_ROOTS: p('root.pem') });
+      const trusted = await run({ CA_REGISTRY_TLS_ROOTS: tls.rootFile });
       expect(trusted.code).toBe(0);
       expect(trusted.answer).toMatchObject({ principalId: 'alice', policyDocument: { Statement: [{ Effect: 'Allow' }] }, context: { clientId: 'alice' } });
       for (const roots of ['amazon', 'system']) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { AMAZON_TRUST_SERVICES_ROOTS } from '../../src/adapters/aws/amazon-roots.js';
 import { DynamoDbGetItemReader, DynamoDbReadError, getItemReaderEnv, registryTrustedRoots } from '../../src/adapters/aws/dynamodb-reader.js';
-import { cleanupAll, opensslOk, tempDir } from '../helpers/pki.js';
+import { cleanupAll, loopbackServerPki, opensslOk, tempDir } from '../helpers/pki.js';
 
 afterAll(cleanupAll);
 
@@ -53,17 +53,7 @@ describe('the embedded Amazon Trust Services roots', () => {
 });
 
 /** A test root, and a server certificate for 127.0.0.1 it issued (both by openssl). */
-function testPki(dir: string) {
-  const p = (f: string) => join(dir, f);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  opensslOk(['req', '-x509', ...ec, '-subj', '/CN=Registry Test Root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-keyout', p('root.key'), '-out', p('root.pem')]);
-  opensslOk(['req', '-new', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', p('server.key'), '-out', p('server.csr')]);
-  writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  opensslOk(['x509', '-req', '-in', p('server.csr'), '-CA', p('root.pem'), '-CAkey', p('root.key'), '-CAcreateserial', '-days', '1', '-extfile', p('server.ext'), '-out', p('server.pem')]);
-  return { rootFile: p('root.pem'), root: readFileSync(p('root.pem'), 'utf8'), key: readFileSync(p('server.key')), cert: readFileSync(p('server.pem')) };
-}
-
-async function listen(pki: ReturnType<typeof testPki>) {
+async function listen(pki: ReturnType<typeof loopbackServerPki>) {
   let requests = 0;
   let handshakes = 0;
   const server: Server = createHttpsServer({ key: pki.key, cert: pki.cert }, (_q, res) => (requests++, res.setHeader('content-type', 'application/x-amz-json-1.0'), res.end('{}')));
@@ -81,7 +71,7 @@ const CREDS = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtn
 const reader = (endpoint: string, trustedRoots?: readonly string[]) => new DynamoDbGetItemReader({ tableName: 't', region: 'eu-west-1', endpoint, credentials: CREDS, timeoutMs: 5000, ...(trustedRoots ? { trustedRoots } : {}) });
 
 describe("the authorizer's HTTPS registry connection", () => {
-  const pki = testPki(tempDir('registry-tls'));
+  const pki = loopbackServerPki(tempDir('registry-tls'));
 
   it('accepts a server whose chain ends in a root it is configured to trust (CA_REGISTRY_TLS_ROOTS=<file>), over one preconnected TLS connection', async () => {
     const srv = await listen(pki);
@@ -143,7 +133,7 @@ describe('CA_REGISTRY_TLS_ROOTS', () => {
   });
 
   it('adds the certificates of NODE_EXTRA_CA_CERTS to the Amazon roots or a file, as Node adds them to its own store', () => {
-    const pki = testPki(dir);
+    const pki = loopbackServerPki(dir);
     expect(registryTrustedRoots({ NODE_EXTRA_CA_CERTS: pki.rootFile }, 'https://dynamodb.eu-west-1.amazonaws.com')).toEqual([...amazon, pki.root.trim()]);
     // with `system`, Node itself reads NODE_EXTRA_CA_CERTS
     expect(registryTrustedRoots({ NODE_EXTRA_CA_CERTS: pki.rootFile, CA_REGISTRY_TLS_ROOTS: 'system' }, 'https://dynamodb.eu-west-1.amazonaws.com')).toBeUndefined();

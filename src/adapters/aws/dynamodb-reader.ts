@@ -1,13 +1,12 @@
 /**
  * The authorizer's registry reader: one strongly consistent DynamoDB `GetItem` by primary key, signed with
- * SigV4 (./sigv4.ts) and sent over node:https, without the AWS SDK client. The full DynamoDB client costs the Lambda
+ * SigV4 (./sigv4.ts) and sent over node:tls by ./http1-client.ts, without the AWS SDK client. The full DynamoDB client costs the Lambda
  * ~300 KB of bundle and ~70 ms of cold start (import, then credential/endpoint resolution on the first
  * request) for this one call. Records are decoded by the same codec DynamoDbRegistry uses.
  */
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { Http1Client, Http1Error } from './http1-client.js';
 import { PostSigner } from './sigv4.js';
 import type { CertificateRecord, RegistryReader } from '../../ports.js';
 import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js';
@@ -37,6 +36,8 @@ export interface DynamoDbGetItemReaderOptions {
    * Node's default store
    */
   trustedRoots?: readonly string[];
+  /** connections open at once, one read each (default 4); more reads wait for one */
+  maxConnections?: number;
 }
 
 const TARGET = 'DynamoDB_20120810.GetItem';
@@ -151,12 +152,10 @@ export class DynamoDbGetItemReader implements RegistryReader {
   readonly tableName: string;
   private readonly url: URL;
   private readonly signer: PostSigner;
-  /** resolved on the first request: node:https (and TLS) is loaded only for an https endpoint */
-  private transport?: Promise<{ agent: HttpAgent; send: typeof httpRequest }>;
+  private readonly client: Http1Client;
   private readonly timeoutMs: number;
   private readonly now: () => Date;
   private readonly onRequest?: (operation: string) => void;
-  private readonly ca?: readonly string[];
 
   /** @throws Error on an endpoint that is not an http(s) URL or a timeout that is not positive */
   constructor(o: DynamoDbGetItemReaderOptions) {
@@ -177,53 +176,21 @@ export class DynamoDbGetItemReader implements RegistryReader {
     this.timeoutMs = o.timeoutMs;
     this.now = o.now ?? (() => new Date());
     this.onRequest = o.onRequest;
-    this.ca = o.trustedRoots ? [...o.trustedRoots] : undefined;
+    this.client = new Http1Client({ origin: url, maxResponseBytes: MAX_RESPONSE_BYTES, ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}), ...(o.trustedRoots ? { ca: [...o.trustedRoots] } : {}) });
     const credentials = { ...o.credentials };
     this.signer = new PostSigner(credentials, o.region, 'dynamodb');
   }
 
   /**
-   * Keep-alive: a warm instance reuses its TLS connection; a connection dropped while Lambda was frozen fails
-   * on reuse and is retried once on a fresh one. TLS sessions are cached by the agent, so a reconnection
-   * resumes the session instead of a full handshake.
-   */
-  private connection(): Promise<{ agent: HttpAgent; send: typeof httpRequest }> {
-    this.transport ??=
-      this.url.protocol === 'https:'
-        ? import('node:https').then((https) => ({
-            agent: new https.Agent({ keepAlive: true, maxSockets: 8, ...(this.ca ? { ca: this.ca as string[] } : {}) }),
-            send: https.request as typeof httpRequest,
-          }))
-        : Promise.resolve({ agent: new HttpAgent({ keepAlive: true, maxSockets: 8 }), send: httpRequest });
-    return this.transport;
-  }
-
-  /**
-   * Opens the first connection now (TLS loaded, handshake under way) so that the first read finds it ready:
+   * Opens the first connection now (TCP and the TLS handshake under way) so that the first read finds it ready:
    * called at cold start, the handshake overlaps the rest of the initialisation and the first decision's own
-   * work instead of following it. Never throws; a connection that fails is dropped and the read opens its own.
+   * work instead of following it. A warm instance reuses its kept-alive connection; one dropped while Lambda was
+   * frozen fails on reuse and the read is retried once on a fresh one, which resumes the TLS session. Resolves
+   * when the TCP connection is up (or failed, or after `waitMs`); never rejects, never throws. A connection that
+   * fails is dropped and the read opens its own.
    */
-  preconnect(): void {
-    const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
-    const host = this.url.hostname;
-    void this.connection().then(
-      ({ agent }) => {
-        // The agent hands this socket to its first request instead of opening another one.
-        const a = agent as HttpAgent & { createConnection(o: object, cb?: unknown): Socket; getName(o: object): string; options: object };
-        const open = a.createConnection.bind(a);
-        // the agent's own options (`ca`) as it merges them into each request's, so this socket verifies the same way
-        const options = { ...a.options, host, port, ...(isIP(host) ? {} : { servername: host }) };
-        let warm: Socket | undefined = open({ ...options, _agentKey: a.getName(options) });
-        warm.on('error', () => {}).on('close', () => (warm = undefined));
-        a.createConnection = (o: object, cb?: unknown) => {
-          const s = warm;
-          warm = undefined;
-          a.createConnection = open;
-          return s && !s.destroyed ? s : open(o, cb);
-        };
-      },
-      () => {},
-    );
+  preconnect(waitMs = 0): Promise<void> {
+    return this.client.preconnect(waitMs);
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
@@ -297,53 +264,24 @@ export class DynamoDbGetItemReader implements RegistryReader {
   }
 
   private async post(headers: Record<string, string>, body: string, deadline: number): Promise<{ status: number; type?: string; text: string }> {
-    const { agent, send } = await this.connection();
+    const { answer, abandon } = this.client.post(this.url.pathname, headers, body);
     return new Promise((resolve, reject) => {
-      let timedOut = false;
-      let req: ClientRequest | undefined = undefined;
       // A timer rather than an AbortSignal: the signal plumbing loads Node's stream utilities on the cold path.
       const timer = setTimeout(() => {
-        timedOut = true;
-        req?.destroy();
+        abandon();
         reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: no answer within ${this.timeoutMs} ms`, 'Timeout', false));
       }, Math.max(0, deadline - performance.now()));
-      const settle = <T>(f: (v: T) => void) => (v: T) => {
-        clearTimeout(timer);
-        f(v);
-      };
-      const ok = settle(resolve);
-      const fail = settle((e: Error & { code?: string }) => {
-        if (timedOut) return;
-        reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: ${e.code ?? e.name}: ${e.message}`, e.code ?? e.name, true));
-      });
-      req = send(
-        {
-          protocol: this.url.protocol,
-          hostname: this.url.hostname,
-          port: this.url.port || undefined,
-          method: 'POST',
-          path: this.url.pathname,
-          headers,
-          agent,
+      answer.then(
+        (a) => {
+          clearTimeout(timer);
+          resolve({ status: a.status, type: a.headers['x-amzn-errortype'], text: a.body.toString('utf8') });
         },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (d: Buffer) => {
-            size += d.length;
-            if (size > MAX_RESPONSE_BYTES) {
-              res.destroy();
-              settle(reject)(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: answer larger than ${MAX_RESPONSE_BYTES} bytes`, 'InvalidResponse', false));
-            } else chunks.push(d);
-          });
-          res.on('end', () => ok({ status: res.statusCode ?? 0, type: headerValue(res.headers['x-amzn-errortype']), text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', fail);
+        (e: Http1Error) => {
+          clearTimeout(timer);
+          if (e.code === 'TooLarge') reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: ${e.message}`, 'InvalidResponse', false));
+          else reject(new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: ${e.code}: ${e.message}`, e.code, e.retryable));
         },
       );
-      req.on('error', fail);
-      req.end(body);
     });
   }
 }
-
-const headerValue = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);

@@ -1,8 +1,10 @@
 /**
  * Reads the HMAC secret of the `jwt-hs256` authorizer mode at cold start: Secrets Manager `GetSecretValue`
  * (stages AWSCURRENT and AWSPREVIOUS) or SSM `GetParameter` (WithDecryption), each one SigV4-signed JSON POST
- * (./sigv4.ts) without the AWS SDK client, so the Lambda bundle stays free of it. Used once per cold start only.
+ * (./sigv4.ts) over ./http1-client.ts (as the registry reader), without the AWS SDK client, so the Lambda bundle
+ * stays free of it. Used once per cold start only.
  */
+import { Http1Client } from './http1-client.js';
 import { PostSigner, type SigV4Credentials } from './sigv4.js';
 
 export type HmacSecretSource = { kind: 'secretsmanager'; secretId: string } | { kind: 'ssm'; name: string };
@@ -26,6 +28,9 @@ export class SecretReadError extends Error {
   }
 }
 
+/** A secret is at most 64 KB (Secrets Manager) or 8 KB (an advanced SSM parameter); the JSON around it is small. */
+const MAX_ANSWER_BYTES = 1 << 20;
+
 function endpointFor(env: Record<string, string | undefined>, service: 'secretsmanager' | 'ssm', region: string): string {
   const ignore = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.trim().toLowerCase() === 'true';
   const specific = service === 'secretsmanager' ? env.AWS_ENDPOINT_URL_SECRETS_MANAGER : env.AWS_ENDPOINT_URL_SSM;
@@ -33,7 +38,7 @@ function endpointFor(env: Record<string, string | undefined>, service: 'secretsm
   return configured ?? `https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
 
-async function call(o: { endpoint: string; region: string; service: string; target: string; credentials: SigV4Credentials; body: object; timeoutMs: number }): Promise<Record<string, unknown>> {
+async function call(o: { client: Http1Client; endpoint: string; region: string; service: string; target: string; credentials: SigV4Credentials; body: object; timeoutMs: number }): Promise<Record<string, unknown>> {
   const url = new URL(o.endpoint);
   const body = JSON.stringify(o.body);
   const headers = new PostSigner(o.credentials, o.region, o.service).sign(
@@ -42,22 +47,29 @@ async function call(o: { endpoint: string; region: string; service: string; targ
     body,
     new Date(),
   );
-  delete headers.host;
-  let res: Response;
+  let res: { status: number; headers: Record<string, string>; body: Buffer };
   try {
-    res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(o.timeoutMs) });
+    const { answer, abandon } = o.client.post(url.pathname, headers, body);
+    const timer = setTimeout(abandon, o.timeoutMs);
+    try {
+      res = await answer;
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (e) {
-    throw new SecretReadError(`failed to call ${o.target}: ${(e as Error).name}: ${(e as Error).message}`, (e as Error).name);
+    const code = (e as { code?: string }).code;
+    const name = code === 'Abandoned' ? 'TimeoutError' : (code ?? (e as Error).name);
+    throw new SecretReadError(`failed to call ${o.target}: ${name}: ${code === 'Abandoned' ? `no answer within ${o.timeoutMs} ms` : (e as Error).message}`, name);
   }
-  const text = await res.text().catch(() => '');
+  const text = res.body.toString('utf8');
   let json: Record<string, unknown> = {};
   try {
     json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
     json = {};
   }
-  if (!res.ok) {
-    const type = String(json.__type ?? res.headers.get('x-amzn-errortype') ?? `Http${res.status}`).split('#').pop()!.split(':')[0]!;
+  if (res.status < 200 || res.status > 299) {
+    const type = String(json.__type ?? res.headers['x-amzn-errortype'] ?? `Http${res.status}`).split('#').pop()!.split(':')[0]!;
     throw new SecretReadError(`failed to call ${o.target}: ${type} (HTTP ${res.status})`, type);
   }
   return json;
@@ -81,8 +93,19 @@ export async function readHmacSecrets(o: {
   env: Record<string, string | undefined>;
   timeoutMs: number;
 }): Promise<HmacSecrets> {
+  const endpoint = endpointFor(o.env, o.source.kind, o.region);
+  // one connection for both reads (current, then previous)
+  const client = new Http1Client({ origin: new URL(endpoint), maxResponseBytes: MAX_ANSWER_BYTES, maxConnections: 1 });
+  try {
+    return await readWith(client, endpoint, o);
+  } finally {
+    client.close();
+  }
+}
+
+async function readWith(client: Http1Client, endpoint: string, o: Parameters<typeof readHmacSecrets>[0]): Promise<HmacSecrets> {
   if (o.source.kind === 'secretsmanager') {
-    const base = { endpoint: endpointFor(o.env, 'secretsmanager', o.region), region: o.region, service: 'secretsmanager', target: 'secretsmanager.GetSecretValue', credentials: o.credentials, timeoutMs: o.timeoutMs };
+    const base = { client, endpoint, region: o.region, service: 'secretsmanager', target: 'secretsmanager.GetSecretValue', credentials: o.credentials, timeoutMs: o.timeoutMs };
     const current = bytesOf(await call({ ...base, body: { SecretId: o.source.secretId, VersionStage: 'AWSCURRENT' } }), 'SecretString', 'SecretBinary');
     if (!current?.length) throw new SecretReadError(`secret ${o.source.secretId} has no AWSCURRENT value`, 'EmptySecret');
     let previous: Uint8Array | undefined;
@@ -97,7 +120,8 @@ export async function readHmacSecrets(o: {
   const get = async (name: string) =>
     ((
       await call({
-        endpoint: endpointFor(o.env, 'ssm', o.region),
+        client,
+        endpoint,
         region: o.region,
         service: 'ssm',
         target: 'AmazonSSM.GetParameter',
