@@ -534,11 +534,12 @@ export interface TokenKeyCustody {
   /** Removes a key no entry records any more (deletes the file; schedules the KMS key's deletion). Safe to retry. */
   discard(keyRef: string): Promise<void>;
   /**
-   * Removes keys this custody holds that no entry records (a rotation interrupted between making its key and
-   * publishing it), returning their references. Offered where the custody can list its keys (files); run under the
-   * store lock, after the set was saved.
+   * Removes the keys of this CA this custody holds that no entry records (what a rotation or prune interrupted
+   * while changing keys leaves: a key made and never published, a retired key not yet removed), returning their
+   * references. Run under the store lock, only when the set's pending mark says it is needed: it may list every
+   * key the account holds (KMS).
    */
-  sweep?(recorded: readonly string[]): Promise<string[]>;
+  sweep(recorded: readonly string[]): Promise<string[]>;
   describeKey(keyRef: string): string;
 }
 
@@ -549,8 +550,15 @@ export interface TokenKeyCustody {
  */
 export interface TokenKeySet {
   load(): Promise<TokenKeyEntry[]>;
-  /** Replaces the entries and publishes `jwks` (`{"keys":[…]}`) in one write. */
+  /** Replaces the entries and publishes `jwks` (`{"keys":[…]}`) in one write; the pending mark stays as it is. */
   save(entries: TokenKeyEntry[], jwks: { keys: PublicJwk[] }, updatedAt: string): Promise<void>;
+  /**
+   * When a rotation or prune marked that it was about to change the custody's keys and did not finish (see
+   * rotateTokenKey); undefined when none did.
+   */
+  pendingSince(): Promise<string | undefined>;
+  markPending(at: string): Promise<void>;
+  clearPending(): Promise<void>;
   /** where the JWKS is published, for messages: a file path or `dynamodb://<table>/TOKEN#JWKS` */
   describe(): string;
 }

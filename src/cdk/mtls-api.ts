@@ -275,10 +275,10 @@ export class MtlsApi extends Construct {
     const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnResource);
     wildcards.push([`[Resource::<${bucketId}.Arn>/crl/*]`, 'the CRLs are one object per CA, named by its serial at run time, all under crl/ in the truststore bucket']);
     if (keyCustody === 'kms') {
-      wildcards.push(['[Resource::*]', 'kms:CreateKey has no resource to name; the condition allows only SIGN_VERIFY keys tagged with this CA\'s ca:name']);
+      wildcards.push(['[Resource::*]', 'kms:CreateKey and kms:ListKeys have no resource to name; the condition allows only SIGN_VERIFY keys tagged with this CA\'s ca:name to be created, and listing shows key ids only']);
       wildcards.push([`[${arnOf('kms', 'key/*')}]`, 'CA keys are created by ca at bootstrap and rotation; the condition limits use to keys tagged with this CA\'s ca:name']);
     } else if (tokenService) {
-      wildcards.push(['[Resource::*]', 'kms:CreateKey and the TagResource of its tags have no resource to name; the conditions allow only ECC_NIST_P256 SIGN_VERIFY keys tagged ca:name = this table, ca:label = token']);
+      wildcards.push(['[Resource::*]', 'kms:CreateKey, the TagResource of its tags and kms:ListKeys have no resource to name; the conditions allow only ECC_NIST_P256 SIGN_VERIFY keys tagged ca:name = this table, ca:label = token to be created, and listing shows key ids only']);
       wildcards.push([`[${arnOf('kms', 'key/*')}]`, 'token keys are created by ca token-key rotate; the condition limits use to keys tagged ca:name = this table, ca:label = token']);
     }
     for (const [finding, reason] of wildcards) nag(this.operatorPolicy, `IAM5${finding}`, reason);
@@ -729,11 +729,15 @@ export function operatorPolicyDocument(o: {
         StringEquals: { 'aws:RequestTag/ca:name': o.table.tableName },
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
       }),
-      s('CaKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName } }),
+      s('CaKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion', 'kms:ListResourceTags'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName } }),
+      // after an interrupted `ca token-key rotate`, the sweep lists the account's keys to find the one it left
+      // (then reads tags: a key not tagged with this CA's name answers AccessDenied, and is not ours)
+      s('CaKeysInKmsList', ['kms:ListKeys'], ['*']),
     );
   } else if (o.tokenKeys) {
     // KmsTokenKeyCustody (ca token-key rotate): CreateKey ECC_NIST_P256 SIGN_VERIFY tagged ca:name, ca:label = token;
-    // then GetPublicKey, DescribeKey + ScheduleKeyDeletion when a retired key is pruned, Sign for `ca gateway` on this store
+    // then GetPublicKey, DescribeKey + ScheduleKeyDeletion when a retired key is pruned, Sign for `ca gateway` on this store,
+    // ListKeys + ListResourceTags for the sweep after an interrupted rotation
     statements.push(
       s('TokenKeysInKmsCreate', ['kms:CreateKey'], ['*'], {
         StringEquals: { 'kms:KeyUsage': 'SIGN_VERIFY', 'kms:KeySpec': 'ECC_NIST_P256', 'aws:RequestTag/ca:name': o.table.tableName, 'aws:RequestTag/ca:label': 'token' },
@@ -746,7 +750,9 @@ export function operatorPolicyDocument(o: {
         StringEquals: { 'aws:RequestTag/ca:name': o.table.tableName, 'aws:RequestTag/ca:label': 'token' },
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['ca:name', 'ca:label'] },
       }),
-      s('TokenKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName, 'aws:ResourceTag/ca:label': 'token' } }),
+      s('TokenKeysInKmsUse', ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion', 'kms:ListResourceTags'], [arn('kms', 'key/*')], { StringEquals: { 'aws:ResourceTag/ca:name': o.table.tableName, 'aws:ResourceTag/ca:label': 'token' } }),
+      // the sweep after an interrupted rotation (see CaKeysInKmsList)
+      s('TokenKeysInKmsList', ['kms:ListKeys'], ['*']),
     );
   }
   return new iam.PolicyDocument({ statements });

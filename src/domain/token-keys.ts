@@ -114,42 +114,60 @@ export interface RotateTokenKeyResult {
   activateAt: string;
   removed: TokenKeyEntry[];
   entries: TokenKeyEntry[];
+  /** keys an interrupted rotation or prune had left in custody, removed now */
+  swept: string[];
   files: string[];
+}
+
+/**
+ * Settles what an interrupted rotation or prune left in custody, then marks the set before this run changes keys:
+ * the mark says "custody may hold keys the set does not record" until `finish` clears it, after the last change.
+ * A run killed anywhere in between (a key made but not published, a set saved but its retired keys not yet removed)
+ * leaves the mark, and the next run sweeps. Returns the swept references.
+ */
+async function beginCustodyChange(d: TokenKeyDeps, entries: readonly TokenKeyEntry[], now: Date): Promise<string[]> {
+  await d.lock.assertHeld();
+  const swept = (await d.set.pendingSince()) !== undefined ? await d.custody.sweep(entries.map((e) => e.keyRef)) : [];
+  await d.set.markPending(now.toISOString());
+  return swept;
 }
 
 /**
  * `ca token-key rotate`: a new key in custody, published with the set, signing after the cache window; keys past
  * their retireAfter removed (from the set first, then from custody, so a crash never leaves a published key without
- * its private half: a leftover key in custody is only unused). Run under the store lock.
+ * its private half: a leftover key in custody is only unused, and swept by the next run, see beginCustodyChange).
+ * Run under the store lock.
  * @throws CaError conflict while a rotation's key is pending
  */
 export async function rotateTokenKey(d: TokenKeyDeps, o: { dryRun?: boolean; rules?: RotationRules } = {}): Promise<RotateTokenKeyResult> {
   const now = d.clock.now();
   const entries = await d.set.load();
   const probe = planTokenRotation(entries, { kid: '(new)', keyRef: '', jwk: undefined as unknown as PublicJwk }, now, o.rules);
-  if (o.dryRun) return { dryRun: true, activateAt: probe.added.activateAt, removed: probe.removed, entries: probe.entries, files: [] };
-  await d.lock.assertHeld();
+  if (o.dryRun) return { dryRun: true, activateAt: probe.added.activateAt, removed: probe.removed, entries: probe.entries, swept: [], files: [] };
+  const swept = await beginCustodyChange(d, entries, now);
   const { keyRef, jwk } = await d.custody.create();
   const plan = planTokenRotation(entries, { kid: jwk.kid, keyRef, jwk }, now, o.rules);
   await d.lock.assertHeld();
   await d.set.save(plan.entries, jwksOf(plan.entries), now.toISOString());
   for (const r of plan.removed) await d.custody.discard(r.keyRef);
-  // a key an interrupted rotation made and never published is only unused: removed now
-  await d.custody.sweep?.(plan.entries.map((e) => e.keyRef));
-  return { dryRun: false, added: plan.added, activateAt: plan.added.activateAt, removed: plan.removed, entries: plan.entries, files: [d.custody.describeKey(keyRef), d.set.describe()] };
+  await d.set.clearPending();
+  return { dryRun: false, added: plan.added, activateAt: plan.added.activateAt, removed: plan.removed, entries: plan.entries, swept, files: [d.custody.describeKey(keyRef), d.set.describe()] };
 }
 
 /** `ca token-key prune`: removes the keys past their retireAfter (see rotateTokenKey for the order). */
-export async function pruneTokenKeys(d: TokenKeyDeps, o: { dryRun?: boolean } = {}): Promise<{ dryRun: boolean; removed: TokenKeyEntry[]; entries: TokenKeyEntry[]; files: string[] }> {
+export async function pruneTokenKeys(d: TokenKeyDeps, o: { dryRun?: boolean } = {}): Promise<{ dryRun: boolean; removed: TokenKeyEntry[]; entries: TokenKeyEntry[]; swept: string[]; files: string[] }> {
   const now = d.clock.now();
   const entries = await d.set.load();
   const removed = retirable(entries, now);
   const kept = entries.filter((e) => !removed.includes(e));
-  if (o.dryRun || !removed.length) return { dryRun: !!o.dryRun, removed, entries: kept, files: [] };
+  if (o.dryRun) return { dryRun: true, removed, entries: kept, swept: [], files: [] };
+  if (!removed.length && (await d.set.pendingSince()) === undefined) return { dryRun: false, removed, entries: kept, swept: [], files: [] };
+  const swept = await beginCustodyChange(d, entries, now);
   await d.lock.assertHeld();
-  await d.set.save(kept, jwksOf(kept), now.toISOString());
+  if (removed.length) await d.set.save(kept, jwksOf(kept), now.toISOString());
   for (const r of removed) await d.custody.discard(r.keyRef);
-  return { dryRun: false, removed, entries: kept, files: [d.set.describe()] };
+  await d.set.clearPending();
+  return { dryRun: false, removed, entries: kept, swept, files: removed.length ? [d.set.describe()] : [] };
 }
 
 /**

@@ -64,6 +64,41 @@ describe('KMS token keys', () => {
     expect(JSON.parse((await clients.dynamodb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: TOKEN_JWKS_KEY } } }))).Item!.jwks!.S!).keys).toHaveLength(1);
   });
 
+  it('a rotation that died after CreateKey leaves the mark; the next one schedules that key\'s deletion, and no key of another CA or label', async () => {
+    const t3 = unique('toksweep');
+    await createTable(clients.dynamodb, t3);
+    const set = new DynamoDbTokenKeySet({ client: clients.dynamodb, tableName: t3 });
+    const deps = (ms: number, s = set) => ({ custody: new KmsTokenKeyCustody({ client: clients.kms, caName: t3 }), set: s, clock: fixedClock(new Date(Date.now() + ms)), lock: held });
+    const first = await rotateTokenKey(deps(0));
+    // keys that are not this CA's orphans: another CA's token key, and a key of this CA that is not a token key
+    const other = await new KmsTokenKeyCustody({ client: clients.kms, caName: unique('other') }).create();
+    const { CreateKeyCommand } = await import('@aws-sdk/client-kms');
+    const caKey = (await clients.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', Tags: [{ TagKey: 'ca:name', TagValue: t3 }, { TagKey: 'ca:label', TagValue: 'root' }] }))).KeyMetadata!.Arn!;
+    // the key set write fails (as a kill there would leave it): a KMS key made, never published
+    const failing = Object.assign(Object.create(Object.getPrototypeOf(set)), set, { save: async () => Promise.reject(new Error('killed')) });
+    const made: string[] = [];
+    const custody = new KmsTokenKeyCustody({ client: clients.kms, caName: t3 });
+    const create = custody.create.bind(custody);
+    custody.create = async () => {
+      const r = await create();
+      made.push(r.keyRef);
+      return r;
+    };
+    await expect(rotateTokenKey({ ...deps(60_000, failing), custody })).rejects.toThrow('killed');
+    expect(made).toHaveLength(1);
+    expect(await set.pendingSince()).toBeDefined();
+    expect((await set.load()).map((e) => e.kid)).toEqual([first.added!.kid]);
+
+    const next = await rotateTokenKey(deps(120_000));
+    expect(next.swept).toEqual([made[0]]);
+    const state = async (ref: string) => (await clients.kms.send(new DescribeKeyCommand({ KeyId: ref }))).KeyMetadata?.KeyState;
+    expect(await state(made[0]!)).toBe('PendingDeletion');
+    for (const ref of [first.added!.keyRef, next.added!.keyRef, other.keyRef, caKey]) expect(await state(ref), ref).toBe('Enabled');
+    expect(await set.pendingSince()).toBeUndefined();
+    const item = (await clients.dynamodb.send(new GetItemCommand({ TableName: t3, Key: { pk: { S: TOKEN_JWKS_KEY } }, ConsistentRead: true }))).Item!;
+    expect(Object.keys(item).sort()).toEqual(['jwks', 'keys', 'pk', 'updatedAt']);
+  }, 60_000);
+
   it('the token Lambda (src/lambda/token-handler.ts) on moto: registry GetItem, key set item, KMS Sign; PyJWT verifies the token', async () => {
     // a fresh table: its own key set, whose first key signs at once
     const t2 = unique('tokfn');

@@ -216,7 +216,12 @@ describe('tokenService: the operator may do what ca token-key rotate and prune d
       await createTable(clients.dynamodb, table);
       const deps = (ms: number) => ({ custody: new KmsTokenKeyCustody({ client: clients.kms, caName: table }), set: new DynamoDbTokenKeySet({ client: clients.dynamodb, tableName: table }), clock: fixedClock(new Date(Date.now() + ms)), lock: { assertHeld: async () => undefined } });
       await rotateTokenKey(deps(0));
+      // a rotation whose key set write fails after CreateKey: the next one sweeps (ListKeys, ListResourceTags)
+      const failing = deps(30_000);
+      failing.set.save = async () => Promise.reject(new Error('killed'));
+      await expect(rotateTokenKey(failing)).rejects.toThrow('killed');
       const second = await rotateTokenKey(deps(60_000));
+      expect(second.swept).toHaveLength(1);
       await pruneTokenKeys(deps(Date.parse(second.entries[0]!.retireAfter!) - Date.now() + 1000));
     } finally {
       clients.kms.middlewareStack.remove('recordTokenKeyCalls');
@@ -246,14 +251,14 @@ describe('tokenService: the operator may do what ca token-key rotate and prune d
     });
   }
 
-  it('ssm custody with tokenService: CreateKey (with its tags), GetPublicKey, DescribeKey, ScheduleKeyDeletion are each allowed, only on token keys', async () => {
+  it('ssm custody with tokenService: CreateKey (with its tags), GetPublicKey, DescribeKey, ScheduleKeyDeletion, and the sweep\'s ListKeys and ListResourceTags are each allowed, only on token keys', async () => {
     const table = unique('tokop');
     const calls = await tokenKeyCalls(table);
     const create = calls.find((c) => c.action === 'kms:CreateKey')!;
     expect(create.input.Tags.length).toBeGreaterThan(0);
     // CreateKey with Tags also needs kms:TagResource (AWS KMS: "To use the Tags parameter ... kms:TagResource")
     const needed = [...calls, { action: 'kms:TagResource', input: { Tags: create.input.Tags } }];
-    expect(new Set(needed.map((c) => c.action))).toEqual(new Set(['kms:CreateKey', 'kms:TagResource', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion']));
+    expect(new Set(needed.map((c) => c.action))).toEqual(new Set(['kms:CreateKey', 'kms:TagResource', 'kms:GetPublicKey', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion', 'kms:ListKeys', 'kms:ListResourceTags']));
     const keyTags = Object.fromEntries(create.input.Tags.map((t: any) => [t.TagKey, t.TagValue]));
     const statements = ofType(store.json, 'AWS::IAM::ManagedPolicy')[0]![1].Properties.PolicyDocument.Statement;
     for (const c of needed) expect(allowed(statements, c, keyTags, table), c.action).toBe(true);
@@ -267,13 +272,13 @@ describe('tokenService: the operator may do what ca token-key rotate and prune d
     const template = JSON.parse(readFileSync(join(ROOT, 'templates/iam/ca-cli-policy.json'), 'utf8')).Statement.map((s: any) => JSON.parse(JSON.stringify(s).replaceAll('__TABLE__', table)));
     for (const c of needed) expect(allowed(template, c, keyTags, table), `template ${c.action}`).toBe(true);
     const kms = ofType(synth({ keyCustody: 'kms', tokenService: {} }).json, 'AWS::IAM::ManagedPolicy')[0]![1].Properties.PolicyDocument.Statement;
-    expect(kms.map((s: any) => s.Sid).filter((sid: string) => sid.includes('Kms'))).toEqual(['CaKeysInKmsCreate', 'CaKeysInKmsTagOnCreate', 'CaKeysInKmsUse']);
+    expect(kms.map((s: any) => s.Sid).filter((sid: string) => sid.includes('Kms'))).toEqual(['CaKeysInKmsCreate', 'CaKeysInKmsTagOnCreate', 'CaKeysInKmsUse', 'CaKeysInKmsList']);
   }, 60_000);
 
   it('the stack without a domain creates no function for it; its operator policy has the token key statements, nothing else of KMS keys', () => {
     expect(ofType(store.json, 'AWS::Lambda::Function')).toHaveLength(0);
     const sids = ofType(store.json, 'AWS::IAM::ManagedPolicy')[0]![1].Properties.PolicyDocument.Statement.map((s: any) => s.Sid);
-    expect(sids.filter((sid: string) => /Kms/.test(sid))).toEqual(['TokenKeysInKmsCreate', 'TokenKeysInKmsTagOnCreate', 'TokenKeysInKmsUse']);
+    expect(sids.filter((sid: string) => /Kms/.test(sid))).toEqual(['TokenKeysInKmsCreate', 'TokenKeysInKmsTagOnCreate', 'TokenKeysInKmsUse', 'TokenKeysInKmsList']);
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, PASSPHRASE, ca, expectError, tempDir } from '../helpers/cli.js';
@@ -212,5 +212,28 @@ describe('the audit trail of the token keys after a crash', () => {
     // recorded once: the next writer finds nothing to repair
     expect(ca(d, ['token-key', 'prune']).code).toBe(0);
     expect(ca(d, ['audit', '--json']).json().events).toHaveLength(after.length);
+  });
+
+  it('a key file a rotation killed after making its key left behind is removed by the next ca token-key rotate, reported as swept and recorded', async () => {
+    const d = tempDir('ca-token-sweep-');
+    expect(ca(d, ['bootstrap', '--org', 'Example Org']).code).toBe(0);
+    expect(ca(d, ['token-key', 'rotate']).code).toBe(0);
+    // what a run killed between making its key and saving the set leaves: the mark, and a key file nothing records
+    const store = join(d, 'pki');
+    const set = new FileTokenKeySet(store);
+    const custody = new FileTokenKeyCustody(store, async () => PASSPHRASE);
+    await set.markPending(new Date().toISOString());
+    const orphan = custody.describeKey((await custody.create()).keyRef);
+    expect(existsSync(orphan)).toBe(true);
+    expect(ca(d, ['token-key', 'list', '--json']).json().keys).toHaveLength(1);
+    const r = ca(d, ['token-key', 'rotate', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ action: 'rotated', swept: [orphan] });
+    expect(existsSync(orphan)).toBe(false);
+    expect(await set.pendingSince()).toBeUndefined();
+    const events = ca(d, ['audit', '--json']).json().events;
+    expect(events.at(-1)).toMatchObject({ operation: 'token-key rotate', detail: expect.objectContaining({ tokenKeysSwept: orphan }) });
+    // nothing left to sweep: the next run lists nothing of custody and reports no sweep
+    expect(ca(d, ['token-key', 'prune', '--json']).json()).toMatchObject({ removed: [], swept: [] });
   });
 });

@@ -87,8 +87,11 @@ function runZip(events: unknown[], env: Record<string, string>) {
 }
 
 describe('the TOKEN#JWKS item through the signed GetItem reader', () => {
-  it('is read and parsed; an absent item is undefined; a jwks attribute that is not JSON is a read error', async () => {
+  it('is read and parsed; an absent item or jwks attribute is undefined; a jwks attribute that is not JSON is a read error', async () => {
     const reader = new DynamoDbGetItemReader({ tableName: table, region: REGION, endpoint, credentials, timeoutMs: 2000 });
+    expect(await reader.tokenKeySet()).toBeUndefined();
+    // the mark of a first rotation that has not published its key yet: still no key set
+    await ddb.send(new PutItemCommand({ TableName: table, Item: { pk: { S: TOKEN_JWKS_KEY }, pendingSince: { S: new Date().toISOString() } } }));
     expect(await reader.tokenKeySet()).toBeUndefined();
     await putKeySet(undefined, '{not json');
     await expect(reader.tokenKeySet()).rejects.toBeInstanceOf(DynamoDbReadError);

@@ -357,12 +357,17 @@ describe('an interrupted rotation', () => {
     const t = Date.now() + 30 * DAY;
     const d = { ...keys, clock: fixedClock(new Date(t)), lock: { assertHeld: async () => undefined } };
     const before = await keys.set.load();
-    const orphan = await keys.custody.create(); // what a crash between create and save leaves
+    // what a kill between making the key and saving the set leaves: the mark, and a key file nothing records
+    await keys.set.markPending(new Date(t).toISOString());
+    const orphan = await keys.custody.create();
     expect(await keys.set.load()).toEqual(before);
+    expect(await keys.set.pendingSince()).toBe(new Date(t).toISOString());
     const path = keys.custody.describeKey(orphan.keyRef);
     expect(statSync(path).isFile()).toBe(true);
     const r = await rotateTokenKey(d);
     expect(() => statSync(path)).toThrow();
+    expect(r.swept).toEqual([orphan.keyRef]);
+    expect(await keys.set.pendingSince()).toBeUndefined();
     for (const e of r.entries) expect(statSync(keys.custody.describeKey(e.keyRef)).isFile()).toBe(true);
   });
 });

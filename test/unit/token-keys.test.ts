@@ -28,14 +28,31 @@ function memory() {
   const saved: TokenKeyEntry[][] = [];
   let entries: TokenKeyEntry[] = [];
   const discarded: string[] = [];
+  /** the keys custody holds */
+  const held = new Set<string>();
+  const sweeps: string[][] = [];
+  let pending: string | undefined;
   let n = 0;
   const custody: TokenKeyCustody = {
     kind: 'memory',
-    create: async () => ({ keyRef: `k${++n}`, jwk: jwk() }),
+    create: async () => {
+      const keyRef = `k${++n}`;
+      held.add(keyRef);
+      return { keyRef, jwk: jwk() };
+    },
     signer: async () => {
       throw new Error('not used');
     },
-    discard: async (ref) => void discarded.push(ref),
+    discard: async (ref) => {
+      held.delete(ref);
+      discarded.push(ref);
+    },
+    sweep: async (recorded) => {
+      const gone = [...held].filter((k) => !recorded.includes(k));
+      for (const k of gone) held.delete(k);
+      sweeps.push(gone);
+      return gone;
+    },
     describeKey: (ref) => ref,
   };
   const set: TokenKeySet = {
@@ -44,10 +61,13 @@ function memory() {
       entries = e;
       saved.push(e);
     },
+    pendingSince: async () => pending,
+    markPending: async (at) => void (pending = at),
+    clearPending: async () => void (pending = undefined),
     describe: () => 'memory',
   };
-  const held = { assertHeld: async () => undefined };
-  return { custody, set, discarded, saved, deps: (t: Date) => ({ custody, set, clock: fixedClock(t), lock: held }) };
+  const lock = { assertHeld: async () => undefined };
+  return { custody, set, discarded, saved, held, sweeps, pending: () => pending, deps: (t: Date) => ({ custody, set, clock: fixedClock(t), lock }) };
 }
 
 describe('the token key rotation rule (fixed clock)', () => {
@@ -105,5 +125,55 @@ describe('the token key rotation rule (fixed clock)', () => {
       ['b', at(2 * 3600_000 + JWKS_CACHE_WINDOW_MS + 3600_000).toISOString()],
       ['c', undefined],
     ]);
+  });
+});
+
+describe('a token key rotation or prune interrupted while it changes keys', () => {
+  it('a rotation that fails after making its key leaves the set as it was and its mark; the next rotation sweeps that key, publishes its own and clears the mark', async () => {
+    const m = memory();
+    await rotateTokenKey(m.deps(T0));
+    expect(m.pending()).toBeUndefined();
+    expect(m.sweeps).toEqual([]);
+    const published = [...m.held];
+    // the key set's write fails (or the process dies) after the new key was made
+    const save = m.set.save;
+    m.set.save = async () => Promise.reject(new Error('write failed'));
+    await expect(rotateTokenKey(m.deps(at(30 * MIN)))).rejects.toThrow('write failed');
+    m.set.save = save;
+    expect((await m.set.load()).map((e) => e.keyRef)).toEqual(published);
+    expect(m.held.size).toBe(2);
+    expect(m.pending()).toBe(at(30 * MIN).toISOString());
+    const r = await rotateTokenKey(m.deps(at(31 * MIN)));
+    expect(r.swept).toEqual(['k2']);
+    expect([...m.held].sort()).toEqual(r.entries.map((e) => e.keyRef).sort());
+    expect(m.pending()).toBeUndefined();
+  });
+
+  it('a run that saved the set but died before removing its retired key from custody: the next run removes it', async () => {
+    const m = memory();
+    await rotateTokenKey(m.deps(T0));
+    const second = await rotateTokenKey(m.deps(at(30 * MIN)));
+    const old = second.entries[0]!;
+    const discard = m.custody.discard;
+    m.custody.discard = async () => Promise.reject(new Error('killed'));
+    await expect(pruneTokenKeys(m.deps(new Date(old.retireAfter!)))).rejects.toThrow('killed');
+    m.custody.discard = discard;
+    // the set no longer lists the old key; custody still holds it, and the mark says so
+    expect((await m.set.load()).map((e) => e.kid)).toEqual([second.added!.kid]);
+    expect(m.held.has(old.keyRef)).toBe(true);
+    const again = await pruneTokenKeys(m.deps(new Date(Date.parse(old.retireAfter!) + MIN)));
+    expect(again.removed).toEqual([]);
+    expect(again.swept).toEqual([old.keyRef]);
+    expect([...m.held]).toEqual([second.added!.keyRef]);
+    expect(m.pending()).toBeUndefined();
+  });
+
+  it('without a mark, neither rotate nor prune lists custody (a sweep may list every key of a KMS account)', async () => {
+    const m = memory();
+    const r = await rotateTokenKey(m.deps(T0));
+    await pruneTokenKeys(m.deps(at(MIN)));
+    await rotateTokenKey(m.deps(at(30 * MIN)));
+    expect(m.sweeps).toEqual([]);
+    expect(r.swept).toEqual([]);
   });
 });

@@ -200,13 +200,14 @@ export class DynamoDbGetItemReader implements RegistryReader {
 
   /**
    * The token key set the token service publishes (item `TOKEN#JWKS`, attribute `jwks`: an RFC 7517 JWK Set as
-   * a JSON string), parsed; undefined when the item is absent. Decoding only: the authorizer checks the keys.
+   * a JSON string), parsed; undefined when the item or its `jwks` is absent. Decoding only: the authorizer checks the keys.
    * @throws DynamoDbReadError on a failed read or an item whose `jwks` is not a JSON object
    */
   async tokenKeySet(): Promise<unknown> {
     const item = await this.item(TOKEN_JWKS_KEY);
-    if (item === undefined) return undefined;
-    const raw = item.jwks?.S;
+    // no item, or only the mark of a first rotation that has not published yet: no key set
+    if (item === undefined || item.jwks === undefined) return undefined;
+    const raw = item.jwks.S;
     let doc: unknown;
     try {
       doc = typeof raw === 'string' ? JSON.parse(raw) : undefined;

@@ -1,5 +1,5 @@
-import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, ScheduleKeyDeletionCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, ListKeysCommand, ListResourceTagsCommand, ScheduleKeyDeletionCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PublicJwk, TokenKeyCustody, TokenKeyEntry, TokenKeySet, TokenSigner } from '../../ports.js';
 import { invalidInput, notFound, storageError } from '../../domain/errors.js';
 import { derToJose } from '../../domain/jose-signature.js';
@@ -105,24 +105,67 @@ export class KmsTokenKeyCustody implements TokenKeyCustody {
   }
 
   async discard(keyRef: string): Promise<void> {
+    await this.scheduleDeletion(keyRef);
+  }
+
+  /** Schedules the key's deletion; false when it was already pending deletion or gone. */
+  private async scheduleDeletion(keyRef: string): Promise<boolean> {
     this.opened.delete(keyRef);
     try {
       const d = await this.o.client.send(new DescribeKeyCommand({ KeyId: keyRef }));
-      if (d.KeyMetadata?.KeyState === 'PendingDeletion') return;
+      if (d.KeyMetadata?.KeyState === 'PendingDeletion') return false;
       // 7 days, the shortest waiting period; the key id, since moto 5.2.5 finds a key to delete only by it
       await this.o.client.send(new ScheduleKeyDeletionCommand({ KeyId: d.KeyMetadata?.KeyId ?? keyRef, PendingWindowInDays: 7 }));
+      return true;
     } catch (e) {
       const n = (e as { name?: string }).name;
-      if (n === 'NotFoundException' || n === 'KMSInvalidStateException') return;
+      if (n === 'NotFoundException' || n === 'KMSInvalidStateException') return false;
       throw this.fail(e, 'schedule the deletion of the retired token key', keyRef);
     }
+  }
+
+  /**
+   * The token keys of this CA (tags `ca:name`, `ca:label = token`) that no entry records, scheduled for deletion:
+   * ListKeys over the account and region, then each key's tags. A key whose tags this principal may not read
+   * (the operator policy allows ListResourceTags only on keys tagged with this CA's name) is not one of ours.
+   */
+  async sweep(recorded: readonly string[]): Promise<string[]> {
+    const idOf = (ref: string) => ref.slice(ref.lastIndexOf('/') + 1);
+    const keep = new Set(recorded.map(idOf));
+    const swept: string[] = [];
+    let marker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.o.client.send(new ListKeysCommand({ Limit: 1000, ...(marker ? { Marker: marker } : {}) }));
+      } catch (e) {
+        throw this.fail(e, 'list', 'keys (to find a token key an interrupted rotation left)');
+      }
+      for (const k of page.Keys ?? []) {
+        if (!k.KeyId || keep.has(k.KeyId)) continue;
+        let tags;
+        try {
+          tags = (await this.o.client.send(new ListResourceTagsCommand({ KeyId: k.KeyId }))).Tags ?? [];
+        } catch (e) {
+          const n = (e as { name?: string }).name;
+          if (n === 'AccessDeniedException' || n === 'NotFoundException') continue;
+          throw this.fail(e, 'read the tags of', k.KeyArn ?? k.KeyId);
+        }
+        const tag = (key: string) => tags.find((t) => t.TagKey === key)?.TagValue;
+        if (tag('ca:name') !== this.o.caName || tag('ca:label') !== 'token') continue;
+        const ref = k.KeyArn ?? k.KeyId;
+        if (await this.scheduleDeletion(ref)) swept.push(ref);
+      }
+      marker = page.Truncated ? page.NextMarker : undefined;
+    } while (marker);
+    return swept;
   }
 }
 
 /**
  * The key set as the registry table's item `{pk: 'TOKEN#JWKS', jwks: S(JSON {keys}), updatedAt: S, keys: S(JSON
- * entries)}`: the authorizer reads `jwks` with one GetItem, the token endpoint reads `keys` (which key signs now).
- * One PutItem writes both, so they never disagree.
+ * entries), pendingSince?: S}`: the authorizer reads `jwks` with one GetItem, the token endpoint reads `keys` (which
+ * key signs now). One UpdateItem writes both, so they never disagree; `pendingSince` is the rotation's mark.
  */
 export class DynamoDbTokenKeySet implements TokenKeySet {
   constructor(private readonly o: { client: DynamoDBClient; tableName: string }) {}
@@ -149,16 +192,38 @@ export class DynamoDbTokenKeySet implements TokenKeySet {
     }
   }
 
-  async save(entries: TokenKeyEntry[], jwks: { keys: PublicJwk[] }, updatedAt: string): Promise<void> {
+  /** One UpdateItem (attributes it does not name, the pending mark among them, stay). */
+  private async update(expression: string, values: Record<string, { S: string }> | undefined, what: string): Promise<void> {
+    // `keys` is a DynamoDB reserved word
+    const names = expression.includes('#keys') ? { ExpressionAttributeNames: { '#keys': 'keys' } } : {};
     try {
       await this.o.client.send(
-        new PutItemCommand({
-          TableName: this.o.tableName,
-          Item: { pk: { S: TOKEN_JWKS_KEY }, jwks: { S: JSON.stringify(jwks) }, updatedAt: { S: updatedAt }, keys: { S: JSON.stringify(entries) } },
-        }),
+        new UpdateItemCommand({ TableName: this.o.tableName, Key: { pk: { S: TOKEN_JWKS_KEY } }, UpdateExpression: expression, ...names, ...(values ? { ExpressionAttributeValues: values } : {}) }),
       );
     } catch (e) {
-      throw awsError(e, 'write', `the token key set in DynamoDB table ${this.o.tableName}`);
+      throw awsError(e, 'write', `${what} in DynamoDB table ${this.o.tableName}`);
     }
+  }
+
+  async save(entries: TokenKeyEntry[], jwks: { keys: PublicJwk[] }, updatedAt: string): Promise<void> {
+    await this.update('SET jwks = :jwks, updatedAt = :at, #keys = :keys', { ':jwks': { S: JSON.stringify(jwks) }, ':at': { S: updatedAt }, ':keys': { S: JSON.stringify(entries) } }, 'the token key set');
+  }
+
+  async pendingSince(): Promise<string | undefined> {
+    let item;
+    try {
+      item = (await this.o.client.send(new GetItemCommand({ TableName: this.o.tableName, Key: { pk: { S: TOKEN_JWKS_KEY } }, ConsistentRead: true, ProjectionExpression: 'pendingSince' }))).Item;
+    } catch (e) {
+      throw awsError(e, 'read', `the token key set in DynamoDB table ${this.o.tableName}`);
+    }
+    return item?.pendingSince?.S;
+  }
+
+  async markPending(at: string): Promise<void> {
+    await this.update('SET pendingSince = :at', { ':at': { S: at } }, 'the token key set\'s pending mark');
+  }
+
+  async clearPending(): Promise<void> {
+    await this.update('REMOVE pendingSince', undefined, 'the token key set\'s pending mark');
   }
 }

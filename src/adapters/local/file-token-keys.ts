@@ -110,6 +110,8 @@ interface KeysFile {
   version: 1;
   updatedAt: string;
   keys: TokenKeyEntry[];
+  /** set while a rotation or prune changes the key files (TokenKeySet.pendingSince) */
+  pendingSince?: string;
 }
 
 /**
@@ -130,24 +132,52 @@ export class FileTokenKeySet implements TokenKeySet {
     return this.jwksPath;
   }
 
-  async load(): Promise<TokenKeyEntry[]> {
-    if (!existsSync(this.keysPath)) return [];
+  private read(): KeysFile | undefined {
+    if (!existsSync(this.keysPath)) return undefined;
     try {
       const doc = JSON.parse(readFileSync(this.keysPath, 'utf8')) as KeysFile;
       if (!Array.isArray(doc.keys)) throw new Error('no keys array');
-      return doc.keys;
+      return doc;
     } catch (e) {
       throw storageError(`failed to read the token key set ${this.keysPath}: ${(e as Error).message}`, 'restore it from backup', e);
     }
   }
 
-  async save(entries: TokenKeyEntry[], jwks: { keys: PublicJwk[] }, updatedAt: string): Promise<void> {
+  private write(doc: KeysFile): void {
     try {
-      writeFileAtomic(this.jwksPath, JSON.stringify(jwks, null, 2) + '\n', 0o644);
-      const doc: KeysFile = { version: 1, updatedAt, keys: entries };
       writeFileAtomic(this.keysPath, JSON.stringify(doc, null, 2) + '\n', 0o600);
     } catch (e) {
       throw storageError(`failed to write the token key set ${this.keysPath}: ${(e as Error).message}`, undefined, e);
     }
+  }
+
+  async load(): Promise<TokenKeyEntry[]> {
+    return this.read()?.keys ?? [];
+  }
+
+  async pendingSince(): Promise<string | undefined> {
+    return this.read()?.pendingSince;
+  }
+
+  async markPending(at: string): Promise<void> {
+    const doc = this.read() ?? { version: 1, updatedAt: at, keys: [] };
+    this.write({ ...doc, pendingSince: at });
+  }
+
+  async clearPending(): Promise<void> {
+    const doc = this.read();
+    if (doc?.pendingSince === undefined) return;
+    const { pendingSince: _done, ...rest } = doc;
+    this.write(rest);
+  }
+
+  async save(entries: TokenKeyEntry[], jwks: { keys: PublicJwk[] }, updatedAt: string): Promise<void> {
+    const pendingSince = this.read()?.pendingSince;
+    try {
+      writeFileAtomic(this.jwksPath, JSON.stringify(jwks, null, 2) + '\n', 0o644);
+    } catch (e) {
+      throw storageError(`failed to write the token key set ${this.jwksPath}: ${(e as Error).message}`, undefined, e);
+    }
+    this.write({ version: 1, updatedAt, keys: entries, ...(pendingSince !== undefined ? { pendingSince } : {}) });
   }
 }

@@ -19,6 +19,8 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
   };
   const text = (entries: TokenKeyEntry[]) =>
     table(rows(entries).map((r) => ({ ...r, retireAfter: r.retireAfter ?? '' })), [['kid', 'KID'], ['status', 'STATUS'], ['activateAt', 'SIGNS FROM'], ['retireAfter', 'REMOVABLE AFTER']]);
+  const swept = (r: { swept: string[] }): Record<string, string> => (r.swept.length ? { tokenKeysSwept: r.swept.map((ref) => keys.custody.describeKey(ref)).join(' ') } : {});
+  const sweptLines = (refs: string[]) => (refs.length ? [`removed ${refs.length} key(s) an interrupted rotation or prune had left in custody: ${refs.map((ref) => keys.custody.describeKey(ref)).join(', ')}`] : []);
   // a run killed between writing the key set and its audit event: the next writer records what the trail lacks
   const repairTrail = async () => {
     const gaps = unrecordedTokenKeyChanges(await keys.set.load(), await rt.store.audit.read());
@@ -39,7 +41,7 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
           await repairTrail();
           const done = await rotateTokenKey(deps);
           // the key set is written beside the store: its change goes into the audit trail here
-          await rt.audit.record({ detail: { tokenKeyAdded: done.added!.kid, activateAt: done.activateAt, tokenKeysRemoved: done.removed.map((e) => e.kid).join(' ') } });
+          await rt.audit.record({ detail: { tokenKeyAdded: done.added!.kid, activateAt: done.activateAt, tokenKeysRemoved: done.removed.map((e) => e.kid).join(' '), ...swept(done) } });
           return done;
         });
     const json = {
@@ -48,6 +50,7 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
       kid: r.added?.kid ?? null,
       activateAt: r.activateAt,
       removed: r.removed.map((e) => e.kid),
+      swept: r.swept.map((ref) => keys.custody.describeKey(ref)),
       keys: rows(r.entries).map((k) => (k.kid === '(new)' ? { ...k, key: null } : k)),
       files: r.files,
     };
@@ -55,6 +58,7 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
       [
         r.dryRun ? `dry run: would publish a new token key signing from ${r.activateAt}` : `Published token key ${r.added!.kid}; it signs from ${r.activateAt}`,
         ...(r.removed.length ? [`${r.dryRun ? 'would remove' : 'removed'} ${r.removed.length} key(s) whose tokens have all expired: ${r.removed.map((e) => e.kid).join(', ')}`] : []),
+        ...sweptLines(r.swept),
         text(r.entries),
       ].join('\n'),
     );
@@ -65,10 +69,10 @@ export async function runTokenKey(verb: 'list' | 'rotate' | 'prune', o: Record<s
     : await rt.store.lock.withLock(async () => {
         await repairTrail();
         const done = await pruneTokenKeys(deps);
-        if (done.removed.length) await rt.audit.record({ detail: { tokenKeysRemoved: done.removed.map((e) => e.kid).join(' ') } });
+        if (done.removed.length || done.swept.length) await rt.audit.record({ detail: { tokenKeysRemoved: done.removed.map((e) => e.kid).join(' '), ...swept(done) } });
         return done;
       });
-  emit(rt, { dryRun: r.dryRun, removed: r.removed.map((e) => e.kid), keys: rows(r.entries), files: r.files }, () =>
-    r.removed.length ? `${r.dryRun ? 'dry run: would remove' : 'Removed'} ${r.removed.length} token key(s): ${r.removed.map((e) => e.kid).join(', ')}` : 'nothing to prune',
+  emit(rt, { dryRun: r.dryRun, removed: r.removed.map((e) => e.kid), swept: r.swept.map((ref) => keys.custody.describeKey(ref)), keys: rows(r.entries), files: r.files }, () =>
+    [r.removed.length ? `${r.dryRun ? 'dry run: would remove' : 'Removed'} ${r.removed.length} token key(s): ${r.removed.map((e) => e.kid).join(', ')}` : r.swept.length ? '' : 'nothing to prune', ...sweptLines(r.swept)].filter(Boolean).join('\n'),
   );
 }
