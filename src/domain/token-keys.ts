@@ -170,6 +170,12 @@ export async function pruneTokenKeys(d: TokenKeyDeps, o: { dryRun?: boolean } = 
   return { dryRun: false, removed, entries: kept, swept, files: removed.length ? [d.set.describe()] : [] };
 }
 
+/** What `ca status` says of the token key set: a rotation or prune that did not finish (its mark is still set). */
+export async function tokenKeyWarnings(set: Pick<TokenKeySet, 'pendingSince'>): Promise<string[]> {
+  const since = await set.pendingSince();
+  return since === undefined ? [] : [`a token key rotation or prune has not finished (begun ${since}): \`ca token-key prune\` removes the keys it may have left in custody`];
+}
+
 /**
  * The key that signs now, making the first one when the set is empty (the local gateway's first token; the Lambda
  * never creates keys). Run under the store lock when it may create.

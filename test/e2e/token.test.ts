@@ -236,4 +236,20 @@ describe('the audit trail of the token keys after a crash', () => {
     // nothing left to sweep: the next run lists nothing of custody and reports no sweep
     expect(ca(d, ['token-key', 'prune', '--json']).json()).toMatchObject({ removed: [], swept: [] });
   });
+
+  it('ca status warns (and --check fails) while a token key rotation has not finished; ca token-key prune finishes it', async () => {
+    const d = tempDir('ca-token-status-');
+    expect(ca(d, ['bootstrap', '--org', 'Example Org']).code).toBe(0);
+    expect(ca(d, ['token-key', 'rotate']).code).toBe(0);
+    expect(ca(d, ['status', '--check']).code).toBe(0);
+    const store = join(d, 'pki');
+    const custody = new FileTokenKeyCustody(store, async () => PASSPHRASE);
+    await new FileTokenKeySet(store).markPending('2026-12-01T10:00:00.000Z');
+    const orphan = custody.describeKey((await custody.create()).keyRef);
+    expect(ca(d, ['status', '--json']).json().warnings).toContain('a token key rotation or prune has not finished (begun 2026-12-01T10:00:00.000Z): `ca token-key prune` removes the keys it may have left in custody');
+    expectError(ca(d, ['status', '--check']), 7, /token key rotation or prune has not finished/);
+    expect(ca(d, ['token-key', 'prune', '--json']).json()).toMatchObject({ removed: [], swept: [orphan] });
+    expect(existsSync(orphan)).toBe(false);
+    expect(ca(d, ['status', '--check']).code).toBe(0);
+  });
 });

@@ -15,6 +15,11 @@ export function register(program: Command): void {
       const warnDays = wholeNumberFlag('--warn-days', o.warnDays, 0, 36500);
       const rt = await openRuntime(c, { profile: 'read' });
       const s = await status(rt.ctx, warnDays);
+      if (s.initialized) {
+        const { openTokenKeys } = await import('../runtime.js');
+        const { tokenKeyWarnings } = await import('../../domain/token-keys.js');
+        s.warnings.push(...(await tokenKeyWarnings((await openTokenKeys(rt, c)).set)));
+      }
       const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
       emit(rt, s, () => {
         if (!s.initialized) return `No CA in ${s.store} yet.\nnext: ca bootstrap`;
