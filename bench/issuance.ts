@@ -16,7 +16,7 @@ import { generatedKeySpec, signClient, signClients, type Issuer, type ClientSpec
 import { WorkerSigningPool } from '../src/adapters/threads/signing-pool.js';
 import { DEFAULT_POLICY } from '../src/domain/policy.js';
 import { randomSerial } from '../src/domain/serial.js';
-import { CertificateTemplate, ClientTemplate, ecKeyDer } from '../src/domain/template.js';
+import { CertificateTemplate, ClientTemplate } from '../src/domain/template.js';
 import { INTERMEDIATE, ROOT } from '../src/domain/profiles.js';
 import { toPem } from '../src/domain/der.js';
 
@@ -64,7 +64,10 @@ const root = await ca('Bench Root');
 const i1 = issuerOf(root, await ca('Bench Issuing', root));
 const i2 = issuerOf(root, await ca('Bench Issuing 2', root));
 const keys: ClientSpec[] = Array.from({ length: 256 }, (_, k) => {
-  const { spki } = ecKeyDer(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }));
+  // the SPKI as DER, not through a JWK: Node 20 can deadlock exporting a JWK of a key generateKeyPairSync just made
+  // (the export holds the key's mutex while it allocates; a GC then finalises the key generation job, which takes
+  // the same mutex), which hung a full bench run here
+  const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
   return { clientId: `c${k}`, keyType: 'ec-p256', keyOrigin: 'csr', publicKeySpki: spki };
 });
 

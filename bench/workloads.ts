@@ -34,7 +34,6 @@ import { bootstrap, rotateIntermediate } from '../src/domain/hierarchy.js';
 import { issueClient, openIssuer, signClient } from '../src/domain/issuance.js';
 import { provision } from '../src/domain/provision.js';
 import { DEFAULT_POLICY } from '../src/domain/policy.js';
-import { ecKeyDer } from '../src/domain/template.js';
 import { createAuthorizer } from '../src/lambda/authorizer.js';
 import { loadTokenVerifier } from '../src/lambda/token-loader.js';
 import { TOKEN_DEFAULTS } from '../src/lambda/config.js';
@@ -301,7 +300,8 @@ async function tokenAuthorizerBench(fixturePath: string) {
 
 /** 256 client keys, reused round-robin: seeding measures nothing, it only has to be quick. */
 function clientKeys(): Uint8Array[] {
-  return Array.from({ length: 256 }, () => ecKeyDer(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })).spki);
+  // DER, not a JWK of the new key: see bench/issuance.ts (a Node 20 deadlock)
+  return Array.from({ length: 256 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }));
 }
 
 /** Signs N active clients under the store's issuing intermediate; returns their records (not yet recorded). */
