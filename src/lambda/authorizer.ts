@@ -10,7 +10,7 @@ import { acceptance } from '../domain/acceptance.js';
 import { normalizeSerial } from '../domain/serial.js';
 import { TtlLru } from './cache.js';
 import { buildResponse, parseEvent, type AuthorizerResponse, type ContextValue, type EventShape } from './event.js';
-import { TOKEN_DENY_REASONS, bearerToken, hasScopes, isBearerOnly, requiredScopes, type AuthorizerMode, type RouteScopes, type TokenClaims, type TokenDenyReason, type TokenVerifier } from './token.js';
+import { TOKEN_DENY_REASONS, bearerToken, hasScopes, isBearerOnly, requiredScopes, type AuthorizerMode, type RouteScopes, type TokenClaims, type TokenDenyReason, type TokenVerdict, type TokenVerifier } from './token.js';
 
 /** `token_valid`: a bearer-only mode's valid token */
 export type AllowReason = 'active' | 'superseded_in_grace' | 'token_valid';
@@ -364,16 +364,26 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
   const scoped = Object.keys(cfg.routeScopes).length > 0;
   const tokenContexts = new WeakMap<object, Record<string, ContextValue>>();
 
-  /** The bearer token of the event, verified; for mtls+token also bound to the presented certificate (RFC 8705 §3). */
-  async function checkToken(event: unknown, d: Decision): Promise<void> {
+  /** The bearer token of the event, or the problem with its Authorization header; verified when there is one. */
+  async function verifyBearer(event: unknown): Promise<{ problem: DenyReason } | { verdict: TokenVerdict }> {
+    const b = bearerToken(event);
+    if (!b.token) return { problem: b.problem! };
+    return { verdict: await (verifier ?? (await token!)).verify(b.token) };
+  }
+
+  /**
+   * The bearer token of the event, verified (`early`: that verification, started beside the registry reads); for
+   * mtls+token also bound to the presented certificate (RFC 8705 §3).
+   */
+  async function checkToken(event: unknown, d: Decision, early?: ReturnType<typeof verifyBearer>): Promise<void> {
     const deny = (reason: DenyReason, error?: string) => {
       d.allow = false;
       d.reason = reason;
       if (error) d.error = error;
     };
-    const b = bearerToken(event);
-    if (!b.token) return deny(b.problem!);
-    const v = await (verifier ?? (await token!)).verify(b.token);
+    const r = await (early ?? verifyBearer(event));
+    if ('problem' in r) return deny(r.problem);
+    const v = r.verdict;
     if (!v.ok) return deny(v.reason, v.error);
     d.claims = v.claims;
     if (cfg.mode === 'mtls+token') {
@@ -402,8 +412,12 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
         else await checkToken(event, d);
       } else if (parsed.problem) d.reason = parsed.problem;
       else {
+        // mtls+token: the token's signature needs only the key set, so it is checked while the registry is read
+        // (at a cold start, WebCrypto's verification overlaps the certificate's reads instead of following them)
+        const early = cfg.mode === 'mtls+token' ? verifyBearer(event) : undefined;
+        early?.catch(() => {});
         await decide(parsed.clientCertPem!, clock.now(), started + cfg.registryTimeoutMs, d);
-        if (d.allow && cfg.mode === 'mtls+token') await checkToken(event, d);
+        if (d.allow && early) await checkToken(event, d, early);
       }
     } catch (e) {
       d.allow = false;

@@ -40,7 +40,9 @@ const authorize = composeAuthorizer(
   },
   {},
   (e, registry) => {
-    if (e.config.mode === 'mtls+token') return { keySet: () => (registry as DynamoDbGetItemReader).tokenKeySet() };
+    // Node opens a connection on its next tick, after the microtasks now queued: the verifier (jose, the key set
+    // read) loads once the connection is up, so its work does not hold back the handshake's first packet.
+    if (e.config.mode === 'mtls+token') return { keySet: () => (registry as DynamoDbGetItemReader).tokenKeySet(), ...(connecting ? { after: connecting } : {}) };
     if (e.secret) {
       const { credentials } = getItemReaderEnv(process.env, e.region);
       const source = e.secret.kind === 'secretsmanager' ? { kind: 'secretsmanager' as const, secretId: e.secret.secretId } : { kind: 'ssm' as const, name: e.secret.name };

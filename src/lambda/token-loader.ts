@@ -18,10 +18,16 @@ export interface TokenSources {
   monotonic?: () => number;
   /** bound on one key set read */
   fetchTimeoutMs?: number;
+  /**
+   * Loading waits for this first (never failing): the Lambda passes its registry connection's start, so jose's
+   * evaluation and the first key set read run while the TLS handshake is under way, not before its first packet.
+   */
+  after?: Promise<void>;
 }
 
 /** The verifier of `settings`' mode. Rejects only when the module cannot be loaded or the URL is unusable. */
 export async function loadTokenVerifier(settings: TokenSettings, o: TokenSources): Promise<TokenVerifier> {
+  if (o.after) await o.after;
   const m = await import('./token-verifier.js');
   const keySet = o.keySet ?? (o.jwksUrl ? m.remoteKeySet(o.jwksUrl, o.fetchTimeoutMs ?? 3_000) : undefined);
   return m.createTokenVerifier(settings, {
