@@ -6,7 +6,8 @@
  * node:https pulls in node:http's agent, client, parser and message modules beside node:tls. On the bench VM
  * (Node 20, 2 vCPUs) `require('node:https')` costs ~7-9 ms of a fresh process against ~4.5-5 ms for
  * `require('node:tls')`, and the bench's cold process doing two POSTs over one HTTPS connection took +22.2 ms
- * over `node -e 0` with this client against +25.9 ms with node:https (0.86x); the authorizer's cold-start target
+ * over `node -e 0` with this client against +25.9 ms with node:https (0.86x; 0.80-0.90x in five of six full runs,
+ * 1.04x in a noisy one); the authorizer's cold-start target
  * (+40 ms over `node -e 0`) has little room. node:tls also loads synchronously, so the connection to DynamoDB
  * is opened during module initialisation, not after a dynamic import resolves. What it reads are the small
  * JSON answers of AWS endpoints: a status line, headers, a body framed by Content-Length, chunked encoding or
