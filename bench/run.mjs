@@ -316,7 +316,10 @@ async function authorizer(moto) {
   // own stand-in, so the GetItem count above stays the authorizer's.
   const trReg = await fakeRegistry(items, { key: readFileSync(key), cert: readFileSync(cert) });
   const transport = (which) => runChild(process.execPath, [join(BUILD, `transport-${which}.mjs`), trReg.endpoint, cert], { env: { ...startupEnv, ...bundle.environment } });
-  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem, trOwn, trNode] = [[], [], [], [], [], [], [], [], [], []];
+  // The first log line of a cold process through process.stdout against one fs.writeSync(1), the measured reason for
+  // src/lambda/stdout-line.ts: in-process time of the write itself, standard output a pipe as here and in Lambda.
+  const firstLine = async (how) => lastJsonLine((await runChild(process.execPath, [join(root, 'bench', 'first-line.mjs'), how], { env: startupEnv })).stderr).ms;
+  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem, trOwn, trNode, flStream, flFd] = [[], [], [], [], [], [], [], [], [], [], [], []];
   try {
     await transport('own');
     await transport('node');
@@ -337,6 +340,8 @@ async function authorizer(moto) {
       coldSystem.push((await child(join(dir, 'index.mjs'), systemEnv)).wall);
       trOwn.push((await transport('own')).wall);
       trNode.push((await transport('node')).wall);
+      flStream.push(await firstLine('stream'));
+      flFd.push(await firstLine('fd'));
     }
   } finally {
     await reg.close();
@@ -373,6 +378,7 @@ async function authorizer(moto) {
     },
     coldHttpsCaOnly: { runs: CFG.coldRuns, medianMs: median(coldCaOnly), deltaMs: median(coldCaOnly) - median(bare), samples: { cold: coldCaOnly } },
     coldHttpsSystemStore: { runs: CFG.coldRuns, medianMs: median(coldSystem), deltaMs: median(coldSystem) - median(bare), samples: { cold: coldSystem } },
+    firstLogLine: { runs: CFG.coldRuns, streamMedianMs: median(flStream), fdMedianMs: median(flFd), samples: { stream: flStream, fd: flFd } },
     transport: { runs: CFG.coldRuns, ownMedianMs: median(trOwn), nodeHttpsMedianMs: median(trNode), ownDeltaMs: median(trOwn) - median(bare), nodeHttpsDeltaMs: median(trNode) - median(bare), samples: { own: trOwn, nodeHttps: trNode } },
     warm,
   };
@@ -731,6 +737,8 @@ function rows(r) {
       const t = a.transport;
       row('authorizer', 'registry transport alone, cold, 2 POSTs over HTTPS: own (node:tls) vs node:https, over node -e 0', `+${fmt(t.ownDeltaMs, ' ms')}`, `+${fmt(t.nodeHttpsDeltaMs, ' ms')}`, fmt(ratio(t.ownDeltaMs, t.nodeHttpsDeltaMs), 'x'), '', '');
     }
+    const fl = a.firstLogLine;
+    if (fl) row('authorizer', 'first log line in a cold process (stdout a pipe): fs.writeSync(1) vs process.stdout', fmt(fl.fdMedianMs, ' ms'), fmt(fl.streamMedianMs, ' ms'), fmt(ratio(fl.fdMedianMs, fl.streamMedianMs), 'x'), '', '');
     row('authorizer', 'cold: harness floor (empty handler) vs node -e 0', fmt(a.cold.emptyHandlerMedianMs, ' ms'), fmt(a.cold.bareNodeMedianMs, ' ms'), `+${fmt(a.cold.emptyHandlerMedianMs - a.cold.bareNodeMedianMs, ' ms')}`, '', '');
     row('authorizer', 'bundle index.mjs / zip', `${fmt(a.bundle.bytes)} / ${fmt(a.bundle.zipBytes)} B`, '', '', '', '');
   }

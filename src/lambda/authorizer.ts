@@ -9,6 +9,7 @@ import type { CertificateRecord, Clock, RegistryReader } from '../ports.js';
 import { acceptance } from '../domain/acceptance.js';
 import { normalizeSerial } from '../domain/serial.js';
 import { TtlLru } from './cache.js';
+import { writeStdoutLine } from './stdout-line.js';
 import { buildResponse, parseEvent, type AuthorizerResponse, type ContextValue, type EventShape } from './event.js';
 import { TOKEN_DENY_REASONS, bearerToken, hasScopes, isBearerOnly, requiredScopes, type AuthorizerMode, type RouteScopes, type TokenClaims, type TokenDenyReason, type TokenVerdict, type TokenVerifier } from './token.js';
 
@@ -160,7 +161,7 @@ const systemClock: Clock = { now: () => new Date() };
 
 function defaultLog(entry: object): void {
   // Straight to stdout, not console.log: Lambda prefixes console lines, and an EMF line must be bare JSON.
-  process.stdout.write(JSON.stringify(entry) + '\n');
+  writeStdoutLine(JSON.stringify(entry));
 }
 
 function nonNegative(name: string, v: number): number {

@@ -13,6 +13,7 @@ import { DynamoDbTokenKeySet, KmsTokenKeyCustody } from '../adapters/aws/kms-tok
 import { jwksOf, signingEntry } from '../domain/token-keys.js';
 import { oauthError } from '../domain/token-endpoint.js';
 import { createTokenHandler, readTokenEnv, type ProxyResponse } from './token-service.js';
+import { writeStdoutLine } from './stdout-line.js';
 
 const KEY_SET_TTL_MS = 60_000;
 
@@ -33,7 +34,7 @@ function compose(): (event: unknown) => Promise<ProxyResponse> {
   };
   // the JWKS is read fresh for every request of it (its responses are cached by HTTP for 60 s, part of the rotation's
   // window): a copy held here as well would add its age to what verifiers may be missing
-  return createTokenHandler({ registry, signer, jwks: async () => jwksOf(await set.load()), config: env });
+  return createTokenHandler({ registry, signer, jwks: async () => jwksOf(await set.load()), config: env, log: (e) => writeStdoutLine(JSON.stringify(e)) });
 }
 
 let handle: (event: unknown) => Promise<ProxyResponse>;
@@ -41,7 +42,7 @@ try {
   handle = compose();
 } catch (e) {
   const initError = (e as Error).message;
-  process.stdout.write(JSON.stringify({ level: 'error', msg: 'token endpoint misconfigured', error: initError }) + '\n');
+  writeStdoutLine(JSON.stringify({ level: 'error', msg: 'token endpoint misconfigured', error: initError }));
   handle = async () => {
     const r = oauthError('server_error', 'the token endpoint is misconfigured');
     return { ...r, isBase64Encoded: false };
