@@ -319,8 +319,8 @@ export class MtlsApi extends Construct {
     const fnLogs = new logs.LogGroup(api, 'AuthorizerLogs', { retention, removalPolicy: RemovalPolicy.RETAIN });
     const role = new iam.Role(api, 'AuthorizerRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'ca authorizer: dynamodb:GetItem on the registry, its own log group',
-      inlinePolicies: { authorizer: authorizerPolicyDocument(this.table, fnLogs) },
+      description: `ca authorizer: dynamodb:GetItem${this.authorizerMode === 'mtls+token' ? ' and BatchGetItem' : ''} on the registry, its own log group`,
+      inlinePolicies: { authorizer: authorizerPolicyDocument(this.table, fnLogs, this.authorizerMode) },
     });
     this.authorizer = new lambda.Function(api, 'Authorizer', {
       description: 'ca certificate authorizer (prebuilt bundle of the ca package)',
@@ -654,10 +654,18 @@ function logsPolicyDocument(logGroup: logs.ILogGroup): iam.PolicyStatement {
   return new iam.PolicyStatement({ sid: 'OwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}`] });
 }
 
-/** The authorizer's policy: templates/iam/authorizer-policy.json, plus writing its own log group. */
-export function authorizerPolicyDocument(table: dynamodb.ITable, logGroup: logs.ILogGroup): iam.PolicyDocument {
+/**
+ * The authorizer's policy: templates/iam/authorizer-policy.json (mtls+token: authorizer-mtls-token-policy.json,
+ * which adds BatchGetItem for the cold start's key set and first client record in one read), plus writing its
+ * own log group.
+ */
+export function authorizerPolicyDocument(table: dynamodb.ITable, logGroup: logs.ILogGroup, mode: AuthorizerMode = 'mtls'): iam.PolicyDocument {
   return new iam.PolicyDocument({
-    statements: [new iam.PolicyStatement({ sid: 'ReadCertificateRecords', actions: ['dynamodb:GetItem'], resources: [table.tableArn] }), logsPolicyDocument(logGroup)],
+    statements: [
+      new iam.PolicyStatement({ sid: 'ReadCertificateRecords', actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
+      ...(mode === 'mtls+token' ? [new iam.PolicyStatement({ sid: 'ReadTheKeySetWithTheFirstRecord', actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] })] : []),
+      logsPolicyDocument(logGroup),
+    ],
   });
 }
 

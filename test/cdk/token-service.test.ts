@@ -149,6 +149,13 @@ describe('tokenService: routes and their authorizers', () => {
     // the token route's authorizer role is the authorizer's: GetItem on the table, its own logs
     const role = mixed.json.Resources[mixed.json.Resources[tokId].Properties.Role['Fn::GetAtt'][0]];
     expect(role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement).map((s: any) => [s.Sid, s.Action])).toEqual([['ReadCertificateRecords', 'dynamodb:GetItem'], ['OwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents']]]);
+    // the mtls+token authorizer's role adds BatchGetItem on the table (its cold start's key set and first record in
+    // one read): templates/iam/authorizer-mtls-token-policy.json, statement for statement
+    const mainRole = mixed.json.Resources[mixed.json.Resources[mainId].Properties.Role['Fn::GetAtt'][0]];
+    expect(mainRole.Properties.Description).toBe('ca authorizer: dynamodb:GetItem and BatchGetItem on the registry, its own log group');
+    const mainStatements = mainRole.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement).filter((s: any) => s.Sid !== 'OwnLogs');
+    const template = JSON.parse(readFileSync(join(ROOT, 'templates/iam/authorizer-mtls-token-policy.json'), 'utf8'));
+    expect(asTemplate(mixed, mainStatements)).toEqual(normal(template.Statement));
   });
 
   it('REST, mtls+token: the same three methods, POST /token with the mtls-mode authorizer, the proxy with the token mode', () => {

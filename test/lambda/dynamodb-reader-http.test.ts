@@ -319,3 +319,121 @@ describe('the reader opens its first connection ahead of the first read', () => 
     await expect(r.get(SERIAL)).rejects.toBeInstanceOf(DynamoDbReadError);
   });
 });
+
+// batchWhileConnecting (the mtls+token authorizer's cold start): reads asked for while the preconnected
+// connection is in its handshake go out as one BatchGetItem. Plain http here, where the handshake is TCP's.
+describe('the reader batches the reads asked for during its first handshake', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+  const client = { pk: { S: `CERT#${SERIAL}` }, serial: { S: SERIAL }, kind: { S: 'client' }, status: { S: 'active' } };
+  const jwks = { pk: { S: 'TOKEN#JWKS' }, jwks: { S: JSON.stringify({ keys: [{ kty: 'EC', kid: 'k1' }] }) } };
+  const target = (s: Seen) => String(s.headers['x-amz-target']).split('.').pop();
+  /** A stand-in answering GetItem and BatchGetItem from `items`; `batch` may shape the BatchGetItem answer. */
+  const table = (items: Record<string, unknown>[], batch?: (keys: string[], res: ServerResponse) => boolean) =>
+    loopback((_n, req, res, body) => {
+      const q = JSON.parse(body) as { Key?: { pk: { S: string } }; RequestItems?: Record<string, { Keys: { pk: { S: string } }[]; ConsistentRead?: boolean }> };
+      const byKey = (pk: string) => items.find((i) => (i as typeof client).pk.S === pk);
+      if (String(req.headers['x-amz-target']).endsWith('.GetItem')) return res.end(JSON.stringify(byKey(q.Key!.pk.S) ? { Item: byKey(q.Key!.pk.S) } : {}));
+      const keys = q.RequestItems![TABLE]!.Keys.map((k) => k.pk.S);
+      if (batch?.(keys, res)) return;
+      res.end(JSON.stringify({ Responses: { [TABLE]: keys.map(byKey).filter(Boolean) }, UnprocessedKeys: {} }));
+    });
+  /** The same stand-in, answering every BatchGetItem with this DynamoDB error. */
+  const refusingBatches = (type: string, message: string) =>
+    table([client, jwks], (_keys, res) => {
+      res.writeHead(400).end(JSON.stringify({ __type: type, message }));
+      return true;
+    });
+  const batching = (endpoint: string, ops: string[] = []) =>
+    new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint, credentials: NO_TOKEN, timeoutMs: 2000, batchWhileConnecting: true, onRequest: (op) => ops.push(op) });
+
+  it('the_key_set_and_the_first_record_asked_for_during_the_handshake_share_one_strongly_consistent_BatchGetItem', async () => {
+    const srv = await table([client, jwks]);
+    close = srv.close;
+    const ops: string[] = [];
+    const r = batching(srv.endpoint, ops);
+    void r.preconnect();
+    const settled: string[] = [];
+    const keySetRead = r.tokenKeySet().then((k) => (settled.push('key set'), k));
+    const [record, keySet, missing] = await Promise.all([r.get(SERIAL).then((x) => (settled.push('record'), x)), keySetRead, r.get('0abc')]);
+    // asked for after the key set, the record is answered first: the read it leads to goes out before the key set's work
+    expect(settled).toEqual(['record', 'key set']);
+    expect(record).toEqual({ serial: SERIAL, kind: 'client', status: 'active' });
+    expect(keySet).toEqual({ keys: [{ kty: 'EC', kid: 'k1' }] });
+    expect(missing).toBeUndefined();
+    expect(ops).toEqual(['BatchGetItem']);
+    expect(srv.seen.map(target)).toEqual(['BatchGetItem']);
+    expect(JSON.parse(srv.seen[0]!.body)).toEqual({ RequestItems: { [TABLE]: { Keys: [{ pk: { S: 'TOKEN#JWKS' } }, { pk: { S: `CERT#${SERIAL}` } }, { pk: { S: 'CERT#0abc' } }], ConsistentRead: true } } });
+    expect(srv.seen[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE\/\d{8}\/eu-west-1\/dynamodb\/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target, Signature=[0-9a-f]{64}$/);
+    // once the connection is ready, reads are GetItems again, on the same connection
+    expect(await r.get(SERIAL)).toMatchObject({ serial: SERIAL });
+    expect(srv.seen.map(target)).toEqual(['BatchGetItem', 'GetItem']);
+    expect(srv.seen.map((s) => s.socket)).toEqual([1, 1]);
+  });
+
+  it('one_read_during_the_handshake_is_a_GetItem_and_without_the_option_nothing_is_batched', async () => {
+    const srv = await table([client, jwks]);
+    close = srv.close;
+    const r = batching(srv.endpoint);
+    void r.preconnect();
+    expect(await r.get(SERIAL)).toMatchObject({ serial: SERIAL });
+    const plain = new DynamoDbGetItemReader({ tableName: TABLE, region: REGION, endpoint: srv.endpoint, credentials: NO_TOKEN, timeoutMs: 2000 });
+    void plain.preconnect();
+    await Promise.all([plain.get(SERIAL), plain.tokenKeySet()]);
+    expect(srv.seen.map(target)).toEqual(['GetItem', 'GetItem', 'GetItem']);
+  });
+
+  it('keys_DynamoDB_leaves_unprocessed_are_read_again_one_by_one', async () => {
+    const srv = await table([client, jwks], (keys, res) => {
+      res.end(JSON.stringify({ Responses: { [TABLE]: [client] }, UnprocessedKeys: { [TABLE]: { Keys: [{ pk: { S: 'TOKEN#JWKS' } }], ConsistentRead: true } } }));
+      return keys.length > 0;
+    });
+    close = srv.close;
+    const r = batching(srv.endpoint);
+    void r.preconnect();
+    const [record, keySet] = await Promise.all([r.get(SERIAL), r.tokenKeySet()]);
+    expect(record).toMatchObject({ serial: SERIAL });
+    expect(keySet).toEqual({ keys: [{ kty: 'EC', kid: 'k1' }] });
+    expect(srv.seen.map(target)).toEqual(['BatchGetItem', 'GetItem']);
+    expect(JSON.parse(srv.seen[1]!.body)).toEqual({ TableName: TABLE, Key: { pk: { S: 'TOKEN#JWKS' } }, ConsistentRead: true });
+  });
+
+  it('a_role_without_BatchGetItem_falls_back_to_GetItem_for_good', async () => {
+    const srv = await refusingBatches('com.amazon.coral.service#AccessDeniedException', 'not authorized to perform: dynamodb:BatchGetItem');
+    close = srv.close;
+    const r = batching(srv.endpoint);
+    void r.preconnect();
+    const [record, keySet] = await Promise.all([r.get(SERIAL), r.tokenKeySet()]);
+    expect(record).toMatchObject({ serial: SERIAL });
+    expect(keySet).toMatchObject({ keys: [{ kid: 'k1' }] });
+    expect(srv.seen.map(target)).toEqual(['BatchGetItem', 'GetItem', 'GetItem']);
+    // a later handshake (a dropped connection) does not try the batch again
+    r.preconnect();
+    await Promise.all([r.get(SERIAL), r.tokenKeySet()]);
+    expect(srv.seen.map(target).slice(3)).toEqual(['GetItem', 'GetItem']);
+  });
+
+  it('a_failed_or_malformed_batch_fails_every_read_in_it_as_a_DynamoDbReadError', async () => {
+    const failing = await refusingBatches('com.amazonaws.dynamodb.v20120810#ResourceNotFoundException', 'Requested resource not found');
+    close = failing.close;
+    let r = batching(failing.endpoint);
+    void r.preconnect();
+    const both = await Promise.allSettled([r.get(SERIAL), r.tokenKeySet()]);
+    for (const b of both) expect(b).toMatchObject({ status: 'rejected', reason: { name: 'DynamoDbReadError', code: 'ResourceNotFoundException' } });
+    expect(failing.seen).toHaveLength(1);
+    await failing.close();
+
+    // an item that was not asked for is no answer to this batch
+    const stray = await table([client, jwks], (_keys, res) => {
+      res.end(JSON.stringify({ Responses: { [TABLE]: [{ pk: { S: 'CERT#ffff' } }] } }));
+      return true;
+    });
+    close = stray.close;
+    r = batching(stray.endpoint);
+    void r.preconnect();
+    for (const b of await Promise.allSettled([r.get(SERIAL), r.tokenKeySet()])) expect(b).toMatchObject({ status: 'rejected', reason: { code: 'InvalidResponse', message: expect.stringContaining('not asked for') } });
+  });
+});

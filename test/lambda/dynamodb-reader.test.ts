@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server, type Socket } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbRegistry } from '../../src/adapters/aws/dynamodb-registry.js';
 import { DynamoDbGetItemReader, DynamoDbReadError, getItemReaderEnv } from '../../src/adapters/aws/dynamodb-reader.js';
 import { RECORD_FIELDS } from '../../src/adapters/aws/dynamodb-codec.js';
@@ -73,6 +73,21 @@ describe('DynamoDbGetItemReader on moto', () => {
     const run = createAuthorizer({ registry: counting, clock: { now: () => at(60_000) }, config: { responseMode: 'simple' }, log: () => {} });
     expect(await run(eventV2(clientCertOf(alice.certificatePem)))).toMatchObject({ isAuthorized: true, context: { clientId: 'alice' } });
     expect(reads).toEqual([alice.serial, alice.issuerSerial]);
+  });
+
+  it('batches_the_key_set_and_the_first_records_of_a_cold_start_into_one_BatchGetItem_that_moto_answers_as_GetItem_would', async () => {
+    const alice = (await pki.issue('batch-alice')).record;
+    await registry.commit([{ op: 'create', record: alice }], { atomic: true });
+    const doc = { keys: [{ kty: 'EC', crv: 'P-256', kid: 'batch-k1', alg: 'ES256', use: 'sig', x: 'x', y: 'y' }] };
+    await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: 'TOKEN#JWKS' }, jwks: { S: JSON.stringify(doc) } } }));
+    const ops: string[] = [];
+    const r = new DynamoDbGetItemReader({ tableName: table, region: REGION, endpoint, credentials, timeoutMs: 2000, batchWhileConnecting: true, onRequest: (op) => ops.push(op) });
+    void r.preconnect();
+    const [record, keySet, unknown] = await Promise.all([r.get(alice.serial), r.tokenKeySet(), r.get('deadbeef')]);
+    expect(ops).toEqual(['BatchGetItem']);
+    expect(record).toEqual(await registry.get(alice.serial));
+    expect(keySet).toEqual(doc);
+    expect(unknown).toBeUndefined();
   });
 
   it('answers undefined for an unknown serial', async () => {

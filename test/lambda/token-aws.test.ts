@@ -4,8 +4,9 @@
  * mode (Secrets Manager with AWSCURRENT/AWSPREVIOUS after a rotation; SSM SecureString).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -120,6 +121,69 @@ describe('the zip in mtls+token mode on the DynamoDB registry', () => {
     expect(out[0]).toMatchObject({ isAuthorized: true, context: { clientId: 'alice', scope: 'orders:read' } });
     expect(out.slice(1).map((o) => o.context.reason ?? 'allowed')).toEqual(['token_cert_mismatch', 'no_token', 'allowed']);
     expect(lines.map((l) => l.mode)).toEqual(['mtls+token', 'mtls+token', 'mtls+token', 'mtls+token']);
+  });
+});
+
+describe('the zip at a cold start, requests counted by a loopback forwarder in front of moto', () => {
+  /** runZip without blocking this process, whose forwarder must answer meanwhile: the answers only. */
+  async function runZipAside(events: unknown[], env: Record<string, string>) {
+    writeFileSync(join(dir, 'fn', 'events.json'), JSON.stringify(events));
+    const p = spawn(process.execPath, ['run.mjs'], {
+      cwd: join(dir, 'fn'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+      env: { PATH: process.env.PATH, AWS_REGION: REGION, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', CA_RESPONSE_MODE: 'simple', ...env },
+    });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d));
+    p.stdout.resume();
+    const code = await new Promise<number | null>((r) => p.on('close', r));
+    expect(code, err).toBe(0);
+    return JSON.parse(readFileSync(join(dir, 'fn', 'result.json'), 'utf8')) as { isAuthorized?: boolean; context: Record<string, unknown> }[];
+  }
+
+  /**
+   * Forwards every request to moto unchanged and records its X-Amz-Target operation. Over HTTPS, as DynamoDB
+   * answers: the batch is of the reads asked for during the TLS handshake (over http:// the init's wait for the
+   * TCP connection leaves none to gather). Its certificate is trusted through CA_REGISTRY_TLS_ROOTS.
+   */
+  async function forwarder() {
+    const ops: string[] = [];
+    const keyFile = join(dir, 'fwd-key.pem');
+    const certFile = join(dir, 'fwd-cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' });
+    const server = createHttpsServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        ops.push(String(req.headers['x-amz-target']).split('.').pop()!);
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'connection')) as Record<string, string>;
+        fetch(`${endpoint}${req.url}`, { method: req.method, headers, body: Buffer.concat(chunks), signal: AbortSignal.timeout(10_000) }).then(
+          async (r) => res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/x-amz-json-1.0' }).end(Buffer.from(await r.arrayBuffer())),
+          () => res.writeHead(502).end(),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, roots: certFile, ops, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
+  }
+
+  it('mtls_token_reads_the_key_set_and_the_first_client_record_in_one_BatchGetItem_then_the_intermediate_and_mtls_reads_two_GetItems', async () => {
+    await putKeySet(keySetOf(key));
+    const fwd = await forwarder();
+    try {
+      const token = await accessToken(key, { clientId: 'alice', certPem: alice.certificatePem, nowS: nowS() });
+      const event = withAuthorization(eventV2(clientCertOf(alice.certificatePem)), `Bearer ${token}`);
+      const tokenMode = await runZipAside([event], { CA_TABLE: table, CA_AUTHORIZER_MODE: 'mtls+token', CA_TOKEN_ISSUER: ISSUER, CA_TOKEN_AUDIENCE: AUDIENCE, AWS_ENDPOINT_URL: fwd.url, CA_REGISTRY_TLS_ROOTS: fwd.roots });
+      expect(tokenMode[0]).toMatchObject({ isAuthorized: true, context: { clientId: 'alice' } });
+      expect(fwd.ops).toEqual(['BatchGetItem', 'GetItem']);
+      fwd.ops.length = 0;
+      const mtls = await runZipAside([eventV2(clientCertOf(alice.certificatePem))], { CA_TABLE: table, AWS_ENDPOINT_URL: fwd.url, CA_REGISTRY_TLS_ROOTS: fwd.roots });
+      expect(mtls[0]).toMatchObject({ isAuthorized: true });
+      expect(fwd.ops).toEqual(['GetItem', 'GetItem']);
+    } finally {
+      await fwd.close();
+    }
   });
 });
 

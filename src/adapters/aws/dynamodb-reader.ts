@@ -13,6 +13,8 @@ import { certKey, itemToRecord, type StringAttribute } from './dynamodb-codec.js
 import { TOKEN_JWKS_KEY } from '../../domain/token-claims.js';
 import { AMAZON_TRUST_SERVICES_ROOTS } from './amazon-roots.js';
 
+type Item = Record<string, StringAttribute>;
+
 export interface AwsCredentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -38,9 +40,17 @@ export interface DynamoDbGetItemReaderOptions {
   trustedRoots?: readonly string[];
   /** connections open at once, one read each (default 4); more reads wait for one */
   maxConnections?: number;
+  /**
+   * Reads asked for while the connection `preconnect` opened is still in its handshake go out as one
+   * BatchGetItem when it is ready (they would all wait for it anyway): the authorizer's mtls+token mode asks for
+   * the token key set and the first client record at once at cold start, one round trip instead of two. Needs
+   * `dynamodb:BatchGetItem`; where it is denied, the reader falls back to GetItem for good.
+   */
+  batchWhileConnecting?: boolean;
 }
 
 const TARGET = 'DynamoDB_20120810.GetItem';
+const BATCH_TARGET = 'DynamoDB_20120810.BatchGetItem';
 /** An item is at most 400 KB (aws-facts); anything much larger is not a GetItem answer. */
 const MAX_RESPONSE_BYTES = 1 << 20;
 /** Answers worth one more attempt: DynamoDB's own retryable errors (throttling, 5xx). */
@@ -145,7 +155,8 @@ export function defaultEndpoint(region: string): string {
 
 /**
  * RegistryReader over one DynamoDB table (schema in README.md beside this file): `get` is a strongly
- * consistent GetItem of `CERT#<serial>`. Every failure (HTTP error, DynamoDB error, network, timeout) throws
+ * consistent GetItem of `CERT#<serial>` (with batchWhileConnecting, reads asked for during the first handshake
+ * share one strongly consistent BatchGetItem). Every failure (HTTP error, DynamoDB error, network, timeout) throws
  * DynamoDbReadError, so the authorizer denies.
  */
 export class DynamoDbGetItemReader implements RegistryReader {
@@ -156,6 +167,11 @@ export class DynamoDbGetItemReader implements RegistryReader {
   private readonly timeoutMs: number;
   private readonly now: () => Date;
   private readonly onRequest?: (operation: string) => void;
+  private readonly batchWhileConnecting: boolean;
+  /** BatchGetItem was denied (AccessDeniedException): GetItem only from then on */
+  private batchDenied = false;
+  /** reads gathered during the preconnected connection's handshake, by partition key */
+  private gathered?: Map<string, { resolve: (item: Item | undefined) => void; reject: (e: unknown) => void }[]>;
 
   /** @throws Error on an endpoint that is not an http(s) URL or a timeout that is not positive */
   constructor(o: DynamoDbGetItemReaderOptions) {
@@ -176,6 +192,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
     this.timeoutMs = o.timeoutMs;
     this.now = o.now ?? (() => new Date());
     this.onRequest = o.onRequest;
+    this.batchWhileConnecting = o.batchWhileConnecting === true;
     this.client = new Http1Client({ origin: url, maxResponseBytes: MAX_RESPONSE_BYTES, ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}), ...(o.trustedRoots ? { ca: [...o.trustedRoots] } : {}) });
     const credentials = { ...o.credentials };
     this.signer = new PostSigner(credentials, o.region, 'dynamodb');
@@ -220,31 +237,118 @@ export class DynamoDbGetItemReader implements RegistryReader {
     return doc;
   }
 
-  /** One strongly consistent GetItem by partition key, retried once on a retryable failure. */
-  private async item(pk: string): Promise<Record<string, StringAttribute> | undefined> {
-    const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true });
-    // Monotonic: a wall clock stepped back between the attempts would stretch the retry's deadline.
-    const deadline = performance.now() + this.timeoutMs;
-    let answer: { Item?: Record<string, StringAttribute> };
+  /** One item by partition key: gathered into the handshake's batch (batchWhileConnecting), else one GetItem. */
+  private item(pk: string): Promise<Item | undefined> {
+    if (!this.batchWhileConnecting || this.batchDenied) return this.getItem(pk);
+    const handshake = this.client.handshaking();
+    if (!this.gathered && !handshake) return this.getItem(pk);
+    return new Promise((resolve, reject) => {
+      if (!this.gathered) {
+        const gathered = (this.gathered = new Map());
+        // Bounded like a GetItem asked for now: a handshake that never ends sends the reads at the deadline,
+        // where they time out.
+        const deadline = performance.now() + this.timeoutMs;
+        const timer = setTimeout(() => void this.flush(gathered, deadline), this.timeoutMs);
+        void handshake!.then(() => {
+          clearTimeout(timer);
+          void this.flush(gathered, deadline);
+        });
+      }
+      const waiters = this.gathered.get(pk) ?? [];
+      waiters.push({ resolve, reject });
+      this.gathered.set(pk, waiters);
+    });
+  }
+
+  /** Sends the reads gathered during the handshake: one GetItem for one key, else one BatchGetItem. */
+  private async flush(gathered: NonNullable<DynamoDbGetItemReader['gathered']>, deadline: number): Promise<void> {
+    if (this.gathered !== gathered) return;
+    this.gathered = undefined;
+    const keys = [...gathered.keys()];
+    const settle = (pk: string, r: { item?: Item } | { error: unknown }) => {
+      for (const w of gathered.get(pk)!) 'error' in r ? w.reject(r.error) : w.resolve(r.item);
+    };
+    const one = (pk: string) => this.getItem(pk, deadline).then((item) => settle(pk, { item }), (error: unknown) => settle(pk, { error }));
+    if (keys.length === 1) return one(keys[0]!);
+    let found: Map<string, Item>;
+    let unprocessed: string[];
     try {
-      answer = await this.attempt(body, deadline);
+      ({ found, unprocessed } = await this.batchGetItem(keys, deadline));
     } catch (e) {
-      if (!(e instanceof DynamoDbReadError) || !e.retryable || performance.now() >= deadline) throw e;
-      answer = await this.attempt(body, deadline);
+      if (e instanceof DynamoDbReadError && e.code === 'AccessDeniedException') {
+        // a role without dynamodb:BatchGetItem (a policy written before this reader batched): GetItem, as before
+        this.batchDenied = true;
+        await Promise.all(keys.map(one));
+        return;
+      }
+      for (const pk of keys) settle(pk, { error: e });
+      return;
     }
+    const retry = new Set(unprocessed);
+    // certificate records first: one may lead to the next read of a decision (the client's intermediate), which
+    // then goes out before the work the key set's answer starts (importing its keys) runs
+    const order = [...keys.filter((pk) => pk.startsWith('CERT#')), ...keys.filter((pk) => !pk.startsWith('CERT#'))];
+    for (const pk of order) if (!retry.has(pk)) settle(pk, { item: found.get(pk) });
+    // keys DynamoDB left unprocessed (throughput): each read again on its own
+    await Promise.all(unprocessed.map(one));
+  }
+
+  /** One strongly consistent GetItem by partition key, retried once on a retryable failure. */
+  private async getItem(pk: string, deadline = performance.now() + this.timeoutMs): Promise<Item | undefined> {
+    // Monotonic deadline: a wall clock stepped back between the attempts would stretch the retry's.
+    const body = JSON.stringify({ TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true });
+    const answer = (await this.withRetry(() => this.attempt(TARGET, 'GetItem', body, deadline), deadline)) as { Item?: Item };
     if (answer.Item === undefined) return undefined;
     if (answer.Item === null || typeof answer.Item !== 'object') throw new DynamoDbReadError(`failed to read ${pk} from DynamoDB table ${this.tableName}: the answer's Item is not an object`, 'InvalidResponse', false);
     return answer.Item;
   }
 
-  private async attempt(body: string, deadline: number): Promise<{ Item?: Record<string, StringAttribute> }> {
+  /**
+   * One strongly consistent BatchGetItem of these partition keys (distinct, at most 100), retried once on a
+   * retryable failure: the items found by key, and the keys DynamoDB left unprocessed.
+   */
+  private async batchGetItem(keys: string[], deadline: number): Promise<{ found: Map<string, Item>; unprocessed: string[] }> {
+    const body = JSON.stringify({ RequestItems: { [this.tableName]: { Keys: keys.map((pk) => ({ pk: { S: pk } })), ConsistentRead: true } } });
+    const answer = await this.withRetry(() => this.attempt(BATCH_TARGET, 'BatchGetItem', body, deadline), deadline);
+    const bad = (why: string) => new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: the BatchGetItem answer ${why}`, 'InvalidResponse', false);
+    const items = (answer.Responses as Record<string, unknown> | undefined)?.[this.tableName] ?? [];
+    if (!Array.isArray(items)) throw bad('has no list of items');
+    const asked = new Set(keys);
+    const found = new Map<string, Item>();
+    for (const item of items as unknown[]) {
+      const pk = (item as Item | null)?.pk?.S;
+      if (typeof pk !== 'string' || !asked.has(pk)) throw bad('holds an item that was not asked for');
+      found.set(pk, item as Item);
+    }
+    const left = ((answer.UnprocessedKeys as Record<string, { Keys?: unknown }> | undefined)?.[this.tableName]?.Keys ?? []) as unknown[];
+    if (!Array.isArray(left)) throw bad('has malformed UnprocessedKeys');
+    const unprocessed: string[] = [];
+    for (const k of left) {
+      const pk = (k as { pk?: { S?: unknown } } | null)?.pk?.S;
+      if (typeof pk !== 'string' || !asked.has(pk) || found.has(pk)) throw bad('has malformed UnprocessedKeys');
+      unprocessed.push(pk);
+    }
+    return { found, unprocessed };
+  }
+
+  /** `send`, and once more on a retryable failure while the deadline allows. */
+  private async withRetry(send: () => Promise<Record<string, unknown>>, deadline: number): Promise<Record<string, unknown>> {
+    try {
+      return await send();
+    } catch (e) {
+      if (!(e instanceof DynamoDbReadError) || !e.retryable || performance.now() >= deadline) throw e;
+      return send();
+    }
+  }
+
+  private async attempt(target: string, operation: string, body: string, deadline: number): Promise<Record<string, unknown>> {
     const headers = this.signer.sign(
       this.url.pathname,
-      { host: this.url.host, 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(body)), 'x-amz-target': TARGET },
+      { host: this.url.host, 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(body)), 'x-amz-target': target },
       body,
       this.now(),
     );
-    this.onRequest?.('GetItem');
+    this.onRequest?.(operation);
     const { status, type, text } = await this.post(headers, body, deadline);
     let json: Record<string, unknown> | undefined;
     try {
@@ -254,7 +358,7 @@ export class DynamoDbGetItemReader implements RegistryReader {
     }
     if (status >= 200 && status < 300) {
       if (!json || typeof json !== 'object') throw new DynamoDbReadError(`failed to read from DynamoDB table ${this.tableName}: the answer is not a JSON object (HTTP ${status})`, 'InvalidResponse', false, status);
-      return json as { Item?: Record<string, StringAttribute> };
+      return json;
     }
     // JSON protocol errors: `__type` is `<namespace>#<Name>`, the message is `message` or `Message`.
     const errType = String(json?.__type ?? type ?? `Http${status}`).split('#').pop()!.split(':')[0]!;

@@ -76,6 +76,8 @@ export class Http1Client {
   private readonly waiting: Pending[] = [];
   private open = 0;
   private session?: Buffer;
+  /** the preconnected connection's handshake (TLS, or TCP for http://), until it ends either way */
+  private warming?: Promise<void>;
   private readonly maxConnections: number;
 
   /** @throws Error on an origin that is not http(s) */
@@ -98,6 +100,16 @@ export class Http1Client {
     if (this.open >= this.maxConnections) return Promise.resolve();
     const s = this.connect();
     this.park(s);
+    const ready = this.tls ? 'secureConnect' : 'connect';
+    const warming: Promise<void> = new Promise<void>((resolve) => {
+      const done = () => {
+        s.off(ready, done).off('close', done);
+        if (this.warming === warming) this.warming = undefined;
+        resolve();
+      };
+      s.once(ready, done).once('close', done);
+    });
+    this.warming = warming;
     if (!(waitMs > 0)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, waitMs);
@@ -146,6 +158,15 @@ export class Http1Client {
         }
       },
     };
+  }
+
+  /**
+   * While the connection `preconnect` opened is still in its handshake: a promise that resolves when the
+   * handshake ends (the connection is ready, or closed); otherwise undefined. A request posted now would wait
+   * for that moment anyway, so a caller may gather what it would send until then (DynamoDbGetItemReader batches).
+   */
+  handshaking(): Promise<void> | undefined {
+    return this.warming;
   }
 
   /** Closes every idle connection. */
