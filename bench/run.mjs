@@ -326,8 +326,11 @@ async function authorizer(moto) {
   const transport = (which) => runChild(process.execPath, [join(BUILD, `transport-${which}.mjs`), trReg.endpoint, cert], { env: { ...startupEnv, ...bundle.environment } });
   // The first log line of a cold process through process.stdout against one fs.writeSync(1), the measured reason for
   // src/lambda/stdout-line.ts: in-process time of the write itself, standard output a pipe as here and in Lambda.
+  // the same bundle with ES module imports of the built-ins, as deployed otherwise (the reason for the plugin)
+  const esmBuiltins = join(dir, 'esm-builtins', 'index.mjs');
+  out(process.execPath, ['--input-type=module', '-e', ESM_BUILTINS_BUNDLE, root, esmBuiltins]);
   const firstLine = async (how) => lastJsonLine((await runChild(process.execPath, [join(root, 'bench', 'first-line.mjs'), how], { env: startupEnv })).stderr).ms;
-  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem, trOwn, trNode, flStream, flFd] = [[], [], [], [], [], [], [], [], [], [], [], []];
+  const [bare, floor, cold, coldTls, inner, innerTls, coldCaOnly, coldSystem, trOwn, trNode, flStream, flFd, coldEsm, innerEsm] = [[], [], [], [], [], [], [], [], [], [], [], [], [], []];
   try {
     await transport('own');
     await transport('node');
@@ -335,6 +338,7 @@ async function authorizer(moto) {
     await child(join(dir, 'index.mjs'), tlsEnv);
     await child(join(dir, 'index.mjs'), caOnlyEnv);
     await child(join(dir, 'index.mjs'), systemEnv);
+    await child(esmBuiltins, tlsEnv);
     for (let i = 0; i < CFG.coldRuns; i++) {
       bare.push((await runChild(process.execPath, ['-e', '0'], { env: startupEnv })).wall);
       floor.push((await child(empty, env)).wall);
@@ -344,6 +348,9 @@ async function authorizer(moto) {
       const t = await child(join(dir, 'index.mjs'), tlsEnv);
       coldTls.push(t.wall);
       innerTls.push(lastJsonLine(t.stdout));
+      const eb = await child(esmBuiltins, tlsEnv);
+      coldEsm.push(eb.wall);
+      innerEsm.push(lastJsonLine(eb.stdout));
       coldCaOnly.push((await child(join(dir, 'index.mjs'), caOnlyEnv)).wall);
       coldSystem.push((await child(join(dir, 'index.mjs'), systemEnv)).wall);
       trOwn.push((await transport('own')).wall);
@@ -384,6 +391,7 @@ async function authorizer(moto) {
       environment: bundle.environment,
       samples: { cold: coldTls },
     },
+    coldHttpsEsmBuiltins: { runs: CFG.coldRuns, medianMs: median(coldEsm), deltaMs: median(coldEsm) - median(bare), importMedianMs: median(innerEsm.map((x) => x.importMs)), samples: { cold: coldEsm } },
     coldHttpsCaOnly: { runs: CFG.coldRuns, medianMs: median(coldCaOnly), deltaMs: median(coldCaOnly) - median(bare), samples: { cold: coldCaOnly } },
     coldHttpsSystemStore: { runs: CFG.coldRuns, medianMs: median(coldSystem), deltaMs: median(coldSystem) - median(bare), samples: { cold: coldSystem } },
     firstLogLine: { runs: CFG.coldRuns, streamMedianMs: median(flStream), fdMedianMs: median(flFd), samples: { stream: flStream, fd: flFd } },
@@ -462,6 +470,17 @@ async function tokenAuthorizer() {
     },
   };
 }
+
+/**
+ * The authorizer bundle with ES module imports of Node's built-ins instead of process.getBuiltinModule, the one
+ * difference (src/lambda/esbuild-options.mjs): the comparison behind that choice. argv: <root> <outfile>.
+ */
+const ESM_BUILTINS_BUNDLE = `
+const [root, outfile] = process.argv.slice(1);
+const { build } = await import(root + '/node_modules/esbuild/lib/main.js');
+const { authorizerBuildOptions } = await import(root + '/src/lambda/esbuild-options.mjs');
+await build({ ...authorizerBuildOptions(root, { esmBuiltins: true }), outfile });
+`;
 
 /** Bytes of the bundle per package, from esbuild's metafile (run in a child: see buildScratch on esbuild here). */
 const BUNDLE_PACKAGES = `
@@ -745,6 +764,12 @@ function rows(r) {
     const h = a.coldHttps;
     row('authorizer', 'cold start (import + 1st call), registry over HTTPS, as deployed, vs node -e 0', fmt(h.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(h.deltaMs, ' ms')}`, '<= +40 ms', h.deltaMs <= 40 ? 'yes' : 'NO');
     row('authorizer', 'cold, HTTPS: start-up / import / first invocation (in child)', `${fmt(h.startMedianMs)}/${fmt(h.importMedianMs)}/${fmt(h.firstInvokeMedianMs)} ms`, '', '', '', '');
+    const eb = a.coldHttpsEsmBuiltins;
+    if (eb) {
+      const sign = (d) => `${d >= 0 ? '+' : ''}${fmt(d, ' ms')}`;
+      row('authorizer', 'cold, HTTPS, as deployed: built-ins through process.getBuiltinModule vs ES module imports', fmt(h.medianMs, ' ms'), fmt(eb.medianMs, ' ms'), sign(h.medianMs - eb.medianMs), '', '');
+      row('authorizer', '  the same, import alone (in child)', fmt(h.importMedianMs, ' ms'), fmt(eb.importMedianMs, ' ms'), sign(h.importMedianMs - eb.importMedianMs), '', '');
+    }
     const co = a.coldHttpsCaOnly;
     row('authorizer', 'cold, HTTPS, same `ca` without NODE_OPTIONS/SSL_CERT_FILE', fmt(co.medianMs, ' ms'), fmt(h.bareNodeMedianMs, ' ms'), `+${fmt(co.deltaMs, ' ms')}`, '', '');
     const sy = a.coldHttpsSystemStore;

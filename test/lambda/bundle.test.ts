@@ -79,7 +79,8 @@ describe('the authorizer zip', () => {
     const packages = new Set(inOutput.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []));
     expect([...packages]).toEqual(['jose']);
     expect(inOutput.length).toBeGreaterThan(5);
-    for (const f of inOutput) expect(f).toMatch(/^(src\/|node_modules\/jose\/)/);
+    // Node's built-ins come in through process.getBuiltinModule (src/lambda/esbuild-options.mjs): a one-line shim each
+    for (const f of inOutput) expect(f).toMatch(/^(src\/|node_modules\/jose\/|node-builtin:node:[a-z_/]+$)/);
     for (const name of ['DynamoDBClient', 'x-amz-user-agent', 'credential-provider', '@aws-sdk', '@smithy']) expect(code).not.toContain(name);
     // an ES module has no require(): a bundled CommonJS dependency would fail only when first called
     expect(code).not.toContain('Dynamic require of');
@@ -188,6 +189,41 @@ describe('the authorizer zip', () => {
       const line = JSON.parse(p.stdout.trim()) as Record<string, unknown>;
       expect(line).toMatchObject({ level: 'error', reason: 'config_error', registryReads: 0 });
       expect(String(line.configError)).toContain(message);
+    }
+  });
+});
+
+describe("the authorizer bundle's built-ins", () => {
+  it('come_in_through_process_getBuiltinModule_so_no_module_namespace_runs_their_lazy_getters_at_cold_start', async () => {
+    const { build } = await import('esbuild');
+    const r = await build({ ...authorizerBuildOptions(process.cwd()), write: false });
+    const text = r.outputFiles[0]!.text;
+    expect(text).not.toMatch(/from\s*"node:/);
+    for (const m of ['node:crypto', 'node:net', 'node:tls']) expect(text).toContain(`process.getBuiltinModule("${m}")`);
+    // and in a cold process the bundle leaves WebCrypto and BlockList unloaded, which ES module imports load
+    const dir = mkdtempSync(join(tmpdir(), 'ca-builtins-'));
+    try {
+      const esm = await build({ ...authorizerBuildOptions(process.cwd(), { esmBuiltins: true }), write: false });
+      const loaded = (code: string) => {
+        writeFileSync(join(dir, 'index.mjs'), code);
+        const p = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(dir, 'index.mjs'))}); console.log(JSON.stringify(process.moduleLoadList))`], {
+          encoding: 'utf8',
+          timeout: 20_000,
+          // a registry nothing answers: the import only opens the connection (and waits at most 250 ms for it)
+          env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', CA_TABLE: 't', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' },
+        });
+        expect(p.status, p.stderr).toBe(0);
+        return JSON.parse(p.stdout.trim().split('\n').pop()!) as string[];
+      };
+      const ours = loaded(text);
+      const theirs = loaded(esm.outputFiles[0]!.text);
+      for (const m of ['NativeModule internal/crypto/webcrypto', 'NativeModule internal/blocklist']) {
+        expect(theirs).toContain(m);
+        expect(ours).not.toContain(m);
+      }
+      expect(ours).toContain('NativeModule tls');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
