@@ -374,6 +374,18 @@ describe('the reader batches the reads asked for during its first handshake', ()
     expect(srv.seen.map((s) => s.socket)).toEqual([1, 1]);
   });
 
+  it('more_than_100_reads_during_the_handshake_go_out_in_batches_of_at_most_100_keys', async () => {
+    const serials = Array.from({ length: 150 }, (_, i) => (0x1000 + i).toString(16));
+    const srv = await table(serials.map((x) => ({ pk: { S: `CERT#${x}` }, serial: { S: x }, kind: { S: 'client' }, status: { S: 'active' } })));
+    close = srv.close;
+    const r = batching(srv.endpoint);
+    void r.preconnect();
+    const records = await Promise.all(serials.map((x) => r.get(x)));
+    expect(records.map((x) => x?.serial)).toEqual(serials);
+    expect(srv.seen.map(target)).toEqual(['BatchGetItem', 'BatchGetItem']);
+    expect(srv.seen.map((x) => (JSON.parse(x.body) as { RequestItems: Record<string, { Keys: unknown[] }> }).RequestItems[TABLE]!.Keys.length).sort((a, b) => b - a)).toEqual([100, 50]);
+  });
+
   it('one_read_during_the_handshake_is_a_GetItem_and_without_the_option_nothing_is_batched', async () => {
     const srv = await table([client, jwks]);
     close = srv.close;

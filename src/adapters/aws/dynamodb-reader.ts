@@ -51,6 +51,7 @@ export interface DynamoDbGetItemReaderOptions {
 
 const TARGET = 'DynamoDB_20120810.GetItem';
 const BATCH_TARGET = 'DynamoDB_20120810.BatchGetItem';
+const MAX_BATCH_KEYS = 100;
 /** An item is at most 400 KB (aws-facts); anything much larger is not a GetItem answer. */
 const MAX_RESPONSE_BYTES = 1 << 20;
 /** Answers worth one more attempt: DynamoDB's own retryable errors (throttling, 5xx). */
@@ -269,6 +270,15 @@ export class DynamoDbGetItemReader implements RegistryReader {
       for (const w of gathered.get(pk)!) 'error' in r ? w.reject(r.error) : w.resolve(r.item);
     };
     const one = (pk: string) => this.getItem(pk, deadline).then((item) => settle(pk, { item }), (error: unknown) => settle(pk, { error }));
+    if (keys.length === 1) return one(keys[0]!);
+    // BatchGetItem takes at most 100 keys
+    const slices: string[][] = [];
+    for (let i = 0; i < keys.length; i += MAX_BATCH_KEYS) slices.push(keys.slice(i, i + MAX_BATCH_KEYS));
+    await Promise.all(slices.map((slice) => this.flushKeys(slice, settle, one, deadline)));
+  }
+
+  /** One BatchGetItem of `keys` (2 to 100 of them), its answers handed to `settle`, unprocessed keys to `one`. */
+  private async flushKeys(keys: string[], settle: (pk: string, r: { item?: Item } | { error: unknown }) => void, one: (pk: string) => Promise<void>, deadline: number): Promise<void> {
     if (keys.length === 1) return one(keys[0]!);
     let found: Map<string, Item>;
     let unprocessed: string[];
