@@ -21,6 +21,7 @@ import { TOKEN_JWKS_KEY } from '../../src/domain/token-claims.js';
 import type { CertificateRecord } from '../../src/ports.js';
 import { createTable, unique, useMoto, REGION } from '../aws/moto-env.js';
 import { makePki, type TestPki } from './pki.js';
+import { loopbackServerPki } from '../helpers/pki.js';
 import { clientCertOf, eventToken, eventV2, withAuthorization } from './events.js';
 import { AUDIENCE, ISSUER, accessToken, jwt, keySetOf, signingKey, type SigningKey } from './tokens.js';
 
@@ -149,10 +150,8 @@ describe('the zip at a cold start, requests counted by a loopback forwarder in f
    */
   async function forwarder() {
     const ops: string[] = [];
-    const keyFile = join(dir, 'fwd-key.pem');
-    const certFile = join(dir, 'fwd-cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' });
-    const server = createHttpsServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, (req, res) => {
+    const tls = loopbackServerPki(join(dir, 'forwarder'));
+    const server = createHttpsServer({ key: tls.key, cert: tls.cert }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -165,7 +164,7 @@ describe('the zip at a cold start, requests counted by a loopback forwarder in f
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, roots: certFile, ops, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
+    return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, roots: tls.rootFile, ops, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
   }
 
   it('mtls_token_reads_the_key_set_and_the_first_client_record_in_one_BatchGetItem_then_the_intermediate_and_mtls_reads_two_GetItems', async () => {
